@@ -1,0 +1,47 @@
+# keyer: every target does its own set-up on a fresh machine (Python 3.11 + make).
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO_IN  := samples/green.mp4
+DEMO_OUT := out/demo.webm
+
+.PHONY: demo test bench memcheck samples clean browser
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: $(STAMP)
+	mkdir -p out
+	$(BIN)/keyer run $(DEMO_IN) -o $(DEMO_OUT) --overwrite --effects all --posterize-time 12 \
+	    --log-file out/demo.log.jsonl
+	$(BIN)/keyer report out/demo.log.jsonl --html out/demo-report.html
+	@echo "wrote $(DEMO_OUT) and out/demo-report.html"
+
+# The HTML dashboard test needs Debian's chromium; install it where we can (root + apt), skip otherwise.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    (apt-get update -qq >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1) \
+	    || echo "chromium not installed: the dashboard browser test will be skipped"; }
+
+test: $(STAMP) browser
+	$(BIN)/python -m pytest -q
+
+samples: $(STAMP)
+	$(BIN)/python samples/make_samples.py
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench.py
+
+memcheck: $(STAMP)
+	$(BIN)/python benchmarks/memcheck.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache build *.egg-info
+	find . -name __pycache__ -prune -exec rm -rf {} +
+	rm -rf "$${KEYER_CACHE_DIR:-$${XDG_CACHE_HOME:-$$HOME/.cache}/keyer}/numba"

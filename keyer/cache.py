@@ -1,0 +1,27 @@
+"""Per-user Numba cache directory, set before numba is first imported.
+
+Numba caches next to the source file by default, which fails (silently recompiling every run) when
+the package is installed read-only. We use ``$KEYER_CACHE_DIR``, else ``$XDG_CACHE_HOME/keyer``,
+else ``~/.cache/keyer``; an explicit ``NUMBA_CACHE_DIR`` wins.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def cache_dir() -> Path:
+    explicit = os.environ.get("KEYER_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "keyer"
+
+
+if "NUMBA_CACHE_DIR" not in os.environ:
+    _dir = cache_dir() / "numba"
+    try:
+        _dir.mkdir(parents=True, exist_ok=True)
+        os.environ["NUMBA_CACHE_DIR"] = str(_dir)
+    except OSError:  # unwritable home: numba falls back to its own default
+        pass
