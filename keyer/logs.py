@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from typing import IO, Any
 
 import structlog
@@ -33,18 +34,22 @@ class _Tee:
         self.stream_json = stream_json
         self.file = file
         self.console = structlog.dev.ConsoleRenderer(colors=bool(stream and stream.isatty()))
+        self.lock = threading.Lock()  # stages log from their own threads: one line at a time
 
     def __call__(self, logger: Any, method: str, event: dict) -> str:
         line = None
         if self.file is not None or self.stream_json:
             line = json.dumps(event, default=str, separators=(",", ":"))
-        if self.file is not None:
-            self.file.write(line + "\n")
-            self.file.flush()
+        text = None
         if self.stream is not None:
             text = line if self.stream_json else self.console(logger, method, dict(event))
-            self.stream.write(text + "\n")
-            self.stream.flush()
+        with self.lock:
+            if self.file is not None:
+                self.file.write(line + "\n")
+                self.file.flush()
+            if text is not None:
+                self.stream.write(text + "\n")
+                self.stream.flush()
         raise structlog.DropEvent
 
 

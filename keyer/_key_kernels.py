@@ -1,0 +1,235 @@
+"""Numba kernels of the chroma key. Pure functions ``(inputs, scalars, out)``; no validation.
+
+One pass (``convert_and_ratio``) turns the decoded planes into RGB, computes each pixel's
+colour-difference ratio against a smooth local estimate of the screen colour, and gathers the
+screen statistics the next frame's estimate is made from. A second pass (``matte_and_despill``)
+turns the (filtered) ratio into alpha and removes spill. Helpers used by a kernel live in this
+file: Numba's cache only watches the module that defines a kernel.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from keyer._jit import kernel, kernel_parallel, prange
+
+
+@kernel
+def _clamp_u8(x):
+    if x <= 0.0:
+        return np.uint8(0)
+    if x >= 255.0:
+        return np.uint8(255)
+    return np.uint8(x + 0.5)
+
+
+@kernel
+def _difference(r, g, b, primary, balance):
+    """Screen primary minus a balance-weighted mix of the other two (max/min) channels."""
+    if primary == 1:
+        p, o1, o2 = g, r, b
+    elif primary == 2:
+        p, o1, o2 = b, r, g
+    else:
+        p, o1, o2 = r, g, b
+    hi = o1 if o1 > o2 else o2
+    lo = o2 if o1 > o2 else o1
+    return p - (balance * hi + (1.0 - balance) * lo)
+
+
+@kernel_parallel
+def planes_to_rgba(y, u, v, sub_x, sub_y, y_off, y_scale, c_off, c_scale,
+                   rv, gu, gv, bu, out):
+    """Y'CbCr planes (uint8 or uint16, any of 4:2:0 / 4:2:2 / 4:4:4) to RGBA uint8, A = 255.
+
+    Chroma is upsampled bilinearly with MPEG-2/H.264 siting (horizontally co-sited with even
+    luma columns; vertically halfway between luma rows for 4:2:0), so edges are not stair-stepped.
+    ``R = Y + rv*Cr``, ``G = Y - gu*Cb - gv*Cr``, ``B = Y + bu*Cb`` with Y, Cb, Cr normalised by
+    ``(x - off) * scale`` to 0..255 and -127.5..127.5.
+    """
+    h, w = y.shape
+    hc, wc = u.shape
+    for i in prange(h):
+        if sub_y:
+            cy = (i - 0.5) * 0.5
+        else:
+            cy = float(i)
+        r0 = int(np.floor(cy))
+        fy = cy - r0
+        r1 = r0 + 1
+        if r0 < 0:
+            r0 = 0
+        if r1 > hc - 1:
+            r1 = hc - 1
+        if r0 > hc - 1:
+            r0 = hc - 1
+        for j in range(w):
+            if sub_x:
+                k0 = j >> 1
+                fx = 0.5 if (j & 1) else 0.0
+            else:
+                k0 = j
+                fx = 0.0
+            k1 = k0 + 1 if k0 + 1 < wc else wc - 1
+            cb = ((1.0 - fy) * ((1.0 - fx) * u[r0, k0] + fx * u[r0, k1])
+                  + fy * ((1.0 - fx) * u[r1, k0] + fx * u[r1, k1]))
+            cr = ((1.0 - fy) * ((1.0 - fx) * v[r0, k0] + fx * v[r0, k1])
+                  + fy * ((1.0 - fx) * v[r1, k0] + fx * v[r1, k1]))
+            yy = (y[i, j] - y_off) * y_scale
+            cb = (cb - c_off) * c_scale
+            cr = (cr - c_off) * c_scale
+            out[i, j, 0] = _clamp_u8(yy + rv * cr)
+            out[i, j, 1] = _clamp_u8(yy - gu * cb - gv * cr)
+            out[i, j, 2] = _clamp_u8(yy + bu * cb)
+            out[i, j, 3] = 255
+
+
+@kernel_parallel
+def ratio_and_screen_stats(rgba, grid, cell, col0, colf, primary, balance, screen_min,
+                           ratio, sums, counts):
+    """Per pixel: ``ratio = d(pixel) / d(local screen)`` (1 on the screen, <= 0 on neutral
+    foreground); per grid cell: sums and counts of pixels that look like screen.
+
+    ``grid`` is (gh, gw, 4) float32: the screen's R, G, B and its own difference ``d`` per cell,
+    sampled bilinearly at cell centres (``col0``/``colf``: each column's left cell and weight,
+    computed once per size). A pixel counts as screen when its ratio is over ``screen_min``.
+    Threads split the rows by grid row, so the statistics have no races.
+    """
+    h, w = ratio.shape
+    gh, gw = grid.shape[0], grid.shape[1]
+    for gi in prange(gh):
+        rds = np.empty(gw + 1, np.float32)
+        for c in range(gw):
+            sums[gi, c, 0] = 0.0
+            sums[gi, c, 1] = 0.0
+            sums[gi, c, 2] = 0.0
+            counts[gi, c] = 0.0
+        i_end = min((gi + 1) * cell, h)
+        for i in range(gi * cell, i_end):
+            gy = (i + 0.5) / cell - 0.5
+            a0 = int(np.floor(gy))
+            fy = gy - a0
+            if a0 < 0:
+                a0 = 0
+                fy = 0.0
+            a1 = a0 + 1 if a0 + 1 < gh else gh - 1
+            for c in range(gw):
+                rds[c] = (1.0 - fy) * grid[a0, c, 3] + fy * grid[a1, c, 3]
+            rds[gw] = rds[gw - 1]
+            for j in range(w):
+                b0 = col0[j]
+                ds = rds[b0] + colf[j] * (rds[b0 + 1] - rds[b0])
+                r = np.float32(rgba[i, j, 0])
+                g = np.float32(rgba[i, j, 1])
+                b = np.float32(rgba[i, j, 2])
+                d = _difference(r, g, b, primary, balance)
+                q = d / ds if ds > 1.0 else np.float32(0.0)
+                ratio[i, j] = q
+                if q > screen_min:
+                    cj = j // cell
+                    sums[gi, cj, 0] += r
+                    sums[gi, cj, 1] += g
+                    sums[gi, cj, 2] += b
+                    counts[gi, cj] += 1.0
+
+
+@kernel
+def _grid_sample(grid, cell, i, j, ch):
+    gh, gw = grid.shape[0], grid.shape[1]
+    gy = (i + 0.5) / cell - 0.5
+    gx = (j + 0.5) / cell - 0.5
+    a0 = int(np.floor(gy))
+    b0 = int(np.floor(gx))
+    fy = gy - a0
+    fx = gx - b0
+    if a0 < 0:
+        a0 = 0
+        fy = 0.0
+    if b0 < 0:
+        b0 = 0
+        fx = 0.0
+    a1 = a0 + 1 if a0 + 1 < gh else gh - 1
+    b1 = b0 + 1 if b0 + 1 < gw else gw - 1
+    return ((1.0 - fy) * ((1.0 - fx) * grid[a0, b0, ch] + fx * grid[a0, b1, ch])
+            + fy * ((1.0 - fx) * grid[a1, b0, ch] + fx * grid[a1, b1, ch]))
+
+
+@kernel_parallel
+def matte_and_despill(rgba, ratio, grid, cell, hi, inv_width, clip_black, inv_clip, primary,
+                      limit_mode, spill, lum_p):
+    """Alpha from the ratio, then spill removal, in place on ``rgba``.
+
+    ``alpha = clip((hi - ratio) * inv_width)``, then clip black/white:
+    ``alpha = clip((alpha - clip_black) * inv_clip)``.
+    Edge pixels (0 < alpha < 1) are un-mixed from the local screen colour S:
+    ``F = (C - (1 - alpha) * S) / alpha`` (screen subtraction: removes the fringe without
+    shifting hues). Then spill: the primary channel is limited to ``L`` = max / average / min
+    of the other two (``limit_mode`` 0 / 1 / 2); ``spill`` (0..1) of the excess is removed and
+    the luminance it carried (``lum_p`` x removed) is added back to all three channels, so
+    edges neither darken nor brighten. With the ``max`` limit a yellow stays yellow.
+    """
+    h, w = ratio.shape
+    for i in prange(h):
+        for j in range(w):
+            a = (hi - ratio[i, j]) * inv_width
+            a = (a - clip_black) * inv_clip
+            if a < 0.0:
+                a = 0.0
+            elif a > 1.0:
+                a = 1.0
+            rgba[i, j, 3] = np.uint8(a * 255.0 + 0.5)
+            if a <= 0.0 or spill <= 0.0:
+                continue
+            r = float(rgba[i, j, 0])
+            g = float(rgba[i, j, 1])
+            b = float(rgba[i, j, 2])
+            if a < 1.0:
+                k = (1.0 - a) * spill
+                inv_a = 1.0 / (1.0 - k) if k < 0.999 else 1000.0
+                r = (r - k * _grid_sample(grid, cell, i, j, 0)) * inv_a
+                g = (g - k * _grid_sample(grid, cell, i, j, 1)) * inv_a
+                b = (b - k * _grid_sample(grid, cell, i, j, 2)) * inv_a
+                r = min(max(r, 0.0), 255.0)
+                g = min(max(g, 0.0), 255.0)
+                b = min(max(b, 0.0), 255.0)
+            if primary == 1:
+                p, o1, o2 = g, r, b
+            elif primary == 2:
+                p, o1, o2 = b, r, g
+            else:
+                p, o1, o2 = r, g, b
+            mx = o1 if o1 > o2 else o2
+            mn = o2 if o1 > o2 else o1
+            if limit_mode == 0:
+                lim = mx
+            elif limit_mode == 2:
+                lim = mn
+            else:
+                lim = 0.5 * (mx + mn)
+            excess = p - lim
+            if excess > 0.0:
+                removed = excess * spill
+                add = lum_p * removed
+                p = p - removed + add
+                o1 = o1 + add
+                o2 = o2 + add
+            if primary == 1:
+                r, g, b = o1, p, o2
+            elif primary == 2:
+                r, g, b = o1, o2, p
+            else:
+                r, g, b = p, o1, o2
+            rgba[i, j, 0] = _clamp_u8(r)
+            rgba[i, j, 1] = _clamp_u8(g)
+            rgba[i, j, 2] = _clamp_u8(b)
+
+
+@kernel_parallel
+def rgb_to_rgba(rgb, out):
+    """Copy packed RGB24 into RGBA with A = 255 (sources swscale had to convert)."""
+    h, w = rgb.shape[0], rgb.shape[1]
+    for i in prange(h):
+        for j in range(w):
+            out[i, j, 0] = rgb[i, j, 0]
+            out[i, j, 1] = rgb[i, j, 1]
+            out[i, j, 2] = rgb[i, j, 2]
+            out[i, j, 3] = 255

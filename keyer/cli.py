@@ -1,0 +1,324 @@
+"""keyer's command line: a thin translation onto the library (``keyer.pipeline.run_job``).
+
+One translation point (``main``) turns every KeyerError into ``keyer: error: <message>`` and the
+class's exit code; nothing a user can type ends in a traceback.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import click
+
+from keyer import __version__
+from keyer.errors import EXIT_CODES, Aborted, KeyerError, UsageProblem
+
+try:  # Python 3.11+
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+
+# ---------------------------------------------------------------- parameter types
+class KeyColor(click.ParamType):
+    name = "auto|green|blue|#RRGGBB"
+
+    def convert(self, value, param, ctx):
+        from keyer.keying import parse_key_color
+
+        try:
+            parse_key_color(value)
+        except UsageProblem as exc:
+            self.fail(str(exc).split(": ", 1)[-1], param, ctx)
+        return value
+
+
+class EffectChain(click.ParamType):
+    name = "CHAIN"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        if not str(value).strip():
+            return ()
+        from effects import parse_chain
+
+        if isinstance(value, (list, tuple)):
+            value = ",".join(value)
+        try:
+            return tuple(parse_chain(str(value)))
+        except UsageProblem as exc:
+            raise UsageProblem(f"--effects: {exc}") from None
+
+
+class FrameRate(click.ParamType):
+    name = "FPS"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, Fraction):
+            return value
+        try:
+            fps = Fraction(str(value)).limit_denominator(1001000)
+        except (ValueError, ZeroDivisionError):
+            self.fail(f"{value!r} is not a frame rate (try 12 or 30000/1001)", param, ctx)
+        if fps <= 0 or fps > 1000:
+            self.fail(f"{value} is outside 0..1000 fps", param, ctx)
+        return fps
+
+
+class ByteSize(click.ParamType):
+    name = "SIZE"
+
+    def convert(self, value, param, ctx):
+        from keyer.memory import parse_size
+
+        if isinstance(value, int):
+            return value
+        try:
+            return parse_size(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def _load_config(ctx: click.Context, param, value):
+    """Eager --config: the TOML file fills the defaults, so command-line options win."""
+    if not value:
+        return value
+    try:
+        with open(value, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise UsageProblem(f"--config {value}: no such file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageProblem(f"--config {value}: not valid TOML ({exc})") from None
+    known = {p.name for p in ctx.command.params}
+    defaults = {}
+    for key, val in data.items():
+        name = key.replace("-", "_")
+        if name not in known or name in ("config", "input"):
+            import difflib
+
+            close = difflib.get_close_matches(name.replace("_", "-"),
+                                              [k.replace("_", "-") for k in known], n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise UsageProblem(f"--config {value}: unknown setting '{key}'{hint}")
+        if name == "effects" and isinstance(val, list):
+            val = ",".join(val)
+        defaults[name] = val
+    ctx.default_map = {**(ctx.default_map or {}), **defaults}
+    return value
+
+
+# ---------------------------------------------------------------- commands
+EPILOG = """\b
+Examples:
+  keyer run clip.mp4 -o clip.webm
+  keyer run clip.mp4 -o clip.mov --key blue --spill 0.8
+  keyer run clip.mp4 -o sticker.webm --effects all --posterize-time 12 --pad 24
+  keyer run clip.mp4 -o out.webm --effects "displacement=amount=6,alpha-bevel,drop-shadow=distance=8:softness=6"
+  keyer run clip.mp4 -o frames/ --log-format json --log-file job.jsonl
+  keyer probe clip.mp4 --json
+
+\b
+Exit codes:
+""" + "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_CODES.items())
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+             epilog=EPILOG)
+@click.version_option(__version__, "--version", prog_name="keyer")
+def cli() -> None:
+    """Turn green- or blue-screen video into transparent sticker animations, in constant memory."""
+
+
+@cli.command(epilog=EPILOG)
+@click.argument("input", type=click.Path(dir_okay=True, path_type=Path))
+@click.option("-o", "--output", required=True, help="Output: .webm (VP9+alpha), .mov (ProRes 4444), "
+              ".mp4 (H.264 over --background), a folder or a %05d.png pattern (RGBA PNGs).")
+@click.option("-y", "--overwrite", is_flag=True, help="Replace an existing output.")
+@click.option("--config", type=click.Path(dir_okay=False), is_eager=True, expose_value=False,
+              callback=_load_config, help="TOML file with any of these options (the command line wins).")
+@click.option("--key", "key_color", default="auto", type=KeyColor(), show_default=True,
+              help="Screen colour: auto, green, blue or #RRGGBB.")
+@click.option("--similarity", type=click.FloatRange(0, 1), default=0.12, show_default=True,
+              help="How far from the screen (0..1, as a ratio of the screen's own saturation) is still fully transparent.")
+@click.option("--softness", type=click.FloatRange(0.01, 1), default=0.55, show_default=True,
+              help="Width of the soft edge (0..1) below that.")
+@click.option("--spill", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+              help="Spill suppression strength (0 = off).")
+@click.option("--spill-limit", type=click.Choice(["max", "average", "min"]), default="max",
+              show_default=True, help="Limit the screen channel to the max/average/min of the other two.")
+@click.option("--balance", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+              help="Weight of the larger other channel in the colour difference (1 = max).")
+@click.option("--clip-black", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Alpha below this becomes 0.")
+@click.option("--clip-white", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+              help="Alpha above this becomes 1.")
+@click.option("--shrink", type=click.FloatRange(0, 100), default=0.0, show_default=True,
+              help="Erode the matte by this many px.")
+@click.option("--feather", type=click.FloatRange(0, 100), default=0.0, show_default=True,
+              help="Blur the matte edge by this many px.")
+@click.option("--denoise", type=click.IntRange(0, 10), default=1, show_default=True,
+              help="Radius (px) of the filter that steadies a noisy screen (0 = off).")
+@click.option("--global-key", is_flag=True, help="Key against one screen colour instead of a local estimate.")
+@click.option("--effects", "effect_chain", type=EffectChain(), default="",
+              help="Sticker effects in FFmpeg filter syntax, e.g. \"displacement=amount=6,alpha-bevel\"; "
+                   "'all' = the six sticker effects. See `keyer effects`.")
+@click.option("--posterize-time", type=FrameRate(), default=None,
+              help="Show a new image only this many times per second (e.g. 12).")
+@click.option("--pad", type=click.IntRange(0, 2000), default=0, show_default=True,
+              help="Grow the canvas by this many px on each side (room for shadows and outlines).")
+@click.option("--crf", type=click.IntRange(0, 63), default=None,
+              help="Quality (lower = better): VP9 default 32, H.264 default 20; not for ProRes/PNG.")
+@click.option("--preset", type=click.Choice(["fast", "balanced", "quality"]), default="fast",
+              show_default=True, help="Encoder speed/quality trade-off.")
+@click.option("--background", default="#ffffff", show_default=True,
+              help="For .mp4 (no alpha): colour #RRGGBB or an image to composite over.")
+@click.option("--no-audio", is_flag=True, help="Drop the audio track.")
+@click.option("--log-format", type=click.Choice(["console", "json"]), default="console",
+              show_default=True, help="Log lines on stderr for people, or as JSON lines.")
+@click.option("--log-file", type=click.Path(dir_okay=False), default=None,
+              help="Also append JSON log lines to this file.")
+@click.option("-q", "--quiet", is_flag=True, help="No logs or progress on stderr.")
+@click.option("--gc-every", type=click.IntRange(0), default=10, show_default=True,
+              help="Sample memory and run gc.collect() every N frames (0 = never).")
+def run(input, output, overwrite, key_color, similarity, softness, spill, spill_limit, balance,
+        clip_black, clip_white, shrink, feather, denoise, global_key, effect_chain, posterize_time,
+        pad, crf, preset, background, no_audio, log_format, log_file, quiet, gc_every):
+    """Key INPUT and write a transparent video (or PNG sequence) to OUTPUT."""
+    from keyer import logs
+    from keyer.encode import EncodeSettings
+    from keyer.keying import KeySettings
+    from keyer.pipeline import Job, run_job
+
+    if isinstance(effect_chain, str):
+        effect_chain = EffectChain().convert(effect_chain, None, None)
+    logs.configure(log_format=log_format, log_file=log_file, quiet=quiet)
+    job = Job(
+        input=input, output=output, overwrite=overwrite,
+        key=KeySettings(color=key_color, similarity=similarity, softness=softness, spill=spill,
+                        spill_limit=spill_limit, balance=balance, clip_black=clip_black,
+                        clip_white=clip_white, shrink=shrink, feather=feather, denoise=denoise,
+                        local=not global_key),
+        effects=tuple(effect_chain), posterize_fps=posterize_time,
+        encode=EncodeSettings(crf=crf, preset=preset, audio=not no_audio, background=background),
+        pad=pad, gc_every=gc_every,
+    )
+    show = not quiet and sys.stderr.isatty()
+    progress = Progress() if show else None
+    try:
+        result = run_job(job, progress=progress)
+    finally:
+        if progress:
+            progress.done()
+        logs.close()
+    if not quiet:
+        click.echo(f"keyer: wrote {result.output} ({result.frames_out} frames from "
+                   f"{result.frames_in}, {result.fps:.1f} fps)", err=True)
+
+
+class Progress:
+    """A one-line progress bar on a terminal: frames, fps, ETA. Redraws at most 4 times a second."""
+
+    def __init__(self) -> None:
+        self.last = 0.0
+
+    def __call__(self, done: int, total: int | None, fps: float) -> None:
+        now = time.monotonic()
+        if now - self.last < 0.25:
+            return
+        self.last = now
+        if total:
+            frac = min(1.0, done / total)
+            bar = "#" * int(frac * 30)
+            eta = (total - done) / fps if fps else 0
+            text = f"\r[{bar:<30}] {done}/{total} frames {fps:5.1f} fps ETA {eta:4.0f}s"
+        else:
+            text = f"\r{done} frames {fps:5.1f} fps"
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.last:
+            sys.stderr.write("\n")
+
+
+@cli.command()
+@click.argument("input", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def probe(input, as_json):
+    """Describe INPUT's video (size, fps, duration, frames, codec, audio, rotation)."""
+    from keyer.probe import expected_frames
+    from keyer.probe import probe as do_probe
+
+    info = do_probe(input)
+    d = info.as_dict()
+    d["frames_estimate"] = expected_frames(info)
+    if as_json:
+        click.echo(json.dumps(d, indent=2))
+        return
+    w, h = info.display_size
+    dur = f"{info.duration:.3f} s" if info.duration is not None else "unknown"
+    frames = info.frames if info.frames else f"~{d['frames_estimate']}" if d["frames_estimate"] else "unknown"
+    audio = (f"{info.audio_codec} {info.audio_rate} Hz {info.audio_channels} ch"
+             if info.has_audio else "none")
+    click.echo(f"{input}\n  container  {info.container}\n  video      {info.codec} {info.pix_fmt} "
+               f"{w}x{h} (coded {info.width}x{info.height}, rotation {info.rotation})\n"
+               f"  fps        {float(info.fps):.3f}\n  duration   {dur}\n  frames     {frames}\n"
+               f"  colour     {info.colorspace}, range {info.color_range}\n  audio      {audio}")
+
+
+@cli.command("effects")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def effects_cmd(as_json):
+    """List the sticker effects with their parameters, ranges and defaults."""
+    from effects import describe
+
+    rows = describe()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    for row in rows:
+        click.echo(f"{row['name']}: {row['summary']}")
+        for p in row["params"]:
+            click.echo(f"    {p['name']:<14} default {p['default']!s:<10} {p['range']:<22} {p['help']}")
+    click.echo("\nChain them in FFmpeg filter syntax: --effects \"displacement=amount=6,alpha-bevel\"; "
+               "'all' = displacement, multiply, add, surface-bevel, alpha-bevel, drop-shadow.")
+
+
+# ---------------------------------------------------------------- entry point
+def _on_sigterm(signum, frame):
+    raise Aborted(signal.SIGTERM)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: one place turns errors into a message and an exit code."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        cli.main(args=argv, prog_name="keyer", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        _fail(Aborted(signal.SIGINT))
+    except KeyerError as exc:
+        _fail(exc)
+    except Exception as exc:  # noqa: BLE001 - the one place that must never show a traceback
+        if os.environ.get("KEYER_DEBUG"):
+            raise
+        _fail(KeyerError(f"internal error: {type(exc).__name__}: {exc} (KEYER_DEBUG=1 shows where)"))
+    sys.exit(0)
+
+
+def _fail(exc: KeyerError) -> None:
+    msg = " ".join(str(exc).split())  # exactly one line
+    sys.stderr.write(f"keyer: error: {msg}\n")
+    sys.stderr.flush()
+    sys.exit(exc.exit_code)

@@ -1,0 +1,423 @@
+"""Encode: the sink that pulls frames, chosen by the output's extension.
+
+Output is written to a temporary file beside the target and renamed into place only when the
+job succeeds; on any failure (or Ctrl-C / SIGTERM, which the CLI turns into exceptions) the
+temporary file is removed. An existing output is never replaced without ``overwrite``.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import av
+import cv2
+import numpy as np
+from av.video.reformatter import ColorRange, Colorspace
+
+from keyer import _encode_kernels as EK
+from keyer.errors import OutputProblem, UsageProblem
+from keyer.frame import Frame
+from keyer.probe import StreamInfo, open_input
+
+PRESETS = ("fast", "balanced", "quality")
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """One row of the output table: codec, pixel format and how it is driven."""
+
+    name: str
+    container: str | None
+    codec: str | None
+    pix_fmt: str
+    alpha: bool
+    crf: int | None                       # default quality
+    presets: dict = field(default_factory=dict)   # preset -> encoder options
+    audio_copy: tuple[str, ...] = ()      # audio codecs the container takes as they are
+    audio_codec: str | None = None        # otherwise transcode to this
+    flatten: bool = False                 # composite over a background (no alpha)
+    hold_frames: bool = True              # a held (posterized) image is encoded once, long
+
+
+FORMATS = {
+    # VP9 with alpha (FFmpeg encodes the alpha plane as a second VP9 stream, tagged
+    # alpha_mode=1). realtime/cpu-used=8 is the speed floor the bench measures against;
+    # row-mt + 2 threads use both cores; lag-in-frames=0 keeps no look-ahead frames alive
+    # (default settings: ~700 MB RSS at 1080p; these: see benchmarks/memory-baseline.json).
+    ".webm": OutputFormat(
+        ".webm", "webm", "libvpx-vp9", "yuva420p", True, 32,
+        presets={
+            "fast": {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"},
+            "balanced": {"deadline": "good", "cpu-used": "4", "lag-in-frames": "0"},
+            "quality": {"deadline": "good", "cpu-used": "1", "lag-in-frames": "16",
+                        "auto-alt-ref": "1"},
+        },
+        audio_copy=("opus", "vorbis"), audio_codec="libopus"),
+    # ProRes 4444 with a 16-bit alpha plane (prores_ks profile 4); quality is fixed by the
+    # profile, --crf does not apply. ~7 fps at 1080p on 2 cores: the slowest format.
+    ".mov": OutputFormat(
+        ".mov", "mov", "prores_ks", "yuva444p10le", True, None,
+        presets={"fast": {"profile": "4", "vendor": "apl0", "quant_mat": "auto"},
+                 "balanced": {"profile": "4", "vendor": "apl0", "quant_mat": "auto"},
+                 "quality": {"profile": "4", "vendor": "apl0", "quant_mat": "hq"}},
+        audio_copy=("aac", "alac", "mp3", "pcm_s16le", "pcm_s24le"), audio_codec="aac"),
+    # H.264 has no alpha: frames are composited over --background.
+    ".mp4": OutputFormat(
+        ".mp4", "mp4", "libx264", "yuv420p", False, 20,
+        presets={"fast": {"preset": "veryfast"}, "balanced": {"preset": "medium"},
+                 "quality": {"preset": "slow"}},
+        audio_copy=("aac", "mp3", "opus", "ac3"), audio_codec="aac", flatten=True),
+    # RGBA PNG sequence: one file per source frame (a held image is repeated, since a
+    # sequence has no timing of its own).
+    "png": OutputFormat("png", None, None, "rgba", True, None, hold_frames=False),
+}
+
+
+@dataclass(frozen=True)
+class OutputTarget:
+    """Where the output goes: a file, or a PNG sequence (a folder or a %d pattern)."""
+
+    path: Path
+    format: OutputFormat
+    pattern: str | None = None   # for PNG sequences: file name pattern inside ``path``
+
+    @property
+    def is_sequence(self) -> bool:
+        return self.pattern is not None
+
+
+_PATTERN = re.compile(r"%0?\d*d")
+
+
+def resolve_output(output: str | os.PathLike, input_path: str | os.PathLike,
+                   overwrite: bool = False) -> OutputTarget:
+    """Choose the format from the output path and check it can be written (eagerly)."""
+    text = os.fspath(output)
+    p = Path(text)
+    if _PATTERN.search(p.name):
+        if p.suffix.lower() != ".png":
+            raise UsageProblem(f"{text}: an image-sequence pattern must end in .png")
+        target = OutputTarget(p.parent, FORMATS["png"], p.name)
+    elif text.endswith(os.sep) or p.is_dir() or (not p.suffix and not p.exists()):
+        target = OutputTarget(p, FORMATS["png"], "%05d.png")
+    else:
+        fmt = FORMATS.get(p.suffix.lower())
+        if fmt is None:
+            raise UsageProblem(f"{text}: unknown output type '{p.suffix}'; use .webm, .mov, "
+                               ".mp4, a folder, or a %05d.png pattern")
+        target = OutputTarget(p, fmt)
+    _check_writable(target, Path(input_path), overwrite)
+    return target
+
+
+def _check_writable(target: OutputTarget, input_path: Path, overwrite: bool) -> None:
+    try:
+        same = target.path.resolve() == input_path.resolve()
+    except OSError:
+        same = False
+    if same:
+        raise OutputProblem(f"{target.path}: output is the input file; refusing to overwrite it")
+    parent = target.path if target.is_sequence and target.path.is_dir() else target.path.parent
+    if target.is_sequence:
+        parent = target.path
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+    elif not parent.exists():
+        raise OutputProblem(f"{target.path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputProblem(f"{target.path}: folder {parent} is not writable")
+    if not target.is_sequence and target.path.exists():
+        if target.path.is_dir():
+            raise OutputProblem(f"{target.path}: is a directory")
+        if not overwrite:
+            raise OutputProblem(f"{target.path}: already exists (use --overwrite to replace it)")
+    if target.is_sequence and target.path.is_dir() and not overwrite:
+        first = target.path / _seq_name(target.pattern, 1)
+        if first.exists():
+            raise OutputProblem(f"{first}: already exists (use --overwrite to replace it)")
+
+
+def _seq_name(pattern: str, number: int) -> str:
+    return _PATTERN.sub(lambda m: m.group(0) % number, pattern, count=1)
+
+
+@dataclass(frozen=True)
+class EncodeSettings:
+    crf: int | None = None
+    preset: str = "fast"
+    audio: bool = True
+    background: str = "#ffffff"     # for formats without alpha: colour or image path
+    threads: int = 2
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise UsageProblem(f"--preset {self.preset}: use one of {', '.join(PRESETS)}")
+        if self.crf is not None and not 0 <= self.crf <= 63:
+            raise UsageProblem(f"--crf {self.crf} is outside 0..63")
+
+
+def load_background(spec: str, width: int, height: int) -> np.ndarray:
+    """An (H, W, 3) uint8 background from ``#RRGGBB`` or an image path (resized once)."""
+    from effects.colors import parse_color  # one colour parser for the whole project
+
+    try:
+        rgb = parse_color(spec)
+    except Exception:  # noqa: BLE001 - not a colour: try it as a file
+        rgb = None
+    if rgb is not None:
+        bg = np.empty((height, width, 3), np.uint8)
+        bg[...] = rgb[:3]
+        return bg
+    if not Path(spec).is_file():
+        raise UsageProblem(f"--background {spec!r}: neither a colour nor an image file")
+    img = cv2.imread(spec, cv2.IMREAD_COLOR)
+    if img is None:
+        raise UsageProblem(f"--background {spec}: cannot read the image")
+    img = cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(img[..., ::-1])
+
+
+class Sink:
+    """Base for encoders: ``write(frame)`` for each keyed frame, then ``finish()`` or ``abort()``."""
+
+    frames_written = 0
+
+    def write(self, frame: Frame) -> None: ...
+
+    def finish(self) -> Path: ...
+
+    def abort(self) -> None: ...
+
+
+class VideoSink(Sink):
+    """Encodes RGBA frames into a video file (temporary until ``finish``)."""
+
+    def __init__(self, target: OutputTarget, info: StreamInfo, width: int, height: int,
+                 settings: EncodeSettings, overwrite: bool) -> None:
+        self.target, self.info, self.settings, self.overwrite = target, info, settings, overwrite
+        fmt = target.format
+        self.fmt = fmt
+        final = target.path
+        fd, tmp = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=f".keyer-tmp{final.suffix}",
+                                   dir=final.parent)
+        os.close(fd)
+        self.tmp = Path(tmp)
+        try:
+            self.container = av.open(str(self.tmp), "w", format=fmt.container)
+        except av.FFmpegError as exc:
+            self._remove_tmp()
+            raise OutputProblem(f"{final}: cannot write ({exc})") from None
+        self.stream = self._video_stream(width, height)
+        self.buf = np.empty((height, width, 3 if fmt.flatten else 4), np.uint8)
+        self.background = load_background(settings.background, width, height) if fmt.flatten else None
+        self.audio = AudioPass(info, self.container, fmt) if (settings.audio and info.has_audio) else None
+        self.first_pts: int | None = None
+        self.frames_written = 0
+
+    def _video_stream(self, width: int, height: int):
+        fmt, s, info = self.fmt, self.settings, self.info
+        options = dict(fmt.presets.get(s.preset, {}))
+        crf = s.crf if s.crf is not None else fmt.crf
+        if fmt.codec == "libvpx-vp9":
+            options.update({"crf": str(crf), "b": "0", "row-mt": "1"})
+        elif fmt.codec == "libx264":
+            options.update({"crf": str(crf)})
+        rate = info.fps if info.fps else Fraction(30)
+        stream = self.container.add_stream(fmt.codec, rate=rate, options=options)
+        stream.width, stream.height = width, height
+        stream.pix_fmt = fmt.pix_fmt
+        stream.time_base = info.time_base
+        cc = stream.codec_context
+        cc.time_base = info.time_base
+        cc.thread_count = s.threads
+        # Tag the colour explicitly: BT.709, limited range.
+        cc.colorspace = 1
+        cc.color_range = 1
+        cc.color_primaries = 1
+        cc.color_trc = 1
+        return stream
+
+    def write(self, frame: Frame) -> None:
+        if self.first_pts is None:
+            self.first_pts = frame.pts
+        if self.fmt.flatten:
+            EK.flatten(frame.rgba, self.background, self.buf)
+            vf = av.VideoFrame.from_ndarray(self.buf, format="rgb24")
+        else:
+            EK.zero_transparent(frame.rgba, self.buf)
+            vf = av.VideoFrame.from_ndarray(self.buf, format="rgba")
+        vf = vf.reformat(format=self.fmt.pix_fmt, dst_colorspace=Colorspace.ITU709,
+                         dst_color_range=ColorRange.MPEG)
+        vf.pts = frame.pts - self.first_pts
+        vf.duration = frame.duration
+        vf.time_base = frame.time_base
+        self._mux(self.stream.encode(vf))
+        self.frames_written += 1
+        if self.audio is not None:
+            self.audio.pump(float((frame.pts - self.first_pts + frame.duration) * frame.time_base))
+
+    def _mux(self, packets) -> None:
+        try:
+            for packet in packets:
+                self.container.mux(packet)
+        except OSError as exc:
+            raise OutputProblem(f"{self.target.path}: write failed ({exc.strerror or exc})") from None
+
+    def finish(self) -> Path:
+        try:
+            self._mux(self.stream.encode(None))
+            if self.audio is not None:
+                self.audio.pump(None)
+                self.audio.close()
+            self.container.close()
+        except OSError as exc:
+            self.abort()
+            raise OutputProblem(f"{self.target.path}: write failed ({exc.strerror or exc})") from None
+        return self._commit()
+
+    def _commit(self) -> Path:
+        final = self.target.path
+        if final.exists() and not self.overwrite:
+            self._remove_tmp()
+            raise OutputProblem(f"{final}: appeared while keyer was running; not replaced")
+        os.replace(self.tmp, final)
+        return final
+
+    def abort(self) -> None:
+        try:
+            if self.audio is not None:
+                self.audio.close()
+            self.container.close()
+        except Exception:  # noqa: BLE001 - we are already failing; the tmp file goes anyway
+            pass
+        self._remove_tmp()
+
+    def _remove_tmp(self) -> None:
+        try:
+            self.tmp.unlink()
+        except FileNotFoundError:
+            pass
+
+
+class AudioPass:
+    """Copies (or transcodes) the input's first audio stream, interleaved as video advances."""
+
+    def __init__(self, info: StreamInfo, out, fmt: OutputFormat) -> None:
+        self.inp = open_input(info.path)
+        self.in_stream = self.inp.streams.audio[0]
+        name = self.in_stream.codec_context.name
+        self.copy = name in fmt.audio_copy
+        if self.copy:
+            self.out_stream = out.add_stream_from_template(self.in_stream)
+            self.resampler = None
+        else:
+            cc = self.in_stream.codec_context
+            rate = 48000 if fmt.audio_codec == "libopus" else (cc.sample_rate or 48000)
+            self.out_stream = out.add_stream(fmt.audio_codec, rate=rate)
+            self.out_stream.layout = "stereo" if (cc.channels or 2) >= 2 else "mono"
+            sample_fmt = self.out_stream.codec_context.codec.audio_formats[0].name
+            self.resampler = av.AudioResampler(format=sample_fmt, layout=self.out_stream.layout,
+                                               rate=rate)
+        self.packets = self.inp.demux(self.in_stream)
+        self.start = info.start_pts * info.time_base
+        self.done = False
+        self.out = out
+
+    def pump(self, until: float | None) -> None:
+        """Mux audio up to ``until`` seconds of output time (None: to the end)."""
+        while not self.done:
+            try:
+                packet = next(self.packets)
+            except StopIteration:
+                self.done = True
+                break
+            if packet.dts is None and packet.size:
+                continue
+            if self.copy:
+                if packet.size == 0:
+                    continue
+                offset = int(self.start / packet.time_base)
+                packet.pts = (packet.pts or 0) - offset
+                packet.dts = (packet.dts or 0) - offset
+                packet.stream = self.out_stream
+                self.out.mux(packet)
+                t = float(packet.pts * packet.time_base)
+            else:
+                t = None
+                try:
+                    frames = packet.decode()
+                except av.FFmpegError:
+                    frames = []
+                for frame in frames:
+                    t = float(frame.time) - float(self.start) if frame.time is not None else t
+                    frame.pts = None
+                    for rf in self.resampler.resample(frame):
+                        for p in self.out_stream.encode(rf):
+                            self.out.mux(p)
+                if packet.size == 0:
+                    for rf in self.resampler.resample(None):
+                        for p in self.out_stream.encode(rf):
+                            self.out.mux(p)
+            if until is not None and t is not None and t > until + 0.5:
+                break
+        if until is None and not self.copy:
+            for p in self.out_stream.encode(None):
+                self.out.mux(p)
+
+    def close(self) -> None:
+        self.inp.close()
+
+
+class PngSink(Sink):
+    """Writes RGBA PNGs into a temporary folder, moved into place file by file at the end."""
+
+    def __init__(self, target: OutputTarget, overwrite: bool) -> None:
+        self.target, self.overwrite = target, overwrite
+        target.path.mkdir(parents=True, exist_ok=True)
+        self.tmpdir = Path(tempfile.mkdtemp(prefix=".keyer-tmp-", dir=target.path))
+        self.number = 0
+        self.buf = None
+        self.frames_written = 0
+
+    def write(self, frame: Frame) -> None:
+        if self.buf is None:
+            self.buf = np.empty_like(frame.rgba)
+        EK.zero_transparent(frame.rgba, self.buf)
+        cv2.cvtColor(self.buf, cv2.COLOR_RGBA2BGRA, dst=self.buf)
+        self.number += 1
+        first = self.tmpdir / _seq_name(self.target.pattern, self.number)
+        if not cv2.imwrite(str(first), self.buf, [cv2.IMWRITE_PNG_COMPRESSION, 3]):
+            raise OutputProblem(f"{first}: write failed (disk full?)")
+        for _ in range(frame.covers - 1):
+            self.number += 1
+            shutil.copyfile(first, self.tmpdir / _seq_name(self.target.pattern, self.number))
+        self.frames_written += 1
+
+    def finish(self) -> Path:
+        names = sorted(os.listdir(self.tmpdir))
+        if not self.overwrite:
+            clash = [n for n in names if (self.target.path / n).exists()]
+            if clash:
+                self.abort()
+                raise OutputProblem(f"{self.target.path / clash[0]}: already exists "
+                                    "(use --overwrite to replace it)")
+        for n in names:
+            os.replace(self.tmpdir / n, self.target.path / n)
+        self.tmpdir.rmdir()
+        return self.target.path
+
+    def abort(self) -> None:
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+
+def open_sink(target: OutputTarget, info: StreamInfo, width: int, height: int,
+              settings: EncodeSettings, overwrite: bool) -> Sink:
+    if target.is_sequence:
+        return PngSink(target, overwrite)
+    return VideoSink(target, info, width, height, settings, overwrite)

@@ -1,0 +1,266 @@
+"""Chroma key: colour-difference matte against a local screen estimate, with despill.
+
+The matte is Keylight-style: for a green screen ``d = G - (balance*max(R, B) + (1-balance)*min(R,
+B))``, divided by the same quantity for the screen colour *at that place* (a smooth grid estimate
+refreshed every frame, so an unevenly lit screen keys evenly). That ratio is 1 on the screen and
+<= 0 on neutral foreground, and because ``d`` is linear in colour, a pixel mixing foreground and
+screen gets a ratio that falls linearly with its coverage: soft edges come out soft. A small box
+filter over the ratio steadies noisy screens; clip black/white, shrink (erode) and feather (blur)
+shape the matte; despill limits the primary channel and restores the luminance it removes.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields
+
+import cv2
+import numpy as np
+
+from keyer import _key_kernels as K
+from keyer.errors import UsageProblem
+
+# Nominal screen colours (sRGB) used until the real one is measured from the frame.
+NOMINAL = {"green": (0, 177, 64), "blue": (0, 71, 187)}
+LUMA = (0.2126, 0.7152, 0.0722)  # BT.709, for luminance restore after despill
+LIMITS = {"max": 0, "average": 1, "min": 2}
+CELL = 16  # px per cell of the local screen estimate
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeySettings:
+    """Chroma-key controls. Ratios are relative to the local screen: 1 = screen, 0 = neutral.
+
+    color: ``auto`` | ``green`` | ``blue`` | ``#RRGGBB``.
+    similarity: 0..1, how far from the screen (in ratio) is still fully transparent.
+    softness: 0..1, width of the ramp from transparent to opaque below that.
+    spill: 0..1, strength of spill suppression: edge un-mixing from the local screen colour, then
+        the primary channel limited to spill_limit = max | average | min of the other two
+        (``max``, the default, keeps yellows yellow; ``average`` removes more spill from skin).
+    balance: 0..1, weight of the larger other channel in the difference (1 = max, robust for
+        yellows; 0 = min).
+    clip_black / clip_white: 0..1, alpha below / above is forced to 0 / 1.
+    shrink: px the matte is eroded by; feather: px of Gaussian blur of the matte.
+    denoise: px radius of the box filter over the ratio (0 = off).
+    local: estimate the screen colour locally (True) or use one global colour.
+    """
+
+    color: str = "auto"
+    similarity: float = 0.12
+    softness: float = 0.55
+    spill: float = 1.0
+    spill_limit: str = "max"
+    balance: float = 1.0
+    clip_black: float = 0.0
+    clip_white: float = 1.0
+    shrink: float = 0.0
+    feather: float = 0.0
+    denoise: int = 1
+    local: bool = True
+
+    def __post_init__(self) -> None:
+        parse_key_color(self.color)
+        for name in ("similarity", "softness", "spill", "balance", "clip_black", "clip_white"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise UsageProblem(f"--{name.replace('_', '-')}={value:g} is outside 0..1")
+        if self.softness <= 0:
+            raise UsageProblem("--softness must be greater than 0")
+        if self.clip_white <= self.clip_black:
+            raise UsageProblem(f"--clip-white ({self.clip_white:g}) must be above "
+                               f"--clip-black ({self.clip_black:g})")
+        if self.spill_limit not in LIMITS:
+            raise UsageProblem(f"--spill-limit={self.spill_limit} is not one of max|average|min")
+        for name, hi in (("shrink", 100), ("feather", 100), ("denoise", 10)):
+            value = getattr(self, name)
+            if not 0 <= value <= hi:
+                raise UsageProblem(f"--{name}={value:g} is outside 0..{hi} px")
+
+    def summary(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+_HEX = re.compile(r"^#?([0-9a-fA-F]{6})$")
+
+
+def parse_key_color(text: str) -> tuple[str, tuple[int, int, int] | None]:
+    """``auto``/``green``/``blue`` -> (name, None); ``#RRGGBB`` -> ("rgb", (r, g, b))."""
+    t = str(text).strip().lower()
+    if t in ("auto", "green", "blue"):
+        return t, None
+    m = _HEX.match(t)
+    if not m:
+        raise UsageProblem(f"--key {text!r}: use auto, green, blue or #RRGGBB")
+    v = int(m.group(1), 16)
+    rgb = ((v >> 16) & 255, (v >> 8) & 255, v & 255)
+    if max(rgb) - min(rgb) < 30:
+        raise UsageProblem(f"--key {text!r} is too grey to key on; pick a saturated colour")
+    return "rgb", rgb
+
+
+def estimate_screen(rgb: np.ndarray, wanted: str = "auto") -> tuple[int, tuple[float, float, float]]:
+    """Estimate (primary channel, screen RGB) from the border of one frame.
+
+    Takes the outer 6% of the frame, keeps pixels whose green (or blue) clearly dominates, and
+    returns the median of those. ``wanted`` = green/blue forces the primary channel.
+    """
+    h, w = rgb.shape[:2]
+    bh, bw = max(1, h * 6 // 100), max(1, w * 6 // 100)
+    border = np.concatenate([rgb[:bh].reshape(-1, 3), rgb[-bh:].reshape(-1, 3),
+                             rgb[:, :bw].reshape(-1, 3), rgb[:, -bw:].reshape(-1, 3)])
+    px = border.astype(np.float32)
+    best = None
+    for primary, name in ((1, "green"), (2, "blue")):
+        if wanted not in ("auto", name):
+            continue
+        others = [c for c in (0, 1, 2) if c != primary]
+        dom = px[:, primary] - px[:, others].max(axis=1)
+        mask = dom > 20
+        share = float(mask.mean())
+        if best is None or share > best[0]:
+            median = np.median(px[mask], axis=0) if mask.sum() >= 16 else None
+            best = (share, primary, median)
+    share, primary, median = best
+    if median is None or share < 0.2:
+        name = "green" if primary == 1 else "blue"
+        return primary, tuple(float(c) for c in NOMINAL[name])
+    return primary, (float(median[0]), float(median[1]), float(median[2]))
+
+
+class Keyer:
+    """A chroma key bound to one frame size: all buffers allocated once, reused every frame.
+
+    ``keyer(rgba)`` keys in place: ``rgba`` holds the frame's RGB (A ignored) and gets alpha and
+    despilled colour. The screen colour is measured on the first frame (``auto``/green/blue) and
+    the local estimate follows the screen's lighting from frame to frame.
+    """
+
+    def __init__(self, settings: KeySettings, width: int, height: int) -> None:
+        self.s = settings
+        self.width, self.height = width, height
+        self.ratio = np.zeros((height, width), np.float32)
+        self.ratio_f = np.zeros((height, width), np.float32)
+        self.alpha = np.zeros((height, width), np.uint8) if (settings.shrink or settings.feather) else None
+        gh, gw = -(-height // CELL), -(-width // CELL)
+        self.grid = np.zeros((gh, gw, 4), np.float32)
+        self.sums = np.zeros((gh, gw, 3), np.float32)
+        self.counts = np.zeros((gh, gw), np.float32)
+        self._num = np.zeros((gh, gw, 3), np.float32)
+        self._den = np.zeros((gh, gw), np.float32)
+        self._fresh = np.zeros((gh, gw, 3), np.float32)
+        gx = (np.arange(width, dtype=np.float32) + 0.5) / CELL - 0.5
+        self.col0 = np.clip(np.floor(gx), 0, gw - 1).astype(np.int64)
+        self.colf = np.clip(gx - self.col0, 0.0, 1.0).astype(np.float32)
+        self.primary: int | None = None
+        self.screen: tuple[float, float, float] | None = None
+        hi = 1.0 - settings.similarity
+        self.hi = hi
+        self.inv_width = 1.0 / settings.softness
+        self.inv_clip = 1.0 / (settings.clip_white - settings.clip_black)
+        if settings.shrink:
+            r = int(round(settings.shrink))
+            self.erode_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+
+    def _start(self, rgba: np.ndarray) -> None:
+        name, rgb = parse_key_color(self.s.color)
+        if rgb is not None:
+            self.primary = int(np.argmax(rgb))
+            self.screen = tuple(float(c) for c in rgb)
+        else:
+            self.primary, self.screen = estimate_screen(rgba[..., :3], name)
+        self._fill_grid_with(self.screen)
+
+    def _screen_d(self, r, g, b):
+        return K._difference(r, g, b, self.primary, self.s.balance)
+
+    def _fill_grid_with(self, rgb) -> None:
+        self.grid[..., 0], self.grid[..., 1], self.grid[..., 2] = rgb
+        self.grid[..., 3] = self._screen_d(*rgb)
+
+    def _update_grid(self) -> None:
+        """New local screen estimate from this frame's statistics (normalised convolution).
+
+        Cells with enough screen pixels take their mean; holes behind the subject are filled from
+        their neighbours by a Gaussian-weighted average; the result is blended with the previous
+        estimate for temporal stability.
+        """
+        if not self.s.local:
+            return
+        counts, sums = self.counts, self.sums
+        enough = counts >= CELL * CELL * 0.25
+        if not enough.any():
+            return
+        w = np.where(enough, counts, 0.0).astype(np.float32, copy=False)
+        np.multiply(sums, (w / np.maximum(counts, 1.0))[..., None], out=self._num)
+        sigma = 2.0
+        cv2.GaussianBlur(self._num, (0, 0), sigma, dst=self._num, borderType=cv2.BORDER_REPLICATE)
+        cv2.GaussianBlur(w, (0, 0), sigma, dst=self._den, borderType=cv2.BORDER_REPLICATE)
+        np.divide(self._num, np.maximum(self._den, 1e-3)[..., None], out=self._fresh)
+        known = self._den > self._den.max() * 0.02
+        old = self.grid[..., :3]
+        blend = np.where(known, 0.5, 0.0)[..., None].astype(np.float32)
+        old += (self._fresh - old) * blend
+        # the screen's own difference, cell by cell
+        g = self.grid
+        self.grid[..., 3] = self._grid_d(g[..., 0], g[..., 1], g[..., 2])
+
+    def _grid_d(self, r, g, b):
+        chans = [r, g, b]
+        p = chans[self.primary]
+        o = [chans[c] for c in range(3) if c != self.primary]
+        mx, mn = np.maximum(o[0], o[1]), np.minimum(o[0], o[1])
+        return p - (self.s.balance * mx + (1.0 - self.s.balance) * mn)
+
+    def _stats(self, rgba: np.ndarray) -> None:
+        K.ratio_and_screen_stats(rgba, self.grid, CELL, self.col0, self.colf, self.primary,
+                                 np.float32(self.s.balance), np.float32(0.5), self.ratio,
+                                 self.sums, self.counts)
+
+    def __call__(self, rgba: np.ndarray) -> None:
+        if self.primary is None:
+            self._start(rgba)
+            # first frame: measure the screen locally before keying it
+            self._stats(rgba)
+            self._update_grid()
+            self._update_grid()
+        self._stats(rgba)
+        ratio = self.ratio
+        if self.s.denoise:
+            k = 2 * self.s.denoise + 1
+            cv2.blur(self.ratio, (k, k), dst=self.ratio_f, borderType=cv2.BORDER_REPLICATE)
+            ratio = self.ratio_f
+        K.matte_and_despill(rgba, ratio, self.grid, CELL, self.hi, self.inv_width,
+                            self.s.clip_black, self.inv_clip, self.primary,
+                            LIMITS[self.s.spill_limit], self.s.spill, LUMA[self.primary])
+        self._update_grid()
+        if self.alpha is not None:
+            np.copyto(self.alpha, rgba[..., 3])
+            if self.s.shrink:
+                cv2.erode(self.alpha, self.erode_kernel, dst=self.alpha)
+            if self.s.feather:
+                cv2.GaussianBlur(self.alpha, (0, 0), self.s.feather, dst=self.alpha)
+            rgba[..., 3] = self.alpha
+
+
+def key(rgb: np.ndarray, settings: KeySettings | None = None) -> np.ndarray:
+    """Key one RGB (H, W, 3) uint8 image; returns a new RGBA (H, W, 4) uint8 image.
+
+    A convenience for tests and one-off use; the pipeline keys decoded planes in place.
+    """
+    h, w = rgb.shape[:2]
+    out = np.empty((h, w, 4), np.uint8)
+    K.rgb_to_rgba(np.ascontiguousarray(rgb), out)
+    Keyer(settings or KeySettings(), w, h)(out)
+    return out
+
+
+def warm() -> None:
+    """Compile or load every keying kernel on tiny arrays of the real dtypes."""
+    tiny = np.zeros((4, 4, 3), np.uint8)
+    tiny[..., 1] = 200
+    key(tiny)
+    for dt in (np.uint8, np.uint16):
+        y = np.zeros((4, 4), dt)
+        for cy, cx, sub in ((2, 2, (1, 1)), (4, 2, (1, 0)), (4, 4, (0, 0))):
+            c = np.zeros((cy, cx), dt)
+            K.planes_to_rgba(y, c, c, sub[0], sub[1], 16.0, 1.0, 128.0, 1.0, 1.5, 0.2, 0.5, 1.8,
+                             np.zeros((4, 4, 4), np.uint8))

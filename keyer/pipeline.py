@@ -1,0 +1,261 @@
+"""The job: probe, then a fold of generator stages pulled by the encoder.
+
+    decode (thread) -> posterize-time -> key -> effects (thread) -> encode (caller's thread)
+
+Two bounded queues join the three threads, so at most DECODE_DEPTH decoded pictures and
+PROCESS_DEPTH keyed RGBA frames wait between stages (plus one in each stage's hands). Every stage
+is wrapped by ``metered``, which logs ``stage_start``/``stage_end`` with busy time; stages contain
+no logging code. The runner alone emits ``frame_sample`` every ``gc_every`` frames.
+"""
+from __future__ import annotations
+
+import gc
+import time
+import uuid
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+from keyer import logs
+from keyer.decode import DecodeStats, decode
+from keyer.encode import EncodeSettings, OutputTarget, open_sink, resolve_output
+from keyer.errors import KeyerError, UsageProblem
+from keyer.frame import Frame
+from keyer.keying import KeySettings
+from keyer.memory import rss_vms_mb
+from keyer.probe import StreamInfo, expected_frames, probe
+from keyer.stages import EffectsStage, KeyStage
+from keyer.threads import prefetch
+
+DECODE_DEPTH = 4
+PROCESS_DEPTH = 2
+# A keyed buffer is alive while queued (PROCESS_DEPTH), being encoded (1) and being made (1).
+RING = PROCESS_DEPTH + 3
+
+
+@dataclass(frozen=True, kw_only=True)
+class Job:
+    """Everything one keying job needs; built (and validated) before anything is decoded."""
+
+    input: Path
+    output: str
+    key: KeySettings = field(default_factory=KeySettings)
+    effects: tuple = ()
+    posterize_fps: Fraction | None = None
+    encode: EncodeSettings = field(default_factory=EncodeSettings)
+    pad: int = 0
+    overwrite: bool = False
+    gc_every: int = 10
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "input", Path(self.input))
+        if self.posterize_fps is not None and self.posterize_fps <= 0:
+            raise UsageProblem(f"--posterize-time {self.posterize_fps}: must be above 0")
+        if not 0 <= self.pad <= 2000:
+            raise UsageProblem(f"--pad {self.pad}: must be within 0..2000 px")
+        if self.gc_every < 0:
+            raise UsageProblem(f"--gc-every {self.gc_every}: must be 0 or more")
+
+    def summary(self) -> dict:
+        return {
+            "key": self.key.summary(),
+            "effects": [getattr(e, "name", type(e).__name__) for e in self.effects],
+            "posterize_fps": float(self.posterize_fps) if self.posterize_fps else None,
+            "crf": self.encode.crf, "preset": self.encode.preset, "audio": self.encode.audio,
+            "pad": self.pad, "gc_every": self.gc_every,
+        }
+
+
+@dataclass
+class Result:
+    output: Path
+    frames_in: int
+    frames_out: int
+    elapsed_s: float
+    damaged_packets: int = 0
+    dropped_frames: int = 0
+
+    @property
+    def fps(self) -> float:
+        return self.frames_in / self.elapsed_s if self.elapsed_s else 0.0
+
+
+class Meter:
+    """Per-stage busy time and frame counts, logged at stage boundaries."""
+
+    def __init__(self, log: Any, t0: float) -> None:
+        self.log, self.t0 = log, t0
+        self.failed_stage: str | None = None
+
+    def failed_in(self, stage: str) -> None:
+        """Remember the first stage an exception passed through: the one it came from."""
+        if self.failed_stage is None:
+            self.failed_stage = stage
+
+    def elapsed(self) -> float:
+        return round(time.perf_counter() - self.t0, 4)
+
+    def stage_start(self, stage: str) -> None:
+        self.log.info("stage_start", stage=stage, elapsed_s=self.elapsed())
+
+    def stage_end(self, stage: str, busy: float, frames: int) -> None:
+        self.log.info("stage_end", stage=stage, elapsed_s=self.elapsed(), busy_s=round(busy, 4),
+                      frames=frames)
+
+
+def metered_map(stage: str, fn: Callable[[Frame], Frame], frames: Iterable[Frame],
+                meter: Meter) -> Iterator[Frame]:
+    """Apply ``fn`` to each frame; log the stage's start, end and busy time; close upstream."""
+    meter.stage_start(stage)
+    busy, n = 0.0, 0
+    try:
+        for frame in frames:
+            t = time.perf_counter()
+            out = fn(frame)
+            busy += time.perf_counter() - t
+            n += 1
+            yield out
+    except BaseException:
+        meter.failed_in(stage)
+        raise
+    finally:
+        close = getattr(frames, "close", None)
+        if close:
+            close()
+        meter.stage_end(stage, busy, n)
+
+
+def metered_stream(stage: str, frames: Iterator[Frame], meter: Meter) -> Iterator[Frame]:
+    """Meter a stream stage (iterator in, iterator out): busy = time inside its ``next()``."""
+    meter.stage_start(stage)
+    busy, n = 0.0, 0
+    try:
+        while True:
+            t = time.perf_counter()
+            try:
+                frame = next(frames)
+            except StopIteration:
+                break
+            busy += time.perf_counter() - t
+            n += 1
+            yield frame
+    except BaseException:
+        meter.failed_in(stage)
+        raise
+    finally:
+        frames.close()
+        meter.stage_end(stage, busy, n)
+
+
+def bind_effects(effects: Sequence, width: int, height: int, fps: float) -> list:
+    from effects.base import Geometry
+
+    geometry = Geometry(width=width, height=height, fps=fps)
+    return [e.bind(geometry) for e in effects]
+
+
+def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, float], None] | None = None,
+            info: StreamInfo | None = None) -> Result:
+    """Run one job to completion; raise a KeyerError (temporary output removed) on failure."""
+    job_id = uuid.uuid4().hex[:12]
+    log = log or logs.get_logger()
+    log = log.bind(job_id=job_id)
+    t0 = time.perf_counter()
+    meter = Meter(log, t0)
+    info = info or probe(job.input)
+    target = resolve_output(job.output, job.input, job.overwrite)
+    width, height = info.display_size
+    width, height = width + 2 * job.pad, height + 2 * job.pad
+    total = expected_frames(info)
+    log.info("job_start", input=str(job.input), output=str(job.output), format=target.format.name,
+             width=width, height=height, fps=float(info.fps), frames_total=total,
+             settings=job.summary())
+    stats = DecodeStats()
+    sink = None
+    frames_out = 0
+    try:
+        t = time.perf_counter()
+        from keyer.warmup import warm_all
+
+        warm_all()
+        # Everything alive now (modules, compiled kernels) lives for the whole job: move it out
+        # of the collector's sight, so each sampled gc.collect() scans only what frames made.
+        gc.freeze()
+        log.info("startup", elapsed_s=round(time.perf_counter() - t, 4))
+        key_stage = KeyStage(job.key, info.width, info.height, info.rotation, job.pad,
+                             ring=1 if job.effects else RING)
+        ops = bind_effects(job.effects, width, height, float(info.fps or 30)) if job.effects else []
+
+        frames: Iterator[Frame] = metered_stream("decode", decode(info, stats), meter)
+        frames = prefetch(frames, DECODE_DEPTH, "decode")
+        if job.posterize_fps:
+            from effects.posterize import posterize_time
+
+            frames = metered_stream("posterize", posterize_time(frames, job.posterize_fps), meter)
+        frames = metered_map("key", key_stage, frames, meter)
+        if ops:
+            fx = EffectsStage(ops, width, height, RING)
+            frames = metered_map("effects", fx, frames, meter)
+        frames = prefetch(frames, PROCESS_DEPTH, "process")
+
+        meter.stage_start("encode")
+        sink = open_sink(target, info, width, height, job.encode, job.overwrite)
+        busy = 0.0
+        try:
+            for frame in frames:
+                tw = time.perf_counter()
+                sink.write(frame)
+                busy += time.perf_counter() - tw
+                frames_out += 1
+                if job.gc_every and frames_out % job.gc_every == 0:
+                    _sample(log, stats.frames, total, t0, "encode")
+                if progress:
+                    progress(stats.frames, total, stats.frames / max(1e-6, time.perf_counter() - t0))
+        except BaseException:
+            meter.failed_in("encode")
+            raise
+        finally:
+            frames.close()
+        meter.stage_start("cleanup")
+        tc = time.perf_counter()
+        out = sink.finish()
+        sink = None
+        meter.stage_end("encode", busy, frames_out)
+        meter.stage_end("cleanup", time.perf_counter() - tc, 0)
+    except BaseException as exc:
+        meter.failed_in("setup")
+        if sink is not None:
+            sink.abort()
+        _log_failure(log, exc, stats, meter)
+        raise
+    elapsed = time.perf_counter() - t0
+    result = Result(out, stats.frames, frames_out, elapsed, stats.damaged_packets,
+                    stats.dropped_frames)
+    log.info("job_end", frames=result.frames_in, frames_out=frames_out,
+             elapsed_s=round(elapsed, 4), fps=round(result.fps, 3),
+             damaged_packets=stats.damaged_packets, dropped_frames=stats.dropped_frames)
+    return result
+
+
+def _sample(log: Any, frame: int, total: int | None, t0: float, stage: str) -> None:
+    tg = time.perf_counter()
+    collected = gc.collect()
+    gc_ms = (time.perf_counter() - tg) * 1000
+    elapsed = time.perf_counter() - t0
+    log.info("frame_sample", frame=frame, frames_total=total, stage=stage,
+             fps=round(frame / elapsed, 3) if elapsed else 0.0,
+             gc_collected=collected, gc_ms=round(gc_ms, 3))
+
+
+def _log_failure(log: Any, exc: BaseException, stats: DecodeStats, meter: Meter) -> None:
+    from keyer.errors import Aborted
+
+    if isinstance(exc, (Aborted, KeyboardInterrupt)):
+        code = getattr(exc, "exit_code", 130)
+        log.warning("job_aborted", stage=meter.failed_stage, frame=stats.frames,
+                    reason=str(exc) or "interrupted", exit_code=code)
+    else:
+        code = exc.exit_code if isinstance(exc, KeyerError) else 1
+        log.error("job_failed", stage=meter.failed_stage, frame=stats.frames,
+                  error=str(exc) or type(exc).__name__, exit_code=code)

@@ -1,0 +1,202 @@
+"""Read a clip's header and first frame, and describe its video stream.
+
+``probe()`` is eager: every check that can fail on an input happens here, before the pipeline
+decodes anything. Only local regular files are opened, with FFmpeg's protocol whitelist set to
+``file`` and the container format checked against an allowlist, so a playlist or concat script
+cannot make the demuxer open other files or URLs.
+"""
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from keyer.errors import InputProblem
+
+# Container formats keyer accepts (FFmpeg demuxer names). These are the formats phones, cameras
+# and editors write for video. Playlist and script formats (hls, concat, ...) are absent on
+# purpose: they open other files or URLs. Still-image demuxers are absent too: a picture is not a
+# clip.
+ALLOWED_FORMATS = frozenset({
+    "mov", "mp4", "m4a", "3gp", "3g2", "mj2",   # QuickTime / MP4 family
+    "matroska", "webm",                          # Matroska / WebM
+    "avi", "mpegts", "mpeg", "flv", "ogg", "asf", "mxf", "nut", "h264", "hevc", "m4v",
+    "ivf", "yuv4mpegpipe",
+})
+OPEN_OPTIONS = {"protocol_whitelist": "file", "format_whitelist": ",".join(sorted(ALLOWED_FORMATS))}
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """What keyer knows of an input before decoding it."""
+
+    path: str
+    container: str
+    stream_index: int
+    width: int              # coded size
+    height: int
+    rotation: int           # degrees the picture is turned counter-clockwise for display
+    fps: Fraction           # average frame rate (0 when unknown)
+    time_base: Fraction
+    start_pts: int
+    duration: float | None  # seconds
+    frames: int | None      # when the container says so
+    codec: str
+    pix_fmt: str
+    bit_depth: int
+    colorspace: str
+    color_range: str
+    audio_codec: str | None
+    audio_rate: int | None
+    audio_channels: int | None
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """(width, height) after applying rotation: the upright picture."""
+        if self.rotation % 180:
+            return self.height, self.width
+        return self.width, self.height
+
+    @property
+    def has_audio(self) -> bool:
+        return self.audio_codec is not None
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["fps"] = float(self.fps)
+        d["time_base"] = str(self.time_base)
+        d["display_width"], d["display_height"] = self.display_size
+        d["has_audio"] = self.has_audio
+        return d
+
+
+def open_input(path: str | os.PathLike) -> av.container.InputContainer:
+    """Open a local file for demuxing, refusing anything that is not a plain readable file."""
+    p = Path(path)
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise InputProblem(f"{p}: no such file") from None
+    except OSError as exc:
+        raise InputProblem(f"{p}: cannot read ({exc.strerror})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InputProblem(f"{p}: is a directory, not a video file")
+    if not stat.S_ISREG(st.st_mode):
+        raise InputProblem(f"{p}: not a regular file")
+    if st.st_size == 0:
+        raise InputProblem(f"{p}: empty file")
+    if not os.access(p, os.R_OK):
+        raise InputProblem(f"{p}: permission denied")
+    try:
+        return av.open(str(p.resolve()), "r", options=dict(OPEN_OPTIONS), timeout=10.0)
+    except av.error.PermissionError:
+        raise InputProblem(f"{p}: permission denied") from None
+    except (av.error.InvalidDataError, av.error.ValueError) as exc:
+        raise InputProblem(f"{p}: not a video file keyer can read ({_reason(exc)})") from None
+    except av.FFmpegError as exc:
+        raise InputProblem(f"{p}: cannot open ({_reason(exc)})") from None
+
+
+def _reason(exc: Exception) -> str:
+    return str(getattr(exc, "strerror", None) or exc).split(";")[0]
+
+
+def _depth(fmt: av.VideoFormat | None) -> int:
+    if fmt is None or not fmt.components:
+        return 8
+    return max(c.bits for c in fmt.components)
+
+
+def probe(path: str | os.PathLike) -> StreamInfo:
+    """Describe the first video stream of ``path``; raise InputProblem if there is none."""
+    container = open_input(path)
+    try:
+        fmt_names = set(container.format.name.split(","))
+        if not fmt_names & ALLOWED_FORMATS:
+            raise InputProblem(f"{path}: container format '{container.format.name}' is not accepted")
+        videos = [s for s in container.streams.video
+                  if not (s.disposition & av.stream.Disposition.attached_pic)]
+        if not videos:
+            kind = "audio-only file" if container.streams.audio else "file with no video stream"
+            raise InputProblem(f"{path}: {kind}; keyer needs a video stream")
+        vs = videos[0]
+        cc = vs.codec_context
+        if cc.codec is None or not cc.codec.is_decoder:
+            raise InputProblem(f"{path}: no decoder for video codec '{cc.name}'")
+        if not cc.width or not cc.height:
+            raise InputProblem(f"{path}: video size unknown (damaged header?)")
+        if vs.time_base is None:
+            raise InputProblem(f"{path}: video stream has no time base")
+        fps = vs.average_rate or vs.guessed_rate or vs.base_rate or Fraction(0)
+        duration = None
+        if vs.duration is not None and vs.duration > 0:
+            duration = float(vs.duration * vs.time_base)
+        elif container.duration is not None and container.duration > 0:
+            duration = container.duration / av.time_base
+        frames = vs.frames or None
+        audio = container.streams.audio[0] if container.streams.audio else None
+        first = _first_frame(container, vs, path)
+        rotation = int(round(first.rotation or 0)) % 360
+        if rotation % 90:
+            raise InputProblem(f"{path}: display rotation {rotation} degrees is not a multiple of 90")
+        return StreamInfo(
+            path=str(path), container=container.format.name, stream_index=vs.index,
+            width=cc.width, height=cc.height,
+            rotation=rotation, fps=Fraction(fps), time_base=Fraction(vs.time_base),
+            start_pts=vs.start_time or 0, duration=duration, frames=frames,
+            codec=cc.name, pix_fmt=first.format.name, bit_depth=_depth(first.format),
+            colorspace=_colorspace(first.colorspace), color_range=_range(first.color_range),
+            audio_codec=audio.codec_context.name if audio else None,
+            audio_rate=audio.codec_context.sample_rate if audio else None,
+            audio_channels=audio.codec_context.channels if audio else None,
+        )
+    finally:
+        container.close()
+
+
+COLORSPACES = {0: "rgb", 1: "bt709", 2: "unspecified", 4: "fcc", 5: "bt470bg", 6: "smpte170m",
+               7: "smpte240m", 9: "bt2020nc", 10: "bt2020c"}
+RANGES = {0: "unspecified", 1: "tv", 2: "pc"}
+
+
+def _colorspace(value) -> str:
+    return COLORSPACES.get(int(value), str(int(value)))
+
+
+def _range(value) -> str:
+    return RANGES.get(int(value), str(int(value)))
+
+
+def _first_frame(container, vs, path, max_packets: int = 500) -> av.VideoFrame:
+    """Decode the first frame: proves the codec works and reveals rotation and pixel format.
+
+    Reads at most ``max_packets`` packets so a stream that never yields a picture cannot hang.
+    """
+    seen = 0
+    try:
+        for packet in container.demux(vs):
+            seen += 1
+            try:
+                frames = packet.decode()
+            except (av.error.InvalidDataError, av.error.ValueError):
+                frames = []
+            if frames:
+                return frames[0]
+            if seen >= max_packets:
+                break
+    except av.FFmpegError as exc:
+        raise InputProblem(f"{path}: unreadable video stream ({_reason(exc)})") from None
+    raise InputProblem(f"{path}: no decodable video frame")
+
+
+def expected_frames(info: StreamInfo) -> int | None:
+    """Frame count from the header, else estimated from duration x fps (None when unknown)."""
+    if info.frames:
+        return info.frames
+    if info.duration and info.fps:
+        return max(1, int(round(info.duration * float(info.fps))))
+    return None
