@@ -160,9 +160,9 @@ def matte_and_despill(rgba, ratio, grid, cell, hi, inv_width, clip_black, inv_cl
 
     ``alpha = clip((hi - ratio) * inv_width)``, then clip black/white:
     ``alpha = clip((alpha - clip_black) * inv_clip)``.
-    Edge pixels (0 < alpha < 1) are un-mixed from the local screen colour S:
-    ``F = (C - (1 - alpha) * S) / alpha`` (screen subtraction: removes the fringe without
-    shifting hues). Then spill: the primary channel is limited to ``L`` = max / average / min
+    Edge pixels (0 < alpha < 1) are un-mixed from the local screen colour S using the linear
+    coverage estimate ``c = 1 - ratio``: ``F = (C - (1 - c) * S) / c`` (screen subtraction:
+    removes the fringe without shifting hues). Then spill: the primary channel is limited to ``L`` = max / average / min
     of the other two (``limit_mode`` 0 / 1 / 2); ``spill`` (0..1) of the excess is removed and
     the luminance it carried (``lum_p`` x removed) is added back to all three channels, so
     edges neither darken nor brighten. With the ``max`` limit a yellow stays yellow.
@@ -182,8 +182,10 @@ def matte_and_despill(rgba, ratio, grid, cell, hi, inv_width, clip_black, inv_cl
             r = float(rgba[i, j, 0])
             g = float(rgba[i, j, 1])
             b = float(rgba[i, j, 2])
-            if a < 1.0:
-                k = (1.0 - a) * spill
+            q = ratio[i, j]
+            if q > 0.0 and a < 1.0:
+                # the linear coverage estimate is 1 - ratio (the shaped alpha is steeper)
+                k = min(q, 1.0) * spill
                 inv_a = 1.0 / (1.0 - k) if k < 0.999 else 1000.0
                 r = (r - k * _grid_sample(grid, cell, i, j, 0)) * inv_a
                 g = (g - k * _grid_sample(grid, cell, i, j, 1)) * inv_a

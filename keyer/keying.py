@@ -176,7 +176,7 @@ class Keyer:
         self.grid[..., 0], self.grid[..., 1], self.grid[..., 2] = rgb
         self.grid[..., 3] = self._screen_d(*rgb)
 
-    def _update_grid(self) -> None:
+    def _update_grid(self, rate: float = 0.5) -> None:
         """New local screen estimate from this frame's statistics (normalised convolution).
 
         Cells with enough screen pixels take their mean; holes behind the subject are filled from
@@ -190,14 +190,16 @@ class Keyer:
         if not enough.any():
             return
         w = np.where(enough, counts, 0.0).astype(np.float32, copy=False)
-        np.multiply(sums, (w / np.maximum(counts, 1.0))[..., None], out=self._num)
-        sigma = 2.0
-        cv2.GaussianBlur(self._num, (0, 0), sigma, dst=self._num, borderType=cv2.BORDER_REPLICATE)
-        cv2.GaussianBlur(w, (0, 0), sigma, dst=self._den, borderType=cv2.BORDER_REPLICATE)
-        np.divide(self._num, np.maximum(self._den, 1e-3)[..., None], out=self._fresh)
-        known = self._den > self._den.max() * 0.02
+        np.divide(sums, np.maximum(counts, 1.0)[..., None], out=self._fresh)
+        np.multiply(self._fresh, w[..., None], out=self._num)
+        cv2.GaussianBlur(self._num, (0, 0), 2.0, dst=self._num, borderType=cv2.BORDER_REPLICATE)
+        cv2.GaussianBlur(w, (0, 0), 2.0, dst=self._den, borderType=cv2.BORDER_REPLICATE)
+        # measured cells keep their own mean; holes behind the subject take the neighbours'
+        filled = self._num / np.maximum(self._den, 1e-3)[..., None]
+        np.copyto(self._fresh, filled, where=~enough[..., None])
+        known = enough | (self._den > self._den.max() * 0.02)
         old = self.grid[..., :3]
-        blend = np.where(known, 0.5, 0.0)[..., None].astype(np.float32)
+        blend = np.where(known, rate, 0.0)[..., None].astype(np.float32)
         old += (self._fresh - old) * blend
         # the screen's own difference, cell by cell
         g = self.grid
@@ -219,9 +221,9 @@ class Keyer:
         if self.primary is None:
             self._start(rgba)
             # first frame: measure the screen locally before keying it
-            self._stats(rgba)
-            self._update_grid()
-            self._update_grid()
+            for _ in range(2):  # measure, then re-measure with the better estimate
+                self._stats(rgba)
+                self._update_grid(rate=1.0)
         self._stats(rgba)
         ratio = self.ratio
         if self.s.denoise:

@@ -1,0 +1,172 @@
+"""The chroma key on tiny frames you can reason about."""
+import numpy as np
+import pytest
+
+from keyer.errors import UsageProblem
+from keyer.keying import KeySettings, estimate_screen, key, parse_key_color
+
+PALETTE = {
+    "G": (0, 177, 64),      # green screen
+    "B": (20, 60, 190),     # blue screen
+    "S": (201, 150, 120),   # skin
+    "W": (255, 255, 255),
+    "K": (12, 10, 14),      # near black
+    "Y": (230, 210, 30),    # yellow
+    "R": (200, 30, 40),
+}
+
+
+def rgb(rows):
+    return np.array([[PALETTE[c] for c in r] for r in rows], dtype=np.uint8)
+
+
+def mix(a, b, t):
+    return tuple(round((1 - t) * x + t * y) for x, y in zip(PALETTE[a], PALETTE[b]))
+
+
+NO_FILTER = dict(denoise=0)
+
+
+def test_screen_is_transparent_subject_is_opaque():
+    alpha = key(rgb(["GGG", "GSG", "GGG"]), KeySettings(color="green", **NO_FILTER))[..., 3]
+    assert alpha.tolist() == [[0, 0, 0], [0, 255, 0], [0, 0, 0]]
+
+
+@pytest.mark.parametrize("colour", ["S", "W", "K", "Y", "R"])
+def test_far_colours_are_opaque_and_unchanged(colour):
+    img = rgb(["GGGGG", f"G{colour}{colour}{colour}G", "GGGGG"])
+    out = key(img, KeySettings(color="green", **NO_FILTER))
+    assert out[1, 1:4, 3].tolist() == [255, 255, 255]
+    # fully opaque pixels whose green does not exceed the others keep their colour exactly
+    assert out[1, 2, :3].tolist() == list(PALETTE[colour])
+
+
+def test_blue_screen():
+    alpha = key(rgb(["BBB", "BSB", "BYB"]), KeySettings(color="blue", **NO_FILTER))[..., 3]
+    assert alpha.tolist() == [[0, 0, 0], [0, 255, 0], [0, 255, 0]]
+
+
+def test_auto_finds_blue_from_the_border():
+    img = np.empty((40, 40, 3), np.uint8)
+    img[:] = PALETTE["B"]
+    img[15:25, 15:25] = PALETTE["S"]
+    primary, screen = estimate_screen(img)
+    assert primary == 2
+    assert screen == pytest.approx(PALETTE["B"], abs=1)
+    out = key(img, KeySettings(**NO_FILTER))
+    assert out[0, 0, 3] == 0 and out[20, 20, 3] == 255
+
+
+def _coverage_row(coverages):
+    """A neutral grey subject over the screen at the given coverages, framed by screen rows."""
+    grey = (128, 128, 128)
+    row = [PALETTE["G"]] + [tuple(round(c * g + (1 - c) * s) for g, s in zip(grey, PALETTE["G"]))
+                            for c in coverages] + [grey]
+    img = np.array([row] * 3, np.uint8)
+    img[0, :] = PALETTE["G"]
+    img[2, :] = PALETTE["G"]
+    return img
+
+
+def test_matte_is_linear_in_coverage_with_an_open_ramp():
+    cov = (0.1, 0.3, 0.5, 0.7, 0.9)
+    alpha = key(_coverage_row(cov), KeySettings(color="green", similarity=0, softness=1,
+                                                 **NO_FILTER))[1, 1:6, 3].astype(int)
+    assert alpha == pytest.approx([c * 255 for c in cov], abs=4)
+
+
+def test_soft_edges_fall_between_and_in_order():
+    cov = (0.2, 0.4, 0.6)
+    alpha = key(_coverage_row(cov), KeySettings(color="green", **NO_FILTER))[1, :, 3].astype(int)
+    assert alpha[0] == 0 and alpha[-1] == 255
+    assert 0 < alpha[1] < alpha[2] < alpha[3] < 255
+    s = KeySettings()
+    expected = [np.clip((c - s.similarity) / s.softness, 0, 1) * 255 for c in cov]
+    assert alpha[1:4] == pytest.approx(expected, abs=6)
+
+
+def test_spill_is_removed_and_luminance_kept():
+    # skin with a green cast, fully inside the subject
+    tinted = (185, 190, 110)
+    img = rgb(["GGGGG", "GSSSG", "GGGGG"])
+    img[1, 2] = tinted
+    out = key(img, KeySettings(color="green", **NO_FILTER))
+    r, g, b = out[1, 2, :3].astype(int)
+    assert g <= max(r, b)                      # no more green than the other two
+    luma = lambda c: 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]  # noqa: E731
+    assert luma((r, g, b)) == pytest.approx(luma(tinted), abs=2)
+    no_spill = key(img, KeySettings(color="green", spill=0, **NO_FILTER))
+    assert no_spill[1, 2, :3].tolist() == list(tinted)
+
+
+def test_yellow_stays_yellow_with_the_default_limit():
+    out = key(rgb(["GGGG", "GYYG", "GGGG"]), KeySettings(color="green", **NO_FILTER))
+    assert out[1, 1, :3].tolist() == list(PALETTE["Y"])
+
+
+def test_average_limit_removes_more():
+    img = rgb(["GGGG", "GSSG", "GGGG"])
+    img[1, 1] = (170, 165, 110)
+    mx = key(img, KeySettings(color="green", spill_limit="max", **NO_FILTER))[1, 1, 1]
+    avg = key(img, KeySettings(color="green", spill_limit="average", **NO_FILTER))[1, 1, 1]
+    assert avg < mx
+
+
+def test_edge_pixel_is_unmixed_from_the_screen():
+    half = mix("S", "G", 0.4)
+    img = rgb(["GGGGG", "GSSSG", "GGGGG"])
+    img[1, 3] = half
+    out = key(img, KeySettings(color="green", **NO_FILTER))
+    r, g, b, a = out[1, 3].astype(int)
+    assert 0 < a < 255
+    assert g <= r                      # the screen's green is gone from the fringe
+    assert abs(r - PALETTE["S"][0]) < 40
+
+
+def test_uneven_screen_keys_evenly():
+    h, w = 64, 96
+    img = np.empty((h, w, 3), np.float32)
+    light = np.linspace(0.6, 1.15, w)[None, :, None]     # a screen much darker on the left
+    img[:] = np.array(PALETTE["G"], np.float32) * light
+    img[24:40, 40:56] = PALETTE["S"]
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    out = key(img, KeySettings(color="green"))
+    screen = np.ones((h, w), bool)
+    screen[20:44, 36:60] = False
+    assert out[..., 3][screen].max() == 0
+    assert out[26:38, 42:54, 3].min() == 255
+
+
+def test_denoise_steadies_a_noisy_screen():
+    rng = np.random.default_rng(1)
+    img = np.clip(np.array(PALETTE["G"]) + rng.normal(0, 14, (48, 48, 3)), 0, 255).astype(np.uint8)
+    raw = key(img, KeySettings(color="green", denoise=0))[..., 3]
+    filtered = key(img, KeySettings(color="green", denoise=1))[..., 3]
+    assert (filtered > 0).sum() < (raw > 0).sum()
+
+
+def test_clip_and_shrink_and_feather_shape_the_matte():
+    img = rgb(["GGGGGGG"] * 2 + ["GGSSSGG"] * 3 + ["GGGGGGG"] * 2)
+    shrunk = key(img, KeySettings(color="green", shrink=1, **NO_FILTER))[..., 3]
+    assert shrunk.sum() == 255 and shrunk[3, 3] == 255
+    feathered = key(img, KeySettings(color="green", feather=1.0, **NO_FILTER))[..., 3]
+    assert 0 < feathered[3, 1] < 255 and feathered[3, 3] < 255
+
+
+@pytest.mark.parametrize("bad", ["purple", "#12345", "#808080", ""])
+def test_bad_key_colours_are_refused(bad):
+    with pytest.raises(UsageProblem):
+        parse_key_color(bad)
+
+
+def test_hex_key_colour():
+    assert parse_key_color("#00B140") == ("rgb", (0, 177, 64))
+    alpha = key(rgb(["GGG", "GSG", "GGG"]), KeySettings(color="#00b140", **NO_FILTER))[..., 3]
+    assert alpha.tolist() == [[0, 0, 0], [0, 255, 0], [0, 0, 0]]
+
+
+@pytest.mark.parametrize("kwargs", [dict(similarity=1.5), dict(softness=0), dict(clip_black=0.6, clip_white=0.5),
+                                    dict(spill_limit="median"), dict(shrink=-1)])
+def test_bad_settings_are_refused(kwargs):
+    with pytest.raises(UsageProblem):
+        KeySettings(**kwargs)
