@@ -187,9 +187,20 @@ def cli() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No logs or progress on stderr.")
 @click.option("--gc-every", type=click.IntRange(0), default=10, show_default=True,
               help="Sample memory and run gc.collect() every N frames (0 = never).")
+@click.option("--memory-budget", type=ByteSize(), default=None,
+              help="Memory budget, e.g. 800M or 1.5G (default: the container's cgroup limit, if any). "
+                   "Warns at 75%, critical at 90%; a job whose estimate exceeds it is refused.")
+@click.option("--abort-over-budget", is_flag=True,
+              help="Stop cleanly (exit 6) at 90% of the budget instead of risking the OOM killer.")
+@click.option("--fit", is_flag=True, help="Scale down to the largest size within the limits and budget.")
+@click.option("--max-megapixels", type=click.FloatRange(min=0.001), default=24.0, show_default=True,
+              envvar="KEYER_MAX_MEGAPIXELS", help="Refuse (or --fit) larger frames. Env: KEYER_MAX_MEGAPIXELS.")
+@click.option("--max-duration", type=click.FloatRange(min=0.001), default=None,
+              envvar="KEYER_MAX_DURATION", help="Refuse inputs longer than this many seconds.")
 def run(input, output, overwrite, key_color, similarity, softness, spill, spill_limit, balance,
         clip_black, clip_white, shrink, feather, denoise, global_key, effect_chain, posterize_time,
-        pad, crf, preset, background, no_audio, log_format, log_file, quiet, gc_every):
+        pad, crf, preset, background, no_audio, log_format, log_file, quiet, gc_every,
+        memory_budget, abort_over_budget, fit, max_megapixels, max_duration):
     """Key INPUT and write a transparent video (or PNG sequence) to OUTPUT."""
     from keyer import logs
     from keyer.encode import EncodeSettings
@@ -207,7 +218,9 @@ def run(input, output, overwrite, key_color, similarity, softness, spill, spill_
                         local=not global_key),
         effects=tuple(effect_chain), posterize_fps=posterize_time,
         encode=EncodeSettings(crf=crf, preset=preset, audio=not no_audio, background=background),
-        pad=pad, gc_every=gc_every,
+        pad=pad, gc_every=gc_every, memory_budget=memory_budget,
+        abort_over_budget=abort_over_budget, fit=fit, max_megapixels=max_megapixels,
+        max_duration=max_duration,
     )
     show = not quiet and sys.stderr.isatty()
     progress = Progress() if show else None
@@ -289,6 +302,40 @@ def effects_cmd(as_json):
             click.echo(f"    {p['name']:<14} default {p['default']!s:<10} {p['range']:<22} {p['help']}")
     click.echo("\nChain them in FFmpeg filter syntax: --effects \"displacement=amount=6,alpha-bevel\"; "
                "'all' = displacement, multiply, add, surface-bevel, alpha-bevel, drop-shadow.")
+
+
+@cli.command()
+@click.argument("logs", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@click.option("--html", "html", type=click.Path(dir_okay=False), default=None,
+              help="Also write a self-contained offline dashboard to this file.")
+def report(logs, html):
+    """Summarise keyer JSON logs: peak RSS/VMS per stage, growth per 100 frames, GC, fps."""
+    from keyer import report as rep
+
+    jobs = rep.load(list(logs))
+    click.echo(rep.render_text(jobs))
+    if html:
+        rep.write_html(jobs, html)
+        click.echo(f"keyer: wrote {html}", err=True)
+
+
+@cli.command()
+@click.argument("logs", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@click.option("--max-peak", type=ByteSize(), default=None, help="Fail when a job's peak RSS is above this (e.g. 400M).")
+@click.option("--max-growth", type=ByteSize(), default=None,
+              help="Fail when RSS grows more than this per 100 frames (e.g. 2M).")
+def memcheck(logs, max_peak, max_growth):
+    """Exit non-zero when a job in LOGS broke a memory limit (for CI)."""
+    from keyer import report as rep
+
+    failures = rep.memcheck(rep.load(list(logs)), max_peak, max_growth)
+    if failures:
+        raise MemcheckFailed("; ".join(failures))
+    click.echo("keyer: memcheck passed")
+
+
+class MemcheckFailed(KeyerError):
+    exit_code = 1
 
 
 # ---------------------------------------------------------------- entry point

@@ -36,6 +36,12 @@ class OverBudget(KeyerError):
     exit_code = 5
 
 
+class AbortedOverBudget(KeyerError):
+    """``--abort-over-budget``: the job stopped itself at 90% of its memory budget."""
+
+    exit_code = 6
+
+
 class Aborted(KeyerError):
     """The job was stopped by a signal (SIGINT -> 130, SIGTERM -> 143)."""
 
@@ -54,7 +60,8 @@ EXIT_CODES = {
     2: "usage: bad option, effect, parameter or value",
     3: "input: unreadable, not a video, damaged beyond use, or over a limit",
     4: "output: exists (without --overwrite), unwritable, or disk full",
-    5: "memory: estimate over budget, or aborted over budget (--abort-over-budget)",
+    5: "memory: the job's estimated peak is over the budget (refused before decoding)",
+    6: "memory: stopped at 90% of the budget (--abort-over-budget); temporary output removed",
     130: "interrupted (SIGINT / Ctrl-C); temporary output removed",
     143: "terminated (SIGTERM); temporary output removed",
 }

@@ -23,7 +23,8 @@ from keyer.encode import EncodeSettings, OutputTarget, open_sink, resolve_output
 from keyer.errors import KeyerError, UsageProblem
 from keyer.frame import Frame
 from keyer.keying import KeySettings
-from keyer.memory import rss_vms_mb
+from keyer.budget import BudgetWatch
+from keyer.memory import MB
 from keyer.probe import StreamInfo, expected_frames, probe
 from keyer.stages import EffectsStage, KeyStage
 from keyer.threads import prefetch
@@ -47,6 +48,11 @@ class Job:
     pad: int = 0
     overwrite: bool = False
     gc_every: int = 10
+    memory_budget: int | None = None      # bytes; None = the cgroup limit, if any
+    abort_over_budget: bool = False
+    fit: bool = False                     # scale down to fit limits/budget instead of refusing
+    max_megapixels: float = 24.0
+    max_duration: float | None = None     # seconds
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input", Path(self.input))
@@ -56,6 +62,12 @@ class Job:
             raise UsageProblem(f"--pad {self.pad}: must be within 0..2000 px")
         if self.gc_every < 0:
             raise UsageProblem(f"--gc-every {self.gc_every}: must be 0 or more")
+        if self.max_megapixels <= 0:
+            raise UsageProblem(f"--max-megapixels {self.max_megapixels:g}: must be above 0")
+        if self.max_duration is not None and self.max_duration <= 0:
+            raise UsageProblem(f"--max-duration {self.max_duration:g}: must be above 0")
+        if self.memory_budget is not None and self.memory_budget < 64 * 1024 * 1024:
+            raise UsageProblem("--memory-budget: at least 64M")
 
     def summary(self) -> dict:
         return {
@@ -63,8 +75,62 @@ class Job:
             "effects": [getattr(e, "name", type(e).__name__) for e in self.effects],
             "posterize_fps": float(self.posterize_fps) if self.posterize_fps else None,
             "crf": self.encode.crf, "preset": self.encode.preset, "audio": self.encode.audio,
-            "pad": self.pad, "gc_every": self.gc_every,
+            "pad": self.pad, "gc_every": self.gc_every, "fit": self.fit,
+            "max_megapixels": self.max_megapixels, "max_duration": self.max_duration,
+            "abort_over_budget": self.abort_over_budget,
         }
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Sizes and memory decided before decoding: what the job will actually make."""
+
+    coded_size: tuple[int, int]      # size keyed at (coded orientation, after any --fit)
+    out_size: tuple[int, int]        # upright, padded
+    scaled: bool
+    estimate_mb: float
+    budget_mb: float | None
+
+
+def plan_job(job: Job, info: StreamInfo, fmt: str, log: Any) -> Plan:
+    """Check limits and the memory estimate; scale down with ``fit``, else refuse with advice."""
+    from keyer.budget import estimate_peak_mb, largest_fitting, scale_to_megapixels
+    from keyer.errors import InputProblem, OverBudget
+    from keyer.memory import MB, cgroup_limit_bytes
+
+    w, h = info.display_size
+    target = None
+    if w * h > job.max_megapixels * 1e6:
+        best = scale_to_megapixels(w, h, job.max_megapixels)
+        if not job.fit or best is None:
+            hint = f"; the largest allowed at this aspect ratio is {best[0]}x{best[1]}" if best else ""
+            raise InputProblem(f"{info.path}: {w}x{h} is {w * h / 1e6:.1f} megapixels, over the "
+                               f"{job.max_megapixels:g} MP limit (--max-megapixels){hint}; "
+                               "--fit scales down to it")
+        target = best
+    if job.max_duration is not None and info.duration is not None and info.duration > job.max_duration:
+        raise InputProblem(f"{info.path}: {info.duration:.1f} s is longer than --max-duration "
+                           f"{job.max_duration:g} s")
+    budget = job.memory_budget or cgroup_limit_bytes()
+    budget_mb = budget / MB if budget else None
+    tw, th = target or (w, h)
+    n_fx = len(job.effects)
+    estimate = estimate_peak_mb(tw + 2 * job.pad, th + 2 * job.pad, fmt, n_fx)
+    if budget_mb and estimate > budget_mb:
+        best = largest_fitting(tw, th, fmt, n_fx, budget_mb)
+        if not job.fit or best is None:
+            hint = (f"; the largest size that fits is {best[0]}x{best[1]} (--fit scales to it)"
+                    if best else "; no size fits (raise --memory-budget)")
+            raise OverBudget(f"{info.path}: estimated peak {estimate:.0f} MB at {tw}x{th} exceeds "
+                             f"the {budget_mb:.0f} MB memory budget{hint}")
+        target = best
+        tw, th = best
+        estimate = estimate_peak_mb(tw + 2 * job.pad, th + 2 * job.pad, fmt, n_fx)
+    if target is not None:
+        log.info("fit", from_size=[w, h], to_size=[tw, th])
+    coded = (th, tw) if info.rotation % 180 else (tw, th)
+    return Plan(coded_size=coded, out_size=(tw + 2 * job.pad, th + 2 * job.pad),
+                scaled=target is not None, estimate_mb=round(estimate, 1), budget_mb=budget_mb)
 
 
 @dataclass
@@ -165,12 +231,15 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
     meter = Meter(log, t0)
     info = info or probe(job.input)
     target = resolve_output(job.output, job.input, job.overwrite)
-    width, height = info.display_size
-    width, height = width + 2 * job.pad, height + 2 * job.pad
+    plan = plan_job(job, info, target.format.name, log)
+    width, height = plan.out_size
     total = expected_frames(info)
     log.info("job_start", input=str(job.input), output=str(job.output), format=target.format.name,
              width=width, height=height, fps=float(info.fps), frames_total=total,
-             settings=job.summary())
+             settings=job.summary(), estimate_peak_mb=plan.estimate_mb,
+             budget_mb=round(plan.budget_mb, 1) if plan.budget_mb else None)
+    watch = BudgetWatch(int(plan.budget_mb * MB) if plan.budget_mb else None, log,
+                        job.abort_over_budget)
     stats = DecodeStats()
     sink = None
     frames_out = 0
@@ -184,7 +253,8 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
         gc.freeze()
         log.info("startup", elapsed_s=round(time.perf_counter() - t, 4))
         key_stage = KeyStage(job.key, info.width, info.height, info.rotation, job.pad,
-                             ring=1 if job.effects else RING)
+                             ring=1 if job.effects else RING,
+                             scale_to=plan.coded_size if plan.scaled else None)
         ops = bind_effects(job.effects, width, height, float(info.fps or 30)) if job.effects else []
 
         frames: Iterator[Frame] = metered_stream("decode", decode(info, stats), meter)
@@ -208,6 +278,7 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
                 sink.write(frame)
                 busy += time.perf_counter() - tw
                 frames_out += 1
+                watch.check("encode", stats.frames)
                 if job.gc_every and frames_out % job.gc_every == 0:
                     _sample(log, stats.frames, total, t0, "encode")
                 if progress:
@@ -249,9 +320,9 @@ def _sample(log: Any, frame: int, total: int | None, t0: float, stage: str) -> N
 
 
 def _log_failure(log: Any, exc: BaseException, stats: DecodeStats, meter: Meter) -> None:
-    from keyer.errors import Aborted
+    from keyer.errors import Aborted, AbortedOverBudget
 
-    if isinstance(exc, (Aborted, KeyboardInterrupt)):
+    if isinstance(exc, (Aborted, AbortedOverBudget, KeyboardInterrupt)):
         code = getattr(exc, "exit_code", 130)
         log.warning("job_aborted", stage=meter.failed_stage, frame=stats.frames,
                     reason=str(exc) or "interrupted", exit_code=code)

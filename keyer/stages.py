@@ -37,8 +37,11 @@ class KeyStage:
     name = "key"
 
     def __init__(self, settings: KeySettings, width: int, height: int, rotation: int,
-                 pad: int, ring: int) -> None:
+                 pad: int, ring: int, scale_to: tuple[int, int] | None = None) -> None:
         self.to_rgba = ToRGBA()
+        self.scale_to = scale_to
+        if scale_to:
+            width, height = scale_to
         self.keyer = Keyer(settings, width, height)
         self.rotation = rotation % 360
         self.pad = pad
@@ -52,7 +55,12 @@ class KeyStage:
     def __call__(self, frame: Frame) -> Frame:
         out = self.ring.next()
         work = out if self.work is None else self.work
-        self.to_rgba(frame.source, work)
+        source = frame.source
+        if self.scale_to:
+            # --fit: swscale's area filter, once per frame, before any of our work
+            source = source.reformat(width=self.scale_to[0], height=self.scale_to[1],
+                                     interpolation="AREA")
+        self.to_rgba(source, work)
         self.keyer(work)
         if self.work is not None:
             p = self.pad
