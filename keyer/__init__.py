@@ -21,9 +21,9 @@ def run(input, output, *, effects="", key=None, **options):
     from keyer.pipeline import Job, run_job
 
     if isinstance(effects, str):
-        from effects import parse_chain
+        from effects.base import parse_chain
 
-        effects = parse_chain(effects)
+        effects = parse_chain(effects) if effects.strip() else ()
     if options.get("posterize_fps") is not None:
         options["posterize_fps"] = Fraction(options["posterize_fps"]).limit_denominator(1001000)
     job = Job(input=input, output=str(output), key=key or KeySettings(), effects=tuple(effects),

@@ -34,7 +34,7 @@ class KeyColor(click.ParamType):
         try:
             parse_key_color(value)
         except UsageProblem as exc:
-            self.fail(str(exc).split(": ", 1)[-1], param, ctx)
+            self.fail(str(exc).removeprefix("--key "), param, ctx)
         return value
 
 
@@ -46,7 +46,7 @@ class EffectChain(click.ParamType):
             return value
         if not str(value).strip():
             return ()
-        from effects import parse_chain
+        from effects.base import parse_chain
 
         if isinstance(value, (list, tuple)):
             value = ",".join(value)

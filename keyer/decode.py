@@ -45,7 +45,7 @@ def _frames(container, info: StreamInfo, stats: DecodeStats, threads: int) -> It
         for packet in container.demux(vs):
             try:
                 decoded = packet.decode()
-            except (av.error.InvalidDataError, av.error.ValueError, av.error.EOFError):
+            except (av.error.InvalidDataError, ValueError, EOFError):
                 stats.damaged_packets += 1
                 continue
             for f in decoded:

@@ -95,7 +95,7 @@ def open_input(path: str | os.PathLike) -> av.container.InputContainer:
         return av.open(str(p.resolve()), "r", options=dict(OPEN_OPTIONS), timeout=10.0)
     except av.error.PermissionError:
         raise InputProblem(f"{p}: permission denied") from None
-    except (av.error.InvalidDataError, av.error.ValueError) as exc:
+    except (av.error.InvalidDataError, ValueError) as exc:
         raise InputProblem(f"{p}: not a video file keyer can read ({_reason(exc)})") from None
     except av.FFmpegError as exc:
         raise InputProblem(f"{p}: cannot open ({_reason(exc)})") from None
@@ -182,7 +182,7 @@ def _first_frame(container, vs, path, max_packets: int = 500) -> av.VideoFrame:
             seen += 1
             try:
                 frames = packet.decode()
-            except (av.error.InvalidDataError, av.error.ValueError):
+            except (av.error.InvalidDataError, ValueError):
                 frames = []
             if frames:
                 return frames[0]

@@ -1,0 +1,3 @@
+from keyer.cli import main
+
+main()

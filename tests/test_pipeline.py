@@ -1,0 +1,269 @@
+"""End to end through the library: every output format decodes back with the right frames,
+timing and alpha; generators release what they own; nothing temporary is left behind."""
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+import keyer
+from keyer.decode import DecodeStats, decode
+from keyer.encode import EncodeSettings
+from keyer.errors import InputProblem, OutputProblem
+from keyer.probe import probe
+from tests.clips import make_clip
+from tests.readback import packet_times, read_frames, stream_facts
+
+FORMATS = [".webm", ".mov", ".mp4"]
+
+
+def leftovers(folder):
+    return [n for n in os.listdir(folder) if "keyer-tmp" in n]
+
+
+@pytest.mark.parametrize("ext", FORMATS)
+def test_round_trip_count_timing_alpha(tmp_path, green_clip, ext):
+    out = tmp_path / f"out{ext}"
+    result = keyer.run(green_clip, out)
+    assert result.frames_in == result.frames_out == 12
+    frames = read_frames(out)
+    assert len(frames) == 12
+    times = [t for t, _, _ in frames]
+    assert times == pytest.approx([i / 24 for i in range(12)], abs=1e-3)
+    facts = stream_facts(out)
+    assert facts["duration"] == pytest.approx(0.5, abs=0.01)
+    assert facts["colorspace"] == 1 and facts["color_range"] == 1   # tagged BT.709 limited
+    alpha = np.stack([f[..., 3] for _, _, f in frames])
+    if ext == ".mp4":
+        assert alpha.min() == 255                  # flattened over the background
+        # the screen became the white background
+        assert frames[0][2][0, 0, :3].min() > 235
+    else:
+        assert alpha.min() == 0 and alpha.max() == 255
+        assert 0.05 < (alpha > 128).mean() < 0.9   # subject opaque, screen transparent
+        corner = frames[0][2][0, 0]
+        assert corner[3] <= 3                     # lossy alpha: within a few levels
+    assert leftovers(tmp_path) == []
+
+
+def test_webm_is_vp9_with_alpha_mode(tmp_path, green_clip):
+    out = tmp_path / "o.webm"
+    keyer.run(green_clip, out)
+    facts = stream_facts(out)
+    assert facts["codec"] == "vp9" and facts["alpha_mode"] == "1"
+
+
+def test_mov_is_prores_4444_with_alpha(tmp_path, green_clip):
+    out = tmp_path / "o.mov"
+    keyer.run(green_clip, out)
+    facts = stream_facts(out)
+    assert facts["codec"] == "prores" and facts["pix_fmt"].startswith("yuva444p")
+
+
+def test_mp4_background_colour(tmp_path, green_clip):
+    out = tmp_path / "o.mp4"
+    keyer.run(green_clip, out, encode=EncodeSettings(background="#ff0000"))
+    corner = read_frames(out)[3][2][0, 0, :3].astype(int)
+    assert corner[0] > 220 and corner[1] < 40 and corner[2] < 40
+
+
+def test_png_sequence_folder(tmp_path, green_clip):
+    out = tmp_path / "frames"
+    keyer.run(green_clip, str(out) + "/")
+    names = sorted(os.listdir(out))
+    assert names == [f"{i:05d}.png" for i in range(1, 13)]
+    import cv2
+
+    img = cv2.imread(str(out / names[0]), cv2.IMREAD_UNCHANGED)
+    assert img.shape == (48, 64, 4)
+    assert img[0, 0, 3] == 0 and img[0, 0, :3].tolist() == [0, 0, 0]   # colour zeroed
+    assert img[..., 3].max() == 255
+
+
+def test_png_pattern(tmp_path, green_clip):
+    keyer.run(green_clip, tmp_path / "seq" / "f_%03d.png")
+    assert sorted(os.listdir(tmp_path / "seq"))[:2] == ["f_001.png", "f_002.png"]
+
+
+@pytest.mark.parametrize("ext", [".webm", ".mov", ".mp4"])
+def test_audio_is_kept_or_dropped(tmp_path, audio_clip, ext):
+    out = tmp_path / f"a{ext}"
+    keyer.run(audio_clip, out)
+    facts = stream_facts(out)
+    assert len(facts["audio"]) == 1
+    assert facts["audio"][0] == ("opus" if ext == ".webm" else "aac")
+    silent = tmp_path / f"s{ext}"
+    keyer.run(audio_clip, silent, encode=EncodeSettings(audio=False))
+    assert stream_facts(silent)["audio"] == []
+
+
+def test_variable_frame_rate_timestamps_are_kept(tmp_path):
+    pts = [0, 1, 2, 5, 6, 10, 11, 12]                # in 1/24 s
+    src = make_clip(tmp_path / "vfr.mp4", len(pts), width=64, height=48, fps=24, pts=pts)
+    out = tmp_path / "vfr.mov"
+    keyer.run(src, out)
+    times = [t for t, _, _ in read_frames(out)]
+    assert times == pytest.approx([p / 24 for p in pts], abs=1e-3)
+
+
+def test_odd_size_and_444(tmp_path):
+    src = make_clip(tmp_path / "odd.mp4", 6, width=63, height=47, fps=24, pix_fmt="yuv444p")
+    out = tmp_path / "odd.mov"
+    keyer.run(src, out)
+    frames = read_frames(out)
+    assert len(frames) == 6 and frames[0][2].shape == (47, 63, 4)
+    assert frames[0][2][0, 0, 3] == 0
+
+
+def test_ten_bit_source(tmp_path):
+    src = make_clip(tmp_path / "ten.mp4", 6, width=64, height=48, fps=24, pix_fmt="yuv420p10le")
+    assert probe(src).bit_depth == 10
+    frames = read_frames(keyer.run(src, tmp_path / "ten.webm").output)
+    alpha = frames[2][2][..., 3]
+    assert alpha.min() == 0 and alpha.max() == 255
+
+
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_rotation_metadata_gives_upright_output(tmp_path, rotation):
+    # an asymmetric picture: a subject block in the top-left corner of the coded frame
+    frames = []
+    for _ in range(4):
+        f = np.zeros((48, 64, 3), np.uint8)
+        f[:] = (0, 177, 64)
+        f[4:20, 4:24] = (200, 150, 120)
+        frames.append(f)
+    src = make_clip(tmp_path / f"rot{rotation}.mp4", frames, width=64, height=48, fps=24,
+                    rotation=rotation)
+    info = probe(src)
+    assert info.rotation == rotation
+    out = read_frames(keyer.run(src, tmp_path / f"rot{rotation}.mov").output)[0][2]
+    coded = np.zeros((48, 64), np.uint8)
+    coded[4:20, 4:24] = 255
+    k = {90: 1, 180: 2, 270: 3}[rotation]          # counter-clockwise quarter turns
+    expected = np.rot90(coded, k)
+    assert out.shape[:2] == expected.shape
+    assert ((out[..., 3] > 128) == (expected > 128)).mean() > 0.97
+
+
+def test_pad_grows_the_canvas(tmp_path, green_clip):
+    out = keyer.run(green_clip, tmp_path / "p.mov", pad=8).output
+    f = read_frames(out)[0][2]
+    assert f.shape == (48 + 16, 64 + 16, 4)
+    assert f[:8, :, 3].max() == 0
+
+
+def test_existing_output_is_not_clobbered(tmp_path, green_clip):
+    out = tmp_path / "exists.webm"
+    out.write_bytes(b"precious")
+    with pytest.raises(OutputProblem, match="already exists"):
+        keyer.run(green_clip, out)
+    assert out.read_bytes() == b"precious"
+    keyer.run(green_clip, out, overwrite=True)
+    assert out.stat().st_size > 100
+
+
+def test_output_equal_to_input_is_refused(tmp_path, green_clip):
+    before = green_clip.read_bytes()
+    with pytest.raises(OutputProblem, match="is the input"):
+        keyer.run(green_clip, green_clip, overwrite=True)
+    assert green_clip.read_bytes() == before
+
+
+def test_failure_mid_encode_leaves_nothing(tmp_path, green_clip, monkeypatch):
+    from keyer import encode
+
+    calls = {"n": 0}
+    real = encode.VideoSink.write
+
+    def flaky(self, frame):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise OSError(28, "No space left on device")
+        return real(self, frame)
+
+    monkeypatch.setattr(encode.VideoSink, "write", flaky)
+    with pytest.raises(OSError):
+        keyer.run(green_clip, tmp_path / "full.webm")
+    assert os.listdir(tmp_path) == []
+
+
+class Tracking:
+    """Wraps av.open to see whether every container decode opened was closed."""
+
+    def __init__(self, monkeypatch):
+        self.opened = []
+        real = av.open
+
+        def fake(*a, **k):
+            c = real(*a, **k)
+            self.opened.append(c)
+            return c
+
+        import keyer.probe
+
+        monkeypatch.setattr(keyer.probe.av, "open", fake)
+
+    def all_closed(self):
+        closed = []
+        for c in self.opened:
+            try:
+                c.streams  # noqa: B018
+                _ = c.format.name
+                # a closed PyAV container raises on demux
+                next(iter(c.demux()))
+                closed.append(False)
+            except Exception:
+                closed.append(True)
+        return all(closed)
+
+
+def test_decode_closes_container_when_exhausted_closed_or_failing(green_clip, monkeypatch):
+    info = probe(green_clip)
+    tr = Tracking(monkeypatch)
+    assert len(list(decode(info))) == 12
+    gen = decode(info)
+    next(gen)
+    gen.close()
+
+    def downstream():
+        for i, frame in enumerate(decode(info)):
+            if i == 3:
+                raise RuntimeError("downstream failed")
+            yield frame
+
+    with pytest.raises(RuntimeError):
+        list(downstream())
+    assert len(tr.opened) == 3 and tr.all_closed()
+
+
+def test_decode_keeps_pts_and_durations(green_clip):
+    info = probe(green_clip)
+    stats = DecodeStats()
+    frames = list(decode(info, stats))
+    assert [f.index for f in frames] == list(range(12))
+    step = round(1 / (Fraction(24) * info.time_base))
+    assert [f.pts - frames[0].pts for f in frames] == [i * step for i in range(12)]
+    assert all(f.duration == step for f in frames)
+    assert stats.frames == 12 and stats.damaged_packets == 0
+
+
+def test_probe_describes_the_clip(audio_clip):
+    info = probe(audio_clip)
+    assert (info.width, info.height) == (64, 48)
+    assert info.fps == 24 and info.has_audio and info.codec == "h264"
+    assert info.duration == pytest.approx(0.5, abs=0.05)
+
+
+def test_probe_refuses_non_video(tmp_path):
+    junk = tmp_path / "notes.mp4"
+    junk.write_text("this is not a video\n" * 50)
+    with pytest.raises(InputProblem, match="not a video"):
+        probe(junk)
+
+
+def test_library_and_cli_share_one_job(tmp_path, green_clip):
+    res = keyer.run(green_clip, tmp_path / "x.webm", effects="")
+    assert res.output == tmp_path / "x.webm" and res.frames_out == 12
