@@ -85,13 +85,14 @@ def planes_to_rgba(y, u, v, sub_x, sub_y, y_off, y_scale, c_off, c_scale,
 
 @kernel_parallel
 def ratio_and_screen_stats(rgba, grid, cell, col0, colf, primary, balance, screen_min,
-                           ratio, sums, counts):
+                           ratio, luma, sums, counts):
     """Per pixel: ``ratio = d(pixel) / d(local screen)`` (1 on the screen, <= 0 on neutral
     foreground); per grid cell: sums and counts of pixels that look like screen.
 
     ``grid`` is (gh, gw, 4) float32: the screen's R, G, B and its own difference ``d`` per cell,
     sampled bilinearly at cell centres (``col0``/``colf``: each column's left cell and weight,
     computed once per size). A pixel counts as screen when its ratio is over ``screen_min``.
+    ``luma`` gets BT.709 luma in 0..1: the full-resolution guide for the matte filter.
     Threads split the rows by grid row, so the statistics have no races.
     """
     h, w = ratio.shape
@@ -124,12 +125,39 @@ def ratio_and_screen_stats(rgba, grid, cell, col0, colf, primary, balance, scree
                 d = _difference(r, g, b, primary, balance)
                 q = d / ds if ds > 1.0 else np.float32(0.0)
                 ratio[i, j] = q
+                luma[i, j] = (np.float32(0.2126 / 255.0) * r + np.float32(0.7152 / 255.0) * g
+                              + np.float32(0.0722 / 255.0) * b)
                 if q > screen_min:
                     cj = j // cell
                     sums[gi, cj, 0] += r
                     sums[gi, cj, 1] += g
                     sums[gi, cj, 2] += b
                     counts[gi, cj] += 1.0
+
+
+@kernel_parallel
+def guide_products(guide, src, g_src, g_g):
+    """``g_src = guide * src`` and ``g_g = guide * guide`` (inputs of the guided filter)."""
+    h, w = guide.shape
+    for i in prange(h):
+        for j in range(w):
+            g = guide[i, j]
+            g_src[i, j] = g * src[i, j]
+            g_g[i, j] = g * g
+
+
+@kernel_parallel
+def guide_coefficients(mean_g, mean_s, mean_gs, mean_gg, eps, a_out, b_out):
+    """Local linear model of the guided filter: ``a = cov(g, s) / (var(g) + eps)``,
+    ``b = mean(s) - a * mean(g)``. Outputs may alias ``mean_gs`` / ``mean_gg``."""
+    h, w = mean_g.shape
+    for i in prange(h):
+        for j in range(w):
+            mg = mean_g[i, j]
+            ms = mean_s[i, j]
+            a = (mean_gs[i, j] - mg * ms) / (mean_gg[i, j] - mg * mg + eps)
+            a_out[i, j] = a
+            b_out[i, j] = ms - a * mg
 
 
 @kernel
@@ -154,11 +182,12 @@ def _grid_sample(grid, cell, i, j, ch):
 
 
 @kernel_parallel
-def matte_and_despill(rgba, ratio, grid, cell, hi, inv_width, clip_black, inv_clip, primary,
-                      limit_mode, spill, lum_p):
-    """Alpha from the ratio, then spill removal, in place on ``rgba``.
+def matte_and_despill(rgba, mean_a, mean_b, guide, grid, cell, hi, inv_width, clip_black,
+                      inv_clip, primary, limit_mode, spill, lum_p):
+    """Alpha from the filtered ratio, then spill removal, in place on ``rgba``.
 
-    ``alpha = clip((hi - ratio) * inv_width)``, then clip black/white:
+    The ratio is the guided filter's output ``mean_a * guide + mean_b`` (pass ``mean_a`` = 0
+    and ``mean_b`` = the ratio to use it unfiltered). ``alpha = clip((hi - ratio) * inv_width)``, then clip black/white:
     ``alpha = clip((alpha - clip_black) * inv_clip)``.
     Edge pixels (0 < alpha < 1) are un-mixed from the local screen colour S using the linear
     coverage estimate ``c = 1 - ratio``: ``F = (C - (1 - c) * S) / c`` (screen subtraction:
@@ -167,10 +196,11 @@ def matte_and_despill(rgba, ratio, grid, cell, hi, inv_width, clip_black, inv_cl
     the luminance it carried (``lum_p`` x removed) is added back to all three channels, so
     edges neither darken nor brighten. With the ``max`` limit a yellow stays yellow.
     """
-    h, w = ratio.shape
+    h, w = guide.shape
     for i in prange(h):
         for j in range(w):
-            a = (hi - ratio[i, j]) * inv_width
+            q = mean_a[i, j] * guide[i, j] + mean_b[i, j]
+            a = (hi - q) * inv_width
             a = (a - clip_black) * inv_clip
             if a < 0.0:
                 a = 0.0
@@ -182,7 +212,6 @@ def matte_and_despill(rgba, ratio, grid, cell, hi, inv_width, clip_black, inv_cl
             r = float(rgba[i, j, 0])
             g = float(rgba[i, j, 1])
             b = float(rgba[i, j, 2])
-            q = ratio[i, j]
             if q > 0.0 and a < 1.0:
                 # the linear coverage estimate is 1 - ratio (the shaped alpha is steeper)
                 k = min(q, 1.0) * spill

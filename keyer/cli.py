@@ -163,8 +163,8 @@ def cli() -> None:
               help="Erode the matte by this many px.")
 @click.option("--feather", type=click.FloatRange(0, 100), default=0.0, show_default=True,
               help="Blur the matte edge by this many px.")
-@click.option("--denoise", type=click.IntRange(0, 10), default=1, show_default=True,
-              help="Radius (px) of the filter that steadies a noisy screen (0 = off).")
+@click.option("--denoise", type=click.IntRange(0, 10), default=2, show_default=True,
+              help="Radius (px) of the luma-guided filter that steadies noise and sharpens edges (0 = off).")
 @click.option("--global-key", is_flag=True, help="Key against one screen colour instead of a local estimate.")
 @click.option("--effects", "effect_chain", type=EffectChain(), default="",
               help="Sticker effects in FFmpeg filter syntax, e.g. \"displacement=amount=6,alpha-bevel\"; "

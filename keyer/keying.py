@@ -24,6 +24,7 @@ NOMINAL = {"green": (0, 177, 64), "blue": (0, 71, 187)}
 LUMA = (0.2126, 0.7152, 0.0722)  # BT.709, for luminance restore after despill
 LIMITS = {"max": 0, "average": 1, "min": 2}
 CELL = 16  # px per cell of the local screen estimate
+GUIDE_EPS = 1e-4  # guided filter regularisation (luma in 0..1): lower follows luma edges closer
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,7 +41,8 @@ class KeySettings:
         yellows; 0 = min).
     clip_black / clip_white: 0..1, alpha below / above is forced to 0 / 1.
     shrink: px the matte is eroded by; feather: px of Gaussian blur of the matte.
-    denoise: px radius of the box filter over the ratio (0 = off).
+    denoise: px radius of the luma-guided filter over the ratio (0 = off): steadies noise and
+        gives the matte the luma's full-resolution edges.
     local: estimate the screen colour locally (True) or use one global colour.
     """
 
@@ -54,7 +56,7 @@ class KeySettings:
     clip_white: float = 1.0
     shrink: float = 0.0
     feather: float = 0.0
-    denoise: int = 1
+    denoise: int = 2
     local: bool = True
 
     def __post_init__(self) -> None:
@@ -137,8 +139,10 @@ class Keyer:
     def __init__(self, settings: KeySettings, width: int, height: int) -> None:
         self.s = settings
         self.width, self.height = width, height
+        # ratio, luma guide and the guided filter's four work planes, float32, reused
         self.ratio = np.zeros((height, width), np.float32)
-        self.ratio_f = np.zeros((height, width), np.float32)
+        self.luma = np.zeros((height, width), np.float32)
+        self.work = [np.zeros((height, width), np.float32) for _ in range(4)]
         self.alpha = np.zeros((height, width), np.uint8) if (settings.shrink or settings.feather) else None
         gh, gw = -(-height // CELL), -(-width // CELL)
         self.grid = np.zeros((gh, gw, 4), np.float32)
@@ -215,7 +219,28 @@ class Keyer:
     def _stats(self, rgba: np.ndarray) -> None:
         K.ratio_and_screen_stats(rgba, self.grid, CELL, self.col0, self.colf, self.primary,
                                  np.float32(self.s.balance), np.float32(0.5), self.ratio,
-                                 self.sums, self.counts)
+                                 self.luma, self.sums, self.counts)
+
+    def _guided(self) -> tuple[np.ndarray, np.ndarray]:
+        """Guided filter of the ratio by luma (He et al. 2010), as (mean_a, mean_b).
+
+        The colour-difference ratio comes from 4:2:0 chroma, half the luma's resolution; a
+        local linear model in luma gives the matte luma's sharp edges, and averages noise away
+        where the picture is flat. Box filters are OpenCV's (SIMD, threaded).
+        """
+        r = self.s.denoise
+        k = (2 * r + 1, 2 * r + 1)
+        mg, ms, mgs, mgg = self.work
+        K.guide_products(self.luma, self.ratio, mgs, mgg)
+        box = cv2.boxFilter
+        box(self.luma, -1, k, dst=mg, borderType=cv2.BORDER_REFLECT)
+        box(self.ratio, -1, k, dst=ms, borderType=cv2.BORDER_REFLECT)
+        box(mgs, -1, k, dst=mgs, borderType=cv2.BORDER_REFLECT)
+        box(mgg, -1, k, dst=mgg, borderType=cv2.BORDER_REFLECT)
+        K.guide_coefficients(mg, ms, mgs, mgg, np.float32(GUIDE_EPS), mgs, mgg)
+        box(mgs, -1, k, dst=mg, borderType=cv2.BORDER_REFLECT)
+        box(mgg, -1, k, dst=ms, borderType=cv2.BORDER_REFLECT)
+        return mg, ms
 
     def __call__(self, rgba: np.ndarray) -> None:
         if self.primary is None:
@@ -225,12 +250,12 @@ class Keyer:
                 self._stats(rgba)
                 self._update_grid(rate=1.0)
         self._stats(rgba)
-        ratio = self.ratio
         if self.s.denoise:
-            k = 2 * self.s.denoise + 1
-            cv2.blur(self.ratio, (k, k), dst=self.ratio_f, borderType=cv2.BORDER_REPLICATE)
-            ratio = self.ratio_f
-        K.matte_and_despill(rgba, ratio, self.grid, CELL, self.hi, self.inv_width,
+            mean_a, mean_b = self._guided()
+        else:
+            mean_a, mean_b = self.work[0], self.ratio
+            mean_a.fill(0.0)
+        K.matte_and_despill(rgba, mean_a, mean_b, self.luma, self.grid, CELL, self.hi, self.inv_width,
                             self.s.clip_black, self.inv_clip, self.primary,
                             LIMITS[self.s.spill_limit], self.s.spill, LUMA[self.primary])
         self._update_grid()

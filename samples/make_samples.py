@@ -1,0 +1,248 @@
+"""Deterministic green/blue-screen test clips with their ground-truth alpha, and textures.
+
+Every picture is a pure function of (kind, frame index, size, fps): ``render_frame`` builds it, so
+tests can regenerate the exact ground truth of any frame without storing it. A frame is made as
+a compositor would:
+
+* backdrop: the screen colour (green (40, 170, 70) or blue (30, 70, 190)) lit unevenly — a
+  diagonal gradient and a vignette, about +-20 % brightness;
+* subject: a figure (an elliptical body and a round head) drifting across the frame and bobbing,
+  textured with skin, a yellow shirt with white stripes, a red band, a dark belt and fine grain;
+  hair-like strands of 1 px lines with fractional coverage; edges anti-aliased over ~2 px and
+  motion-blurred along the motion;
+* spill: the screen's primary channel raised on the subject near its edge (+45 levels at the
+  edge, fading over ~8 px inward), as light bounced off the screen does;
+* composite ``rgb = alpha * fg + (1 - alpha) * screen`` plus Gaussian sensor noise (sigma 3, seeded
+  per frame); the ground-truth alpha is exactly the alpha used.
+
+``python samples/make_samples.py`` writes into samples/: green.mp4 (the committed demo clip,
+1280x720, 24 fps, 4 s, H.264 yuv420p, BT.709 limited, tagged), paper.png and displacement.png;
+with ``--all`` also blue.mp4, green_audio.mp4 and the ground-truth alpha of each clip as lossless
+FFV1 gray8 in *_alpha.mkv, into samples/generated/ (not committed: regenerate them).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+from fractions import Fraction
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterator
+
+import av
+import cv2
+import numpy as np
+
+SCREENS = {"green": (40.0, 170.0, 70.0), "blue": (30.0, 70.0, 190.0)}
+HERE = Path(__file__).resolve().parent
+
+
+@lru_cache(maxsize=4)
+def _grain(height: int, width: int) -> np.ndarray:
+    """Fixed low-contrast texture (seeded), shared by every frame of a size."""
+    rng = np.random.default_rng(7)
+    g = rng.normal(0, 1, (height // 4 + 1, width // 4 + 1)).astype(np.float32)
+    g = cv2.resize(g, (width, height), interpolation=cv2.INTER_CUBIC)
+    g += 0.5 * rng.normal(0, 1, (height, width)).astype(np.float32)
+    return g / (np.abs(g).max() + 1e-6)
+
+
+@lru_cache(maxsize=4)
+def _lighting(height: int, width: int) -> np.ndarray:
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    u, v = xx / width, yy / height
+    gradient = 0.88 + 0.24 * (0.6 * u + 0.4 * (1 - v))
+    vignette = 1.0 - 0.22 * ((u - 0.5) ** 2 + (v - 0.5) ** 2) * 2.2
+    return (gradient * vignette)[..., None]
+
+
+def _figure(width: int, height: int, t: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """Signed distance (px, negative inside) of the figure at time t, its mask and x speed."""
+    s = height / 720.0
+    cx = width * (0.28 + 0.44 * (0.5 - 0.5 * math.cos(2 * math.pi * t / 4.0)))
+    speed = width * 0.44 * 0.5 * math.sin(2 * math.pi * t / 4.0) * 2 * math.pi / 4.0
+    cy = height * 0.58 + 12 * s * math.sin(2 * math.pi * t * 0.9)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    a, b = 150 * s, 210 * s
+    body = (np.sqrt(((xx - cx) / a) ** 2 + ((yy - cy) / b) ** 2) - 1.0) * min(a, b)
+    hx, hy, hr = cx + 10 * s, cy - 250 * s, 78 * s
+    head = np.sqrt((xx - hx) ** 2 + (yy - hy) ** 2) - hr
+    sdf = np.minimum(body, head)
+    return sdf, head, speed
+
+
+def render_frame(kind: str, index: int, width: int = 1280, height: int = 720,
+                 fps: float = 24.0) -> tuple[np.ndarray, np.ndarray]:
+    """(rgb uint8 HxWx3, ground-truth alpha uint8 HxW) of frame ``index`` of a ``kind`` clip."""
+    screen = np.array(SCREENS[kind], np.float32)
+    t = index / fps
+    s = height / 720.0
+    sdf, head, speed = _figure(width, height, t)
+    # anti-aliased edge (~2 px), then motion blur along x
+    alpha = np.clip(0.5 - sdf / (1.2 * max(s, 0.25)), 0, 1).astype(np.float32)
+    # foreground colour
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    fg = np.empty((height, width, 3), np.float32)
+    fg[:] = (230, 200, 40)                                    # yellow shirt
+    stripes = (np.sin(yy / (9 * max(s, 0.2))) > 0.55)
+    fg[stripes] = (245, 245, 240)                             # white stripes
+    top_of_body = yy.min()
+    cy_body = float((yy * (sdf < 0)).sum() / max(1, (sdf < 0).sum())) if (sdf < 0).any() else height / 2
+    band = (yy > cy_body + 60 * s) & (yy < cy_body + 110 * s)
+    fg[band] = (190, 40, 45)                                  # red band
+    belt = (yy >= cy_body + 110 * s) & (yy < cy_body + 135 * s)
+    fg[belt] = (28, 26, 30)                                   # dark belt
+    fg[head < 0.5] = (205, 150, 120)                          # skin
+    fg *= 1.0 + 0.12 * _grain(height, width)[..., None]
+    del top_of_body
+    # hair: thin strands with fractional coverage, dark brown
+    hair = np.zeros((height, width), np.uint8)
+    rng = np.random.default_rng(1000 + index // 3)
+    hx0 = float(xx[0, int(np.argmin(head.min(axis=0)))]) if width else 0
+    hy0 = float(yy[int(np.argmin(head.min(axis=1))), 0])
+    for k in range(28):
+        ang = math.pi * (1.05 + 0.9 * k / 27) + rng.normal(0, 0.03)
+        r0, r1 = 70 * s, (95 + 25 * rng.random()) * s
+        p0 = (int(hx0 + r0 * math.cos(ang)), int(hy0 + r0 * math.sin(ang)))
+        p1 = (int(hx0 + r1 * math.cos(ang)), int(hy0 + r1 * math.sin(ang)))
+        cv2.line(hair, p0, p1, 255, 1, cv2.LINE_AA)
+    hair_a = hair.astype(np.float32) / 255.0 * 0.7
+    fg = fg * (1 - hair_a[..., None]) + np.array((60, 40, 30), np.float32) * hair_a[..., None]
+    alpha = np.maximum(alpha, hair_a)
+    # motion blur: premultiplied colour and alpha blurred along x by the distance moved in 1/2 frame
+    blur = int(abs(speed) / fps * 0.5)
+    if blur >= 2:
+        pm = fg * alpha[..., None]
+        pm = cv2.blur(pm, (blur, 1))
+        alpha = cv2.blur(alpha, (blur, 1))
+        fg = pm / np.maximum(alpha, 1e-4)[..., None]
+    # spill: light bounced off the screen tints the subject near its edge (the screen's primary
+    # channel raised by up to 45 levels at the edge, fading over ~8 px inward)
+    inside = np.clip(-sdf, 0, None)
+    spill = 45.0 * np.exp(-inside / (8 * max(s, 0.25)))
+    primary = int(np.argmax(screen))
+    fg[..., primary] += spill
+    bg = screen * _lighting(height, width)
+    a = alpha[..., None]
+    rgb = a * fg + (1 - a) * bg
+    noise = np.random.default_rng(index).normal(0, 3.0, rgb.shape).astype(np.float32)
+    rgb = np.clip(rgb + noise + 0.5, 0, 255).astype(np.uint8)
+    return rgb, np.clip(alpha * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _tag_bt709(stream) -> None:
+    cc = stream.codec_context
+    cc.colorspace, cc.color_range, cc.color_primaries, cc.color_trc = 1, 1, 1, 1
+
+
+def write_clip(path, kind: str, width: int = 1280, height: int = 720, fps: float = 24,
+               seconds: float = 4.0, audio: bool = False, alpha_path=None, crf: int = 23) -> None:
+    """Encode a clip (H.264 yuv420p, BT.709 limited, tagged); optionally its alpha as FFV1."""
+    n = int(round(seconds * fps))
+    rate = Fraction(fps).limit_denominator(1001)
+    out = av.open(str(path), "w")
+    vs = out.add_stream("libx264", rate=rate, options={"crf": str(crf), "preset": "medium"})
+    vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
+    _tag_bt709(vs)
+    amux = None
+    if alpha_path is not None:
+        amux = av.open(str(alpha_path), "w")
+        als = amux.add_stream("ffv1", rate=rate)
+        als.width, als.height, als.pix_fmt = width, height, "gray"
+    astream = None
+    if audio:
+        astream = out.add_stream("aac", rate=48000)
+        astream.layout = "stereo"
+    for i in range(n):
+        rgb, alpha = render_frame(kind, i, width, height, fps)
+        f = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
+            format="yuv420p", dst_colorspace=av.video.reformatter.Colorspace.ITU709,
+            dst_color_range=av.video.reformatter.ColorRange.MPEG)
+        f.pts = i
+        for p in vs.encode(f):
+            out.mux(p)
+        if amux is not None:
+            g = av.VideoFrame.from_ndarray(alpha, format="gray")
+            g.pts = i
+            for p in als.encode(g):
+                amux.mux(p)
+    for p in vs.encode(None):
+        out.mux(p)
+    if amux is not None:
+        for p in als.encode(None):
+            amux.mux(p)
+        amux.close()
+    if astream is not None:
+        total = int(48000 * n / float(rate))
+        tt = np.arange(total) / 48000.0
+        left = 0.2 * np.sin(2 * np.pi * 440 * tt) * (0.5 + 0.5 * np.sin(2 * np.pi * tt))
+        right = 0.2 * np.sin(2 * np.pi * 660 * tt)
+        wave = np.stack([left, right]).astype(np.float32)
+        for start in range(0, total, 1024):
+            af = av.AudioFrame.from_ndarray(np.ascontiguousarray(wave[:, start:start + 1024]),
+                                            format="fltp", layout="stereo")
+            af.sample_rate = 48000
+            af.pts = start
+            for p in astream.encode(af):
+                out.mux(p)
+        for p in astream.encode(None):
+            out.mux(p)
+    out.close()
+
+
+def read_alpha(path) -> Iterator[np.ndarray]:
+    """The ground-truth alpha frames stored by ``write_clip(alpha_path=...)``."""
+    with av.open(str(path)) as c:
+        for f in c.decode(video=0):
+            yield f.to_ndarray(format="gray")
+
+
+def write_textures(out_dir) -> None:
+    """paper.png (tileable light paper grain) and displacement.png (smooth RG noise around 128)."""
+    out_dir = Path(out_dir)
+    rng = np.random.default_rng(42)
+    size = 512
+
+    def tileable_noise(sigma: float) -> np.ndarray:
+        n = rng.normal(0, 1, (size, size)).astype(np.float32)
+        big = cv2.GaussianBlur(np.tile(n, (3, 3)), (0, 0), sigma)   # blur across the seams
+        return big[size:2 * size, size:2 * size]
+
+    fine = rng.normal(0, 1, (size, size)).astype(np.float32)
+    fibres = tileable_noise(6)
+    blotches = tileable_noise(24)
+    g = 0.5 * fine / fine.std() + 0.8 * fibres / fibres.std() + 0.6 * blotches / blotches.std()
+    paper = np.clip(228 + 9 * g, 0, 255)
+    paper = np.stack([paper, paper - 3, paper - 9], axis=-1).astype(np.uint8)
+    cv2.imwrite(str(out_dir / "paper.png"), paper[..., ::-1])
+    disp = np.zeros((size, size, 3), np.float32)
+    for c in range(2):
+        n = tileable_noise(16)
+        disp[..., c] = 128 + 110 * n / np.abs(n).max()
+    disp[..., 2] = 128
+    cv2.imwrite(str(out_dir / "displacement.png"), np.clip(disp, 0, 255).astype(np.uint8)[..., ::-1])
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", type=Path, default=HERE)
+    ap.add_argument("--all", action="store_true", help="also blue, audio and ground-truth alpha")
+    ap.add_argument("--width", type=int, default=1280)
+    ap.add_argument("--height", type=int, default=720)
+    ap.add_argument("--fps", type=float, default=24)
+    ap.add_argument("--seconds", type=float, default=4.0)
+    a = ap.parse_args(argv)
+    a.out.mkdir(parents=True, exist_ok=True)
+    size = dict(width=a.width, height=a.height, fps=a.fps, seconds=a.seconds)
+    write_textures(a.out)
+    write_clip(a.out / "green.mp4", "green", **size)
+    if a.all:
+        gen = a.out / "generated"
+        gen.mkdir(exist_ok=True)
+        write_clip(gen / "green.mp4", "green", alpha_path=gen / "green_alpha.mkv", **size)
+        write_clip(gen / "blue.mp4", "blue", alpha_path=gen / "blue_alpha.mkv", **size)
+        write_clip(gen / "green_audio.mp4", "green", audio=True, **{**size, "seconds": 2.0})
+
+
+if __name__ == "__main__":
+    main()
