@@ -96,18 +96,22 @@ def _load_config(ctx: click.Context, param, value):
         raise UsageProblem(f"--config {value}: no such file") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageProblem(f"--config {value}: not valid TOML ({exc})") from None
-    known = {p.name for p in ctx.command.params}
+    # config keys are the long option names (with - or _): "posterize-time", "effects", "key"
+    known = {}
+    for p in ctx.command.params:
+        for opt in getattr(p, "opts", []):
+            if opt.startswith("--") and p.name not in ("config",):
+                known[opt[2:]] = p.name
     defaults = {}
     for key, val in data.items():
-        name = key.replace("-", "_")
-        if name not in known or name in ("config", "input"):
+        name = known.get(key.replace("_", "-"))
+        if name is None:
             import difflib
 
-            close = difflib.get_close_matches(name.replace("_", "-"),
-                                              [k.replace("_", "-") for k in known], n=1)
+            close = difflib.get_close_matches(key.replace("_", "-"), list(known), n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             raise UsageProblem(f"--config {value}: unknown setting '{key}'{hint}")
-        if name == "effects" and isinstance(val, list):
+        if name == "effect_chain" and isinstance(val, list):
             val = ",".join(val)
         defaults[name] = val
     ctx.default_map = {**(ctx.default_map or {}), **defaults}

@@ -218,6 +218,7 @@ class VideoSink(Sink):
         self.background = load_background(settings.background, width, height) if fmt.flatten else None
         self.audio = AudioPass(info, self.container, fmt) if (settings.audio and info.has_audio) else None
         self.first_pts: int | None = None
+        self.durations: dict[int, int] = {}
         self.frames_written = 0
 
     def _video_stream(self, width: int, height: int):
@@ -257,6 +258,9 @@ class VideoSink(Sink):
         vf.pts = frame.pts - self.first_pts
         vf.duration = frame.duration
         vf.time_base = frame.time_base
+        # Encoders do not all carry a frame's duration to its packet; a held (posterized) last
+        # frame would then end early. Remember it by pts (unique even with B-frame reordering).
+        self.durations[vf.pts] = frame.duration
         self._mux(self.stream.encode(vf))
         self.frames_written += 1
         if self.audio is not None:
@@ -265,6 +269,9 @@ class VideoSink(Sink):
     def _mux(self, packets) -> None:
         try:
             for packet in packets:
+                duration = self.durations.pop(packet.pts, None)
+                if duration is not None and packet.time_base == self.info.time_base:
+                    packet.duration = duration
                 self.container.mux(packet)
         except OSError as exc:
             raise OutputProblem(f"{self.target.path}: write failed ({exc.strerror or exc})") from None

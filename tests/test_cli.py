@@ -121,3 +121,33 @@ def test_probe_text_and_json(audio_clip):
 def test_no_progress_bar_when_not_a_terminal(tmp_path, green_clip):
     proc = run_cli("run", green_clip, "-o", tmp_path / "o.webm", "-q")
     assert proc.returncode == 0 and proc.stderr == ""
+
+
+def test_effects_listing():
+    proc = run_cli("effects")
+    assert proc.returncode == 0
+    for name in ("displacement", "multiply", "add", "surface-bevel", "alpha-bevel", "drop-shadow", "outline"):
+        assert name in proc.stdout
+    assert "0..1000 px" in proc.stdout
+
+
+@pytest.mark.parametrize("chain, fragment", [
+    ("drop-shadw", "did you mean 'drop-shadow'"),
+    ("drop-shadow=softness=-2", "softness=-2 is outside 0..200 px"),
+    ("multiply=texture=missing.png", "missing.png"),
+])
+def test_bad_effects_fail_before_decoding(tmp_path, green_clip, chain, fragment):
+    proc = run_cli("run", green_clip, "-o", tmp_path / "o.webm", "--effects", chain, "--log-format", "json")
+    assert_clean_error(proc, 2, fragment)
+    assert "job_start" not in proc.stderr
+
+
+def test_config_file_sets_effects(tmp_path, green_clip):
+    cfg = tmp_path / "job.toml"
+    cfg.write_text('effects = ["outline=width=2", "drop-shadow"]\nposterize_time = 12\n')
+    log = tmp_path / "log.jsonl"
+    proc = run_cli("run", green_clip, "-o", tmp_path / "o.webm", "--config", cfg, "--log-file", log)
+    assert proc.returncode == 0, proc.stderr
+    start = json.loads(log.read_text().splitlines()[0])
+    assert start["settings"]["effects"] == ["outline", "drop-shadow"]
+    assert start["settings"]["posterize_fps"] == 12

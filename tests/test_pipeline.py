@@ -267,3 +267,34 @@ def test_probe_refuses_non_video(tmp_path):
 def test_library_and_cli_share_one_job(tmp_path, green_clip):
     res = keyer.run(green_clip, tmp_path / "x.webm", effects="")
     assert res.output == tmp_path / "x.webm" and res.frames_out == 12
+
+
+def test_posterize_time_holds_images_with_long_durations(tmp_path, green_clip):
+    out = keyer.run(green_clip, tmp_path / "p.webm", posterize_fps=12, effects="all").output
+    times = packet_times(out)
+    assert [float(t) for t, _ in times] == pytest.approx([i / 12 for i in range(6)], abs=1e-3)
+    assert stream_facts(out)["duration"] == pytest.approx(0.5, abs=0.01)
+
+
+def test_posterize_time_png_repeats_each_held_image(tmp_path, green_clip):
+    import cv2
+
+    folder = tmp_path / "seq"
+    res = keyer.run(green_clip, str(folder) + "/", posterize_fps=12)
+    assert res.frames_out == 6
+    names = sorted(os.listdir(folder))
+    assert len(names) == 12
+    imgs = [cv2.imread(str(folder / n), cv2.IMREAD_UNCHANGED) for n in names]
+    for k in range(0, 12, 2):
+        assert np.array_equal(imgs[k], imgs[k + 1])
+    assert not np.array_equal(imgs[0], imgs[2])      # the subject moves between held images
+
+
+def test_effects_run_through_the_pipeline(tmp_path, green_clip):
+    out = keyer.run(green_clip, tmp_path / "fx.mov", effects="outline=width=3,drop-shadow=distance=2",
+                    pad=4).output
+    frames = read_frames(out)
+    plain = read_frames(keyer.run(green_clip, tmp_path / "plain.mov", pad=4).output)
+    assert len(frames) == 12
+    # outline and shadow add opaque pixels around the subject
+    assert (frames[5][2][..., 3] > 128).sum() > (plain[5][2][..., 3] > 128).sum()

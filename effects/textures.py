@@ -1,0 +1,67 @@
+"""Textures and noise for the effects: loaded or generated once per job, at the frame size."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from keyer.errors import UsageProblem
+
+BUILTIN = ("paper",)
+
+
+def check_texture(effect: str, key: str, spec: str, builtins: tuple[str, ...] = BUILTIN) -> None:
+    """Fail early (before decoding) when a texture path does not exist or cannot be read."""
+    if spec in builtins:
+        return
+    p = Path(spec)
+    if not p.is_file():
+        raise UsageProblem(f"{effect}: {key}={spec}: no such file (or use {'|'.join(builtins)})")
+    if cv2.imread(str(p), cv2.IMREAD_UNCHANGED) is None:
+        raise UsageProblem(f"{effect}: {key}={spec}: not an image OpenCV can read")
+
+
+def _tileable_noise(rng: np.random.Generator, size: int, sigma: float) -> np.ndarray:
+    n = rng.normal(0, 1, (size, size)).astype(np.float32)
+    big = cv2.GaussianBlur(np.tile(n, (3, 3)), (0, 0), sigma)   # blur across the seams
+    return big[size:2 * size, size:2 * size]
+
+
+@lru_cache(maxsize=2)
+def paper_grain(size: int = 512, seed: int = 42) -> np.ndarray:
+    """A tileable light paper texture, (size, size, 3) uint8 RGB (fibres, blotches, grain)."""
+    rng = np.random.default_rng(seed)
+    fine = rng.normal(0, 1, (size, size)).astype(np.float32)
+    fibres = _tileable_noise(rng, size, 6)
+    blotches = _tileable_noise(rng, size, 24)
+    g = 0.5 * fine / fine.std() + 0.8 * fibres / fibres.std() + 0.6 * blotches / blotches.std()
+    paper = np.clip(228 + 9 * g, 0, 255)
+    return np.stack([paper, paper - 3, paper - 9], axis=-1).astype(np.uint8)
+
+
+def smooth_noise(rng: np.random.Generator, size: int, sigma: float) -> np.ndarray:
+    """Tileable smooth noise in -1..1, (size, size) float32."""
+    n = _tileable_noise(rng, size, sigma)
+    return n / (np.abs(n).max() + 1e-6)
+
+
+def load_rgb(spec: str, width: int, height: int, fit: str = "stretch") -> np.ndarray:
+    """A texture as (height, width, 3) uint8 RGB: built-in name or image path, tiled or stretched.
+
+    Resized once per job with OpenCV's area filter (shrinking) or bicubic (growing).
+    """
+    if spec == "paper":
+        img = paper_grain()
+        fit = "tile" if fit == "tile" else fit
+    else:
+        bgr = cv2.imread(spec, cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise UsageProblem(f"{spec}: cannot read the image")
+        img = np.ascontiguousarray(bgr[..., ::-1])
+    if fit == "tile":
+        reps = (-(-height // img.shape[0]), -(-width // img.shape[1]), 1)
+        return np.ascontiguousarray(np.tile(img, reps)[:height, :width])
+    shrink = img.shape[0] * img.shape[1] > width * height
+    return cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)

@@ -1,0 +1,237 @@
+"""Sticker effects on tiny synthetic frames with exact expectations."""
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import effects
+from effects import Geometry, build, parse_chain
+from keyer.errors import UsageProblem
+
+
+def canvas(h=24, w=24):
+    return np.zeros((h, w, 4), np.uint8)
+
+
+def square(h=24, w=24, top=8, left=8, size=8, rgb=(200, 120, 60)):
+    img = canvas(h, w)
+    img[top:top + size, left:left + size, :3] = rgb
+    img[top:top + size, left:left + size, 3] = 255
+    return img
+
+
+def apply(name, src, t=0.0, **params):
+    op = build(name, params).bind(Geometry(width=src.shape[1], height=src.shape[0], fps=24))
+    out = np.empty_like(src)
+    op(src, out, t)
+    return out
+
+
+def white_png(tmp_path, rgb=(255, 255, 255), size=(8, 8)):
+    import cv2
+
+    img = np.empty((*size, 3), np.uint8)
+    img[...] = rgb[::-1]
+    p = tmp_path / "tex.png"
+    cv2.imwrite(str(p), img)
+    return str(p)
+
+
+# ---------------------------------------------------------------- multiply / add
+def test_multiply_with_white_texture_changes_nothing(tmp_path):
+    src = square()
+    src[0, 0] = (9, 8, 7, 0)
+    assert np.array_equal(apply("multiply", src, texture=white_png(tmp_path), opacity=1.0), src)
+
+
+def test_multiply_formula_and_alpha(tmp_path):
+    src = square(rgb=(200, 100, 50))
+    tex = white_png(tmp_path, rgb=(128, 128, 128))
+    out = apply("multiply", src, texture=tex, opacity=0.5)
+    f = 1 - 0.5 + 0.5 * 128 / 255
+    assert out[10, 10, :3].tolist() == [round(200 * f), round(100 * f), round(50 * f)]
+    assert np.array_equal(out[..., 3], src[..., 3])
+    assert out[0, 0, 3] == 0
+
+
+def test_multiply_opacity_zero_is_identity():
+    src = square()
+    assert np.array_equal(apply("multiply", src, opacity=0.0), src)
+
+
+def test_add_is_clamped_and_keeps_alpha():
+    src = square(rgb=(250, 100, 10))
+    out = apply("add", src, texture="none", color="#203040", opacity=1.0)
+    assert out[10, 10].tolist() == [255, 100 + 0x30, 10 + 0x40, 255]
+    assert np.array_equal(out[..., 3], src[..., 3])
+    assert np.array_equal(apply("add", src, opacity=0.0), src)
+
+
+# ---------------------------------------------------------------- bevels
+def test_alpha_bevel_leaves_interior_exact_and_lights_the_facing_edge():
+    src = square(h=40, w=40, top=6, left=6, size=28, rgb=(120, 120, 120))
+    out = apply("alpha-bevel", src, thickness=4, angle=315, intensity=0.8)   # light from up-left
+    interior = (slice(6 + 6, 34 - 6), slice(6 + 6, 34 - 6))
+    assert np.array_equal(out[interior], src[interior])
+    assert out[7, 20, 0] > 120       # top edge faces the light: brighter
+    assert out[20, 7, 0] > 120       # left edge too
+    assert out[32, 20, 0] < 120      # bottom edge faces away: darker
+    assert out[20, 32, 0] < 120
+    assert np.array_equal(out[..., 3], src[..., 3])
+
+
+def test_surface_bevel_flat_height_is_identity_and_relief_is_lit():
+    src = canvas(16, 16)
+    src[...] = (100, 100, 100, 255)
+    assert np.array_equal(apply("surface-bevel", src), src)        # flat height: unchanged
+    ramp = canvas(16, 16)
+    ramp[..., 3] = 255
+    ramp[:, :, :3] = np.linspace(40, 200, 16, dtype=np.uint8)[None, :, None]   # rises to the right
+    lit_left = apply("surface-bevel", ramp, angle=270, depth=20)     # light from the left
+    lit_right = apply("surface-bevel", ramp, angle=90, depth=20)
+    assert lit_left[8, 8, 0] > ramp[8, 8, 0] > lit_right[8, 8, 0]
+    assert np.array_equal(lit_left[..., 3], ramp[..., 3])
+
+
+# ---------------------------------------------------------------- drop shadow
+@pytest.mark.parametrize("angle, dx, dy", [(90, 5, 0), (180, 0, 5), (0, 0, -5), (270, -5, 0)])
+def test_drop_shadow_lands_exactly_distance_away(angle, dx, dy):
+    src = canvas(32, 32)
+    src[14:18, 14:18] = (255, 0, 0, 255)
+    out = apply("drop-shadow", src, angle=angle, distance=5, opacity=0.5, softness=0)
+    shadow = (out[..., 3] > 0) & (src[..., 3] == 0)
+    ys, xs = np.nonzero(shadow)
+    expect = np.zeros((32, 32), bool)
+    expect[14 + dy:18 + dy, 14 + dx:18 + dx] = True
+    expect &= src[..., 3] == 0
+    assert np.array_equal(shadow, expect)
+    assert set(out[shadow, 3].tolist()) == {128}          # opacity 0.5 of a full alpha
+    assert out[shadow, :3].max() == 0                      # black
+    assert np.array_equal(out[14:18, 14:18], src[14:18, 14:18])   # subject on top
+
+
+def test_drop_shadow_default_is_down_right_and_shadow_only():
+    src = canvas(32, 32)
+    src[10:14, 10:14] = (255, 255, 255, 255)
+    out = apply("drop-shadow", src, distance=4 * 2 ** 0.5)   # 135 degrees: (4, 4)
+    assert out[16, 16, 3] == 128 and out[9, 9, 3] == 0
+    only = apply("drop-shadow", src, distance=4 * 2 ** 0.5, shadow_only=True)
+    assert only[11, 11, 3] == 0 and only[15, 15, 3] == 128
+
+
+def test_soft_shadow_spreads():
+    src = canvas(40, 40)
+    src[15:25, 15:25, 3] = 255
+    hard = apply("drop-shadow", src, distance=5, softness=0)
+    soft = apply("drop-shadow", src, distance=5, softness=6)
+    assert (soft[..., 3] > 0).sum() > (hard[..., 3] > 0).sum()
+
+
+# ---------------------------------------------------------------- outline
+def test_outline_of_width_w_grows_a_pixel_into_a_disk():
+    src = canvas(31, 31)
+    src[15, 15] = (10, 20, 30, 255)
+    out = apply("outline", src, width=5, softness=0, color="#ff0000")
+    yy, xx = np.mgrid[0:31, 0:31]
+    disk = (yy - 15) ** 2 + (xx - 15) ** 2 <= 25
+    assert np.array_equal(out[..., 3] == 255, disk)
+    assert out[15, 20, :3].tolist() == [255, 0, 0]
+    assert out[15, 15].tolist() == [10, 20, 30, 255]
+
+
+# ---------------------------------------------------------------- displacement
+def test_displacement_amount_zero_is_identity():
+    src = square()
+    src[0, 0] = (1, 2, 3, 0)
+    assert np.array_equal(apply("displacement", src, amount=0), src)
+
+
+def test_displacement_by_a_constant_map_shifts(tmp_path):
+    # R = 255 -> +1 * amount in x; G = 128 -> no y shift
+    tex = white_png(tmp_path, rgb=(255, 128, 128))
+    src = canvas(16, 16)
+    src[6:10, 6:10] = (0, 0, 255, 255)
+    out = apply("displacement", src, map=tex, amount=3)
+    # out(x) = src(x + 3): the square moves 3 px left
+    assert np.array_equal(out[..., 3] > 0, np.roll(src[..., 3] > 0, -3, axis=1))
+
+
+def test_displacement_samples_premultiplied_no_fringe(tmp_path):
+    tex = white_png(tmp_path, rgb=(192, 128, 128))       # x shift of amount * 0.504
+    src = canvas(8, 8)
+    src[:, :4] = (255, 0, 0, 255)                        # opaque red
+    src[:, 4:] = (0, 255, 0, 0)                          # transparent green
+    out = apply("displacement", src, map=tex, amount=1, edge="clamp")
+    edge = out[4, 3]
+    assert 0 < edge[3] < 255
+    assert edge[0] == 255 and edge[1] == 0               # still pure red, no green or dark fringe
+
+
+def test_displacement_noise_moves_and_boils():
+    src = square(h=48, w=48, top=12, left=12, size=24)
+    a = apply("displacement", src, t=0.0, amount=4)
+    b = apply("displacement", src, t=0.3, amount=4)
+    assert not np.array_equal(a[..., 3], src[..., 3])
+    assert not np.array_equal(a[..., 3], b[..., 3])
+    still = apply("displacement", src, t=0.3, amount=4, speed=0)
+    assert np.array_equal(still, apply("displacement", src, t=0.0, amount=4, speed=0))
+
+
+# ---------------------------------------------------------------- chain parsing
+def test_all_expands_in_natural_order():
+    assert [e.name for e in parse_chain("all")] == list(effects.ALL)
+
+
+def test_chain_with_params_positional_and_quotes(tmp_path):
+    chain = parse_chain("displacement=amount=6,multiply=opacity=0.3:fit=stretch,alpha-bevel,"
+                        "drop-shadow=distance=8:softness=6,outline=4:red")
+    assert [e.name for e in chain] == ["displacement", "multiply", "alpha-bevel", "drop-shadow", "outline"]
+    assert chain[0].amount == 6 and chain[1].opacity == 0.3 and chain[1].fit == "stretch"
+    assert chain[3].distance == 8 and chain[3].softness == 6
+    assert chain[4].width == 4 and chain[4].color == "red"   # positional, in declared order
+    odd = tmp_path / "a,b:c.png"
+    odd.write_bytes(open(white_png(tmp_path), "rb").read())
+    (m,) = parse_chain(f"multiply=texture='{odd}'")
+    assert m.texture == str(odd)
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("drop-shadw", "did you mean 'drop-shadow'?"),
+    ("drop-shadow=distnce=3", "did you mean 'distance'?"),
+    ("drop-shadow=distance=-2", "distance=-2 is outside 0..1000 px"),
+    ("multiply=texture=/no/such.png", "/no/such.png"),
+    ("multiply=fit=tiles", "did you mean 'tile'?"),
+    ("outline=width=wide", "not a valid float"),
+    ("displacement,,add", "empty effect"),
+])
+def test_chain_errors_name_the_culprit(text, fragment):
+    with pytest.raises(UsageProblem) as err:
+        parse_chain(text)
+    assert fragment in str(err.value)
+
+
+def test_describe_lists_every_effect_with_ranges():
+    rows = {r["name"]: r for r in effects.describe()}
+    assert set(rows) == set(effects.REGISTRY) == set(effects.ALL) | {"outline"}
+    ds = {p["name"]: p for p in rows["drop-shadow"]["params"]}
+    assert ds["distance"]["default"] == 5.0 and ds["distance"]["range"] == "0..1000 px"
+
+
+# ---------------------------------------------------------------- steady state
+@pytest.mark.parametrize("name", ["multiply", "alpha-bevel", "drop-shadow", "displacement", "outline"])
+def test_steady_state_frames_allocate_nothing(name):
+    src = square(h=120, w=160, top=30, left=40, size=60)
+    op = build(name, {}).bind(Geometry(width=160, height=120, fps=24))
+    out = np.empty_like(src)
+    for k in range(3):
+        op(src, out, k / 24)
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    for k in range(3, 13):
+        op(src, out, k / 24)
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    grown = sum(s.size_diff for s in after.compare_to(before, "filename") if s.size_diff > 0)
+    assert grown < 4096, f"{name} allocated {grown} bytes over 10 frames"
