@@ -1,0 +1,262 @@
+"""Read keyer's JSON logs back: per-job memory summaries, a text report, an offline HTML
+dashboard (plotly), and the ``memcheck`` gate for CI.
+
+Growth per 100 frames is the least-squares slope of ``rss_mb`` over the ``frame_sample`` events'
+frame index, times 100, skipping the first 20 % of samples (at least 2): start-up allocation
+(encoder look-ahead, first buffers) is not a leak.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from keyer.errors import InputProblem
+
+MB = 1024 * 1024
+STAGES = ("decode", "posterize", "key", "effects", "encode", "cleanup")
+
+
+@dataclass
+class JobSummary:
+    job_id: str
+    pid: int | None = None
+    input: str | None = None
+    output: str | None = None
+    format: str | None = None
+    size: tuple[int, int] | None = None
+    status: str = "ended abnormally"
+    frames: int | None = None
+    frames_total: int | None = None
+    elapsed_s: float | None = None
+    fps: float | None = None
+    peak_rss_mb: float = 0.0
+    peak_vms_mb: float = 0.0
+    stage_rss: dict = field(default_factory=dict)
+    stage_vms: dict = field(default_factory=dict)
+    samples: list = field(default_factory=list)       # (frame, rss, vms, stage)
+    stage_marks: list = field(default_factory=list)   # (frame, event, stage)
+    gc_ms: float = 0.0
+    gc_runs: int = 0
+    estimate_mb: float | None = None
+    budget_mb: float | None = None
+    warnings: list = field(default_factory=list)
+    error: str | None = None
+    last_stage: str | None = None
+    last_frame: int = 0
+    last_rss_mb: float = 0.0
+
+    @property
+    def growth_per_100(self) -> float | None:
+        """RSS growth in MB per 100 frames (slope of a least-squares fit), None if too few."""
+        pts = [(f, r) for f, r, _, _ in self.samples]
+        skip = max(2, len(pts) // 5)
+        pts = pts[skip:]
+        if len(pts) < 3:
+            return None
+        n = len(pts)
+        mx = sum(f for f, _ in pts) / n
+        my = sum(r for _, r in pts) / n
+        sxx = sum((f - mx) ** 2 for f, _ in pts)
+        if sxx == 0:
+            return None
+        return 100 * sum((f - mx) * (r - my) for f, r in pts) / sxx
+
+    @property
+    def estimate_error_pct(self) -> float | None:
+        if not self.estimate_mb or not self.peak_rss_mb:
+            return None
+        return 100 * (self.estimate_mb - self.peak_rss_mb) / self.peak_rss_mb
+
+    def abnormal_line(self) -> str | None:
+        if self.status != "ended abnormally":
+            return None
+        where = f"during {self.last_stage}" if self.last_stage else "before any stage"
+        return f"ended abnormally {where} at frame {self.last_frame}, RSS {_size(self.last_rss_mb)}"
+
+
+def _size(mb: float) -> str:
+    return f"{mb / 1024:.1f} GB" if mb >= 1024 else f"{mb:.0f} MB"
+
+
+def _lines(paths: Iterable[str | Path]) -> Iterable[str]:
+    for p in paths:
+        if str(p) == "-":
+            yield from sys.stdin
+            continue
+        try:
+            with open(p, encoding="utf-8", errors="replace") as fh:
+                yield from fh
+        except FileNotFoundError:
+            raise InputProblem(f"{p}: no such log file") from None
+        except IsADirectoryError:
+            raise InputProblem(f"{p}: is a directory, not a log file") from None
+        except OSError as exc:
+            raise InputProblem(f"{p}: cannot read ({exc.strerror})") from None
+
+
+def load(paths: list[str | Path]) -> list[JobSummary]:
+    """Parse logs (several files, several jobs and processes, truncated lines) into jobs."""
+    jobs: dict[str, JobSummary] = {}
+    for line in _lines(paths):
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            e = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if not isinstance(e, dict) or "event" not in e or "job_id" not in e:
+            continue
+        _apply(jobs.setdefault(e["job_id"], JobSummary(e["job_id"])), e)
+    return list(jobs.values())
+
+
+def _apply(j: JobSummary, e: dict) -> None:
+    ev = e["event"]
+    rss, vms = float(e.get("rss_mb") or 0), float(e.get("vms_mb") or 0)
+    j.pid = j.pid or e.get("pid")
+    j.peak_rss_mb = max(j.peak_rss_mb, float(e.get("peak_rss_mb") or 0), rss)
+    j.peak_vms_mb = max(j.peak_vms_mb, float(e.get("peak_vms_mb") or 0), vms)
+    j.last_rss_mb = rss or j.last_rss_mb
+    stage = e.get("stage")
+    if ev == "job_start":
+        j.input, j.output, j.format = e.get("input"), e.get("output"), e.get("format")
+        if e.get("width"):
+            j.size = (e["width"], e["height"])
+        j.frames_total = e.get("frames_total")
+        j.estimate_mb, j.budget_mb = e.get("estimate_peak_mb"), e.get("budget_mb")
+    elif ev in ("stage_start", "stage_end") and stage:
+        j.stage_marks.append((j.last_frame, ev, stage))
+        if ev == "stage_start":
+            j.last_stage = stage
+        if ev == "stage_end" and e.get("frames") and stage in ("encode", "decode"):
+            j.last_frame = max(j.last_frame, int(e["frames"]))
+    elif ev == "frame_sample":
+        frame = int(e.get("frame") or 0)
+        j.samples.append((frame, rss, vms, stage or "encode"))
+        j.last_frame = max(j.last_frame, frame)
+        j.last_stage = stage or j.last_stage
+        j.gc_ms += float(e.get("gc_ms") or 0)
+        j.gc_runs += 1
+    elif ev in ("memory_warning", "memory_critical"):
+        j.warnings.append(f"{ev} during {stage} at frame {e.get('frame')} "
+                          f"(RSS {rss:.0f} MB of {e.get('budget_mb')} MB)")
+    elif ev == "job_end":
+        j.status = "ok"
+        j.frames, j.elapsed_s, j.fps = e.get("frames"), e.get("elapsed_s"), e.get("fps")
+    elif ev in ("job_failed", "job_aborted"):
+        j.status = "failed" if ev == "job_failed" else "aborted"
+        j.error = e.get("error") or e.get("reason")
+        j.last_stage = stage or j.last_stage
+        j.last_frame = int(e.get("frame") or j.last_frame)
+    if stage in STAGES:
+        j.stage_rss[stage] = max(j.stage_rss.get(stage, 0.0), rss)
+        j.stage_vms[stage] = max(j.stage_vms.get(stage, 0.0), vms)
+
+
+def render_text(jobs: list[JobSummary]) -> str:
+    if not jobs:
+        return "no keyer jobs found"
+    out = []
+    for j in jobs:
+        size = f"{j.size[0]}x{j.size[1]}" if j.size else "?"
+        out.append(f"job {j.job_id} (pid {j.pid}): {j.input} -> {j.output} [{j.format} {size}]")
+        status = j.status if j.status != "ended abnormally" else j.abnormal_line()
+        if j.status in ("failed", "aborted"):
+            status += f" during {j.last_stage} at frame {j.last_frame}: {j.error}"
+        out.append(f"  status        {status}")
+        if j.fps is not None:
+            out.append(f"  frames        {j.frames} in {j.elapsed_s:.2f} s ({j.fps:.1f} fps)")
+        out.append(f"  peak RSS      {j.peak_rss_mb:.1f} MB   peak VMS {j.peak_vms_mb:.1f} MB")
+        g = j.growth_per_100
+        out.append("  growth        " + (f"{g:+.2f} MB per 100 frames" if g is not None
+                                         else "n/a (too few frame samples)"))
+        out.append(f"  gc            {j.gc_runs} collections, {j.gc_ms:.1f} ms in all")
+        if j.estimate_mb:
+            err = j.estimate_error_pct
+            out.append(f"  estimate      {j.estimate_mb:.0f} MB predicted"
+                       + (f", {err:+.0f}% vs measured peak" if err is not None else ""))
+        if j.budget_mb:
+            out.append(f"  budget        {j.budget_mb:.0f} MB")
+        for w in j.warnings:
+            out.append(f"  warning       {w}")
+        out.append("  stage         peak RSS MB  peak VMS MB")
+        for s in STAGES:
+            if s in j.stage_rss:
+                out.append(f"  {s:<12}  {j.stage_rss[s]:>11.1f}  {j.stage_vms[s]:>11.1f}")
+    return "\n".join(out)
+
+
+def memcheck(jobs: list[JobSummary], max_peak: int | None, max_growth: int | None) -> list[str]:
+    """One-line reasons for every job that broke a limit (bytes in); empty = pass."""
+    if not jobs:
+        return ["no keyer jobs in the log"]
+    failures = []
+    for j in jobs:
+        if j.status == "ended abnormally":
+            failures.append(f"job {j.job_id}: {j.abnormal_line()}")
+        elif j.status != "ok":
+            failures.append(f"job {j.job_id}: {j.status} during {j.last_stage} at frame {j.last_frame}")
+        if max_peak is not None and j.peak_rss_mb * MB > max_peak:
+            failures.append(f"job {j.job_id}: peak RSS {j.peak_rss_mb:.1f} MB exceeds --max-peak "
+                            f"{max_peak / MB:.0f} MB")
+        g = j.growth_per_100
+        if max_growth is not None and g is not None and g * MB > max_growth:
+            failures.append(f"job {j.job_id}: RSS grows {g:.2f} MB per 100 frames, over "
+                            f"--max-growth {max_growth / MB:.1f} MB")
+    return failures
+
+
+def write_html(jobs: list[JobSummary], path: str | Path) -> None:
+    """A self-contained dashboard (plotly.js inlined once; works offline), written atomically."""
+    try:
+        import plotly.graph_objects as go
+        import plotly.io as pio
+        from plotly.subplots import make_subplots
+    except ImportError:
+        raise InputProblem("--html needs plotly: pip install 'keyer[report]'") from None
+    parts = []
+    for n, j in enumerate(jobs):
+        fig = make_subplots(rows=1, cols=2, column_widths=[0.7, 0.3],
+                            subplot_titles=("RSS and VMS over frames", "Peak RSS per stage"))
+        frames = [s[0] for s in j.samples]
+        fig.add_trace(go.Scatter(x=frames, y=[s[1] for s in j.samples], name="RSS MB",
+                                 mode="lines+markers"), row=1, col=1)
+        fig.add_trace(go.Scatter(x=frames, y=[s[2] for s in j.samples], name="VMS MB",
+                                 mode="lines", line={"dash": "dot"}), row=1, col=1)
+        for frame, ev, stage in j.stage_marks:
+            if ev == "stage_start":
+                fig.add_vline(x=frame, line_width=1, line_dash="dash", line_color="grey",
+                              annotation_text=stage, annotation_position="top left", row=1, col=1)
+        if j.budget_mb:
+            for share, colour in ((1.0, "red"), (0.9, "orange"), (0.75, "gold")):
+                fig.add_hline(y=j.budget_mb * share, line_color=colour, line_width=1,
+                              annotation_text=f"{int(share * 100)}% budget", row=1, col=1)
+        stages = [s for s in STAGES if s in j.stage_rss]
+        fig.add_trace(go.Bar(x=stages, y=[j.stage_rss[s] for s in stages], name="peak RSS by stage"),
+                      row=1, col=2)
+        fig.update_layout(height=420, margin={"t": 60, "l": 50, "r": 20, "b": 40},
+                          xaxis_title="frame", yaxis_title="MB")
+        div = pio.to_html(fig, full_html=False, include_plotlyjs="inline" if n == 0 else False,
+                          div_id=f"keyer-chart-{n}")
+        summary = render_text([j]).replace("&", "&amp;").replace("<", "&lt;")
+        parts.append(f'<section><pre>{summary}</pre><div class="keyer-chart">{div}</div></section>')
+    if not parts:
+        parts.append("<p>no keyer jobs found</p>")
+    html = ("<!doctype html><html><head><meta charset='utf-8'><title>keyer memory report</title>"
+            "<style>body{font-family:sans-serif;margin:1em 2em} pre{background:#f4f4f4;padding:.5em}"
+            "</style></head><body><h1>keyer memory report</h1>" + "".join(parts) + "</body></html>")
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(html)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
