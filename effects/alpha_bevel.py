@@ -12,6 +12,8 @@ from effects.base import Geometry, param, register
 from effects.colors import parse_color
 from keyer._jit import kernel_parallel, prange
 
+KERNEL_DEPS = (_composite,)   # kernels this effect runs from other modules
+
 
 @kernel_parallel
 def bevel_kernel(src, dist, thickness, lx, ly, intensity, cr, cg, cb, out):

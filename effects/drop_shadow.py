@@ -11,6 +11,8 @@ from effects import _composite
 from effects.base import Geometry, param, register
 from effects.colors import parse_color
 
+KERNEL_DEPS = (_composite,)   # kernels this effect runs from other modules
+
 
 def direction(angle_deg: float) -> tuple[float, float]:
     """Unit (dx, dy) in image coordinates for an After Effects direction: clockwise from up,

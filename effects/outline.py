@@ -11,6 +11,8 @@ from effects.base import Geometry, param, register
 from effects.colors import parse_color
 from keyer._jit import kernel_parallel, prange
 
+KERNEL_DEPS = (_composite,)   # kernels this effect runs from other modules
+
 
 @kernel_parallel
 def stroke_coverage(dist, width, inv_soft, out):

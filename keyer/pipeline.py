@@ -245,9 +245,9 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
     frames_out = 0
     try:
         t = time.perf_counter()
-        from keyer.warmup import warm_all
+        from keyer.warmup import warm
 
-        warm_all()
+        warm(job.effects)
         # Everything alive now (modules, compiled kernels) lives for the whole job: move it out
         # of the collector's sight, so each sampled gc.collect() scans only what frames made.
         gc.freeze()

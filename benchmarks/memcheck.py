@@ -1,0 +1,94 @@
+"""make memcheck: peak RSS must not grow with clip length, and must stay within the baseline.
+
+Runs ``keyer run --effects all`` on a 720p clip at two lengths (4 s and 40 s) for each output
+format, each in its own process with a JSON log, then checks with ``keyer.report``:
+
+* peak RSS of the 40 s run <= peak of the 4 s run * 1.05 + 8 MB (flat memory);
+* RSS growth per 100 frames of the 40 s run < 1 MB (no leak);
+* peak RSS <= benchmarks/memory-baseline.json * 1.10.
+
+``--update-baseline`` records the measured peaks (with the machine) instead of checking them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.clips import base_clip, looped  # noqa: E402
+from keyer import report  # noqa: E402
+
+BASELINE = ROOT / "benchmarks" / "memory-baseline.json"
+FORMATS = [".webm", ".mov", ".mp4", "png"]
+FLAT_RATIO, FLAT_SLACK_MB, MAX_GROWTH_MB, BASELINE_SLACK = 1.05, 8.0, 1.0, 1.10
+
+
+def run(src: Path, fmt: str, workdir: Path) -> report.JobSummary:
+    out = workdir / ("frames/" if fmt == "png" else f"out{fmt}")
+    log = workdir / f"{src.stem}{fmt}.jsonl"
+    cmd = [sys.executable, "-m", "keyer", "run", str(src), "-o", str(out), "--overwrite",
+           "--effects", "all", "--log-file", str(log), "-q"]
+    subprocess.run(cmd, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    (job,) = report.load([log])
+    return job
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--update-baseline", action="store_true")
+    ap.add_argument("--long", type=int, default=10, help="how many times longer the long clip is")
+    args = ap.parse_args(argv)
+    short = base_clip(1280, 720, 4.0)
+    long = looped(short, args.long)
+    baseline = json.loads(BASELINE.read_text()) if BASELINE.exists() else {"peak_rss_mb": {}}
+    rows, failures = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for fmt in FORMATS:
+            t = time.perf_counter()
+            a = run(short, fmt, Path(tmp))
+            b = run(long, fmt, Path(tmp))
+            g = b.growth_per_100
+            row = {"format": fmt, "short_peak_mb": round(a.peak_rss_mb, 1),
+                   "long_peak_mb": round(b.peak_rss_mb, 1), "long_frames": b.frames,
+                   "growth_mb_per_100": round(g, 3) if g is not None else None,
+                   "long_fps": b.fps, "seconds": round(time.perf_counter() - t, 1)}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+            if b.peak_rss_mb > a.peak_rss_mb * FLAT_RATIO + FLAT_SLACK_MB:
+                failures.append(f"{fmt}: peak grows with length: {a.peak_rss_mb:.0f} MB at 4 s, "
+                                f"{b.peak_rss_mb:.0f} MB at {4 * args.long} s")
+            if g is not None and g > MAX_GROWTH_MB:
+                failures.append(f"{fmt}: RSS grows {g:.2f} MB per 100 frames")
+            base = baseline["peak_rss_mb"].get(fmt)
+            if base and not args.update_baseline and b.peak_rss_mb > base * BASELINE_SLACK:
+                failures.append(f"{fmt}: peak {b.peak_rss_mb:.0f} MB is over the baseline "
+                                f"{base:.0f} MB + 10%")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (ROOT / "benchmarks" / "results" / f"memcheck-{stamp}.json").write_text(json.dumps(rows, indent=2))
+    if args.update_baseline:
+        BASELINE.write_text(json.dumps({
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} "
+                       f"{platform.python_version()}, {platform.platform()}",
+            "measured": time.strftime("%Y-%m-%d"),
+            "clip": "720p 24 fps green sample, --effects all, long run = 40 s",
+            "peak_rss_mb": {r["format"]: r["long_peak_mb"] for r in rows},
+        }, indent=2) + "\n")
+        print(f"baseline written to {BASELINE}")
+        return 0
+    for f in failures:
+        print(f"memcheck: FAIL {f}")
+    print("memcheck: " + ("FAILED" if failures else "passed") + f" ({len(rows)} formats)")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
