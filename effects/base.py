@@ -223,7 +223,9 @@ def _unquote(value: str) -> str:
 def describe() -> list[dict[str, Any]]:
     """Every effect with its parameters, ranges, defaults and help (for ``keyer effects``)."""
     rows = []
-    for name, cls in REGISTRY.items():
+    order = sorted(REGISTRY, key=lambda n: (ALL.index(n) if n in ALL else len(ALL), n))
+    for name in order:
+        cls = REGISTRY[name]
         doc = (cls.__doc__ or "").strip().splitlines()
         params = [{"name": key, "default": p.default, "range": p.describe_range(), "help": p.help}
                   for key, (_, p) in params_of(cls).items()]
