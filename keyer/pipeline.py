@@ -20,19 +20,20 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 from keyer import logs
 from keyer.decode import DecodeStats, decode
 from keyer.encode import EncodeSettings, OutputTarget, open_sink, resolve_output
-from keyer.errors import KeyerError, UsageProblem
+from keyer.errors import InputProblem, KeyerError, UsageProblem
 from keyer.frame import Frame
 from keyer.keying import KeySettings
 from keyer.budget import BudgetWatch
 from keyer.memory import MB
 from keyer.probe import StreamInfo, expected_frames, probe
 from keyer.stages import EffectsStage, KeyStage
-from keyer.threads import prefetch
+from keyer.threads import Stalled, prefetch
 
 DECODE_DEPTH = 4
 PROCESS_DEPTH = 2
 # A keyed buffer is alive while queued (PROCESS_DEPTH), being encoded (1) and being made (1).
 RING = PROCESS_DEPTH + 3
+STALL_SECONDS = 60.0   # decode producing nothing this long is reported as a stall
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -258,7 +259,7 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
         ops = bind_effects(job.effects, width, height, float(info.fps or 30)) if job.effects else []
 
         frames: Iterator[Frame] = metered_stream("decode", decode(info, stats), meter)
-        frames = prefetch(frames, DECODE_DEPTH, "decode")
+        frames = prefetch(frames, DECODE_DEPTH, "decode", stall_timeout=STALL_SECONDS)
         if job.posterize_fps:
             from effects.posterize import posterize_time
 
@@ -294,6 +295,13 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
         sink = None
         meter.stage_end("encode", busy, frames_out)
         meter.stage_end("cleanup", time.perf_counter() - tc, 0)
+    except Stalled as exc:
+        meter.failed_in("decode")
+        if sink is not None:
+            sink.abort()
+        err = InputProblem(f"{job.input}: decoding stalled after {stats.frames} frames ({exc})")
+        _log_failure(log, err, stats, meter)
+        raise err from None
     except BaseException as exc:
         meter.failed_in("setup")
         if sink is not None:

@@ -19,12 +19,17 @@ class _Raised:
         self.exc = exc
 
 
-def prefetch(source: Iterable[T], depth: int, name: str) -> Iterator[T]:
+class Stalled(Exception):
+    """The worker produced nothing for longer than the stall timeout."""
+
+
+def prefetch(source: Iterable[T], depth: int, name: str, stall_timeout: float | None = None) -> Iterator[T]:
     """Iterate ``source`` in a worker thread; yield its items here, at most ``depth`` ahead.
 
     Closing the returned generator stops the worker and closes ``source`` in the worker's own
     thread (a running generator cannot be closed from another one). Exceptions raised by
-    ``source`` are re-raised here.
+    ``source`` are re-raised here. With ``stall_timeout``, waiting longer than that for the
+    next item raises ``Stalled`` (the worker, a daemon thread, is abandoned).
     """
     q: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -55,10 +60,14 @@ def prefetch(source: Iterable[T], depth: int, name: str) -> Iterator[T]:
 
     thread = threading.Thread(target=work, name=f"keyer-{name}", daemon=True)
     thread.start()
-    return _consume(q, stop, thread)
+    return _consume(q, stop, thread, stall_timeout)
 
 
-def _consume(q: queue.Queue, stop: threading.Event, thread: threading.Thread) -> Iterator:
+def _consume(q: queue.Queue, stop: threading.Event, thread: threading.Thread,
+             stall_timeout: float | None) -> Iterator:
+    import time
+
+    last = time.monotonic()
     try:
         while True:
             try:
@@ -66,7 +75,10 @@ def _consume(q: queue.Queue, stop: threading.Event, thread: threading.Thread) ->
             except queue.Empty:
                 if not thread.is_alive() and q.empty():
                     return
+                if stall_timeout is not None and time.monotonic() - last > stall_timeout:
+                    raise Stalled(f"no frame for {stall_timeout:g} s") from None
                 continue
+            last = time.monotonic()
             if item is _DONE:
                 return
             if isinstance(item, _Raised):
@@ -74,7 +86,8 @@ def _consume(q: queue.Queue, stop: threading.Event, thread: threading.Thread) ->
             yield item
     finally:
         stop.set()
-        while thread.is_alive():
+        deadline = time.monotonic() + 5.0
+        while thread.is_alive() and time.monotonic() < deadline:
             try:
                 q.get_nowait()
             except queue.Empty:

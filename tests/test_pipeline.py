@@ -298,3 +298,22 @@ def test_effects_run_through_the_pipeline(tmp_path, green_clip):
     assert len(frames) == 12
     # outline and shadow add opaque pixels around the subject
     assert (frames[5][2][..., 3] > 128).sum() > (plain[5][2][..., 3] > 128).sum()
+
+
+def test_a_stalled_decoder_is_reported_not_waited_for():
+    import threading
+
+    from keyer.threads import Stalled, prefetch
+
+    release = threading.Event()
+
+    def stuck():
+        yield 1
+        release.wait(10)          # a decoder stuck inside a call
+        yield 2
+
+    it = prefetch(stuck(), 2, "test", stall_timeout=0.3)
+    assert next(it) == 1
+    with pytest.raises(Stalled):
+        next(it)
+    release.set()
