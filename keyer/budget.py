@@ -1,12 +1,14 @@
 """Memory budget: predict a job's peak RSS before it starts, and watch it while it runs.
 
-The prediction is a linear model in megapixels per output format, calibrated by measurement on
-this project's reference machine (``benchmarks/memory-baseline.json`` records the runs):
+The prediction is a linear model in megapixels per output format, fitted to peak RSS measured
+on this project's reference machine (2 cores, x86_64; 360p and 720p runs of the sample clip, with
+and without effects; the memory regression run in ``benchmarks/memory-baseline.json`` checks it):
 
-    peak_mb = BASE_MB + mp * (per_mp[format] + EFFECTS_PER_MP * (effects > 0))
+    peak_mb = BASE_MB[format] + mp * PER_MP[format] + (effects ? FX_BASE_MB + mp * FX_PER_MP : 0)
 
-where ``mp`` is the output frame's megapixels. The encoder dominates (libvpx keeps several
-reference and scratch frames per thread).
+where ``mp`` is the output frame's megapixels. The base is the interpreter, numpy, OpenCV, PyAV
+and the compiled kernels; per megapixel the encoder dominates (libvpx keeps reference and scratch
+frames per thread), then keyer's own buffers (ring of RGBA frames, float32 matte planes).
 """
 from __future__ import annotations
 
@@ -17,21 +19,29 @@ from typing import Any
 from keyer.errors import AbortedOverBudget
 from keyer.memory import MB, rss_vms_mb
 
-BASE_MB = 230.0          # interpreter, numpy, numba, OpenCV, PyAV + compiled kernels
-PER_MP = {".webm": 150.0, ".mov": 90.0, ".mp4": 110.0, "png": 60.0}
-EFFECTS_PER_MP = 60.0    # effect buffers, textures and scratch per output megapixel
+# measured (no effects):   360p / 720p peak RSS MB
+#   .webm 291 / 443   .mov 233 / 288   .mp4 249 / 343 ; effects add ~28 / ~90
+BASE_MB = {".webm": 245.0, ".mov": 220.0, ".mp4": 222.0, "png": 220.0}
+PER_MP = {".webm": 225.0, ".mov": 85.0, ".mp4": 140.0, "png": 85.0}
+FX_BASE_MB, FX_PER_MP = 10.0, 95.0
 WARN, CRITICAL = 0.75, 0.90
 
 
+def _coefficients(fmt: str, effects: int) -> tuple[float, float]:
+    base = BASE_MB.get(fmt, 245.0) + (FX_BASE_MB if effects else 0.0)
+    per = PER_MP.get(fmt, 225.0) + (FX_PER_MP if effects else 0.0)
+    return base, per
+
+
 def estimate_peak_mb(width: int, height: int, fmt: str, effects: int) -> float:
-    mp = width * height / 1e6
-    return BASE_MB + mp * (PER_MP.get(fmt, 150.0) + (EFFECTS_PER_MP if effects else 0.0))
+    base, per = _coefficients(fmt, effects)
+    return base + width * height / 1e6 * per
 
 
 def largest_fitting(width: int, height: int, fmt: str, effects: int, budget_mb: float) -> tuple[int, int] | None:
     """The largest size with the same aspect ratio (even dimensions) whose estimate fits."""
-    per = PER_MP.get(fmt, 150.0) + (EFFECTS_PER_MP if effects else 0.0)
-    room = budget_mb - BASE_MB
+    base, per = _coefficients(fmt, effects)
+    room = budget_mb - base
     if room <= 0:
         return None
     mp = room / per
