@@ -119,7 +119,7 @@ class DisplacementOp:
         return np.ascontiguousarray(noise[:gh, :gw])
 
     def _fields(self, t: float) -> None:
-        """Noise at time t: smoothstep blend between keyframes, upsampled (bicubic) to full size."""
+        """Noise at time t: smoothstep blend between keyframes, upsampled (bilinear) to full size."""
         phase = t * self.spec.speed
         k = int(np.floor(phase))
         f = phase - k
@@ -127,7 +127,7 @@ class DisplacementOp:
         a, b = self.keys[k % KEYFRAMES], self.keys[(k + 1) % KEYFRAMES]
         for c, dst in enumerate((self.dx, self.dy)):
             cv2.addWeighted(a[c], 1.0 - f, b[c], f, 0.0, dst=self.small[c])
-            cv2.resize(self.small[c], self.size, dst=dst, interpolation=cv2.INTER_CUBIC)
+            cv2.resize(self.small[c], self.size, dst=dst, interpolation=cv2.INTER_LINEAR)
 
     def __call__(self, src: np.ndarray, out: np.ndarray, t: float) -> None:
         if self.identity:

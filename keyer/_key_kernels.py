@@ -44,7 +44,8 @@ def planes_to_rgba(y, u, v, sub_x, sub_y, y_off, y_scale, c_off, c_scale,
     Chroma is upsampled bilinearly with MPEG-2/H.264 siting (horizontally co-sited with even
     luma columns; vertically halfway between luma rows for 4:2:0), so edges are not stair-stepped.
     ``R = Y + rv*Cr``, ``G = Y - gu*Cb - gv*Cr``, ``B = Y + bu*Cb`` with Y, Cb, Cr normalised by
-    ``(x - off) * scale`` to 0..255 and -127.5..127.5.
+    ``(x - off) * scale`` to 0..255 and -127.5..127.5. Each row first interpolates its chroma
+    rows vertically (once per chroma sample), then each pixel only horizontally.
     """
     h, w = y.shape
     hc, wc = u.shape
@@ -54,7 +55,7 @@ def planes_to_rgba(y, u, v, sub_x, sub_y, y_off, y_scale, c_off, c_scale,
         else:
             cy = float(i)
         r0 = int(np.floor(cy))
-        fy = cy - r0
+        fy = np.float32(cy - r0)
         r1 = r0 + 1
         if r0 < 0:
             r0 = 0
@@ -62,21 +63,26 @@ def planes_to_rgba(y, u, v, sub_x, sub_y, y_off, y_scale, c_off, c_scale,
             r1 = hc - 1
         if r0 > hc - 1:
             r0 = hc - 1
+        cb_row = np.empty(wc + 1, np.float32)
+        cr_row = np.empty(wc + 1, np.float32)
+        for k in range(wc):
+            cb_row[k] = ((1 - fy) * u[r0, k] + fy * u[r1, k] - c_off) * c_scale
+            cr_row[k] = ((1 - fy) * v[r0, k] + fy * v[r1, k] - c_off) * c_scale
+        cb_row[wc] = cb_row[wc - 1]
+        cr_row[wc] = cr_row[wc - 1]
         for j in range(w):
             if sub_x:
-                k0 = j >> 1
-                fx = 0.5 if (j & 1) else 0.0
+                k = j >> 1
+                if j & 1:
+                    cb = np.float32(0.5) * (cb_row[k] + cb_row[k + 1])
+                    cr = np.float32(0.5) * (cr_row[k] + cr_row[k + 1])
+                else:
+                    cb = cb_row[k]
+                    cr = cr_row[k]
             else:
-                k0 = j
-                fx = 0.0
-            k1 = k0 + 1 if k0 + 1 < wc else wc - 1
-            cb = ((1.0 - fy) * ((1.0 - fx) * u[r0, k0] + fx * u[r0, k1])
-                  + fy * ((1.0 - fx) * u[r1, k0] + fx * u[r1, k1]))
-            cr = ((1.0 - fy) * ((1.0 - fx) * v[r0, k0] + fx * v[r0, k1])
-                  + fy * ((1.0 - fx) * v[r1, k0] + fx * v[r1, k1]))
-            yy = (y[i, j] - y_off) * y_scale
-            cb = (cb - c_off) * c_scale
-            cr = (cr - c_off) * c_scale
+                cb = cb_row[j]
+                cr = cr_row[j]
+            yy = (np.float32(y[i, j]) - y_off) * y_scale
             out[i, j, 0] = _clamp_u8(yy + rv * cr)
             out[i, j, 1] = _clamp_u8(yy - gu * cb - gv * cr)
             out[i, j, 2] = _clamp_u8(yy + bu * cb)

@@ -70,7 +70,9 @@ class ToRGBA:
         gu = bu * kb / kg
         gv = rv * kr / kg
         dtype = np.uint8 if bits == 8 else np.dtype("<u2")
-        self._consts = (sx, sy, y_off, y_scale, c_off, c_scale, rv, gu, gv, bu, dtype)
+        f = np.float32
+        self._consts = (sx, sy, f(y_off), f(y_scale), f(c_off), f(c_scale), f(rv), f(gu), f(gv),
+                        f(bu), dtype)
 
     def __call__(self, frame, out: np.ndarray) -> None:
         """Write ``frame`` (an av.VideoFrame, coded orientation) into ``out`` (H, W, 4) uint8."""

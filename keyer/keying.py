@@ -139,10 +139,14 @@ class Keyer:
     def __init__(self, settings: KeySettings, width: int, height: int) -> None:
         self.s = settings
         self.width, self.height = width, height
-        # ratio, luma guide and the guided filter's four work planes, float32, reused
+        # ratio and luma guide at full size; the guided filter works at half size (its input
+        # comes from half-resolution chroma anyway) and its coefficients are upsampled
         self.ratio = np.zeros((height, width), np.float32)
         self.luma = np.zeros((height, width), np.float32)
-        self.work = [np.zeros((height, width), np.float32) for _ in range(4)]
+        self.coef = [np.zeros((height, width), np.float32) for _ in range(2)]
+        self.small = (max(1, (width + 1) // 2), max(1, (height + 1) // 2))
+        sw, sh = self.small
+        self.work = [np.zeros((sh, sw), np.float32) for _ in range(6)]
         self.alpha = np.zeros((height, width), np.uint8) if (settings.shrink or settings.feather) else None
         gh, gw = -(-height // CELL), -(-width // CELL)
         self.grid = np.zeros((gh, gw, 4), np.float32)
@@ -222,25 +226,32 @@ class Keyer:
                                  self.luma, self.sums, self.counts)
 
     def _guided(self) -> tuple[np.ndarray, np.ndarray]:
-        """Guided filter of the ratio by luma (He et al. 2010), as (mean_a, mean_b).
+        """Fast guided filter of the ratio by luma (He & Sun 2015), as full-size (mean_a, mean_b).
 
         The colour-difference ratio comes from 4:2:0 chroma, half the luma's resolution; a
-        local linear model in luma gives the matte luma's sharp edges, and averages noise away
-        where the picture is flat. Box filters are OpenCV's (SIMD, threaded).
+        local linear model in luma gives the matte luma's sharp edges and averages noise away
+        where the picture is flat. The model is fitted at half size (4x less work) and its
+        coefficients upsampled bilinearly; the output ``mean_a * luma + mean_b`` is formed at full
+        size in the matte kernel. Resizes and box filters are OpenCV's (SIMD, threaded).
         """
-        r = self.s.denoise
+        r = max(1, self.s.denoise // 2)
         k = (2 * r + 1, 2 * r + 1)
-        mg, ms, mgs, mgg = self.work
-        K.guide_products(self.luma, self.ratio, mgs, mgg)
+        g, p, mg, ms, mgs, mgg = self.work
+        cv2.resize(self.luma, self.small, dst=g, interpolation=cv2.INTER_AREA)
+        cv2.resize(self.ratio, self.small, dst=p, interpolation=cv2.INTER_AREA)
+        K.guide_products(g, p, mgs, mgg)
         box = cv2.boxFilter
-        box(self.luma, -1, k, dst=mg, borderType=cv2.BORDER_REFLECT)
-        box(self.ratio, -1, k, dst=ms, borderType=cv2.BORDER_REFLECT)
+        box(g, -1, k, dst=mg, borderType=cv2.BORDER_REFLECT)
+        box(p, -1, k, dst=ms, borderType=cv2.BORDER_REFLECT)
         box(mgs, -1, k, dst=mgs, borderType=cv2.BORDER_REFLECT)
         box(mgg, -1, k, dst=mgg, borderType=cv2.BORDER_REFLECT)
         K.guide_coefficients(mg, ms, mgs, mgg, np.float32(GUIDE_EPS), mgs, mgg)
         box(mgs, -1, k, dst=mg, borderType=cv2.BORDER_REFLECT)
         box(mgg, -1, k, dst=ms, borderType=cv2.BORDER_REFLECT)
-        return mg, ms
+        size = (self.width, self.height)
+        cv2.resize(mg, size, dst=self.coef[0], interpolation=cv2.INTER_LINEAR)
+        cv2.resize(ms, size, dst=self.coef[1], interpolation=cv2.INTER_LINEAR)
+        return self.coef[0], self.coef[1]
 
     def __call__(self, rgba: np.ndarray) -> None:
         if self.primary is None:
@@ -253,7 +264,7 @@ class Keyer:
         if self.s.denoise:
             mean_a, mean_b = self._guided()
         else:
-            mean_a, mean_b = self.work[0], self.ratio
+            mean_a, mean_b = self.coef[0], self.ratio
             mean_a.fill(0.0)
         K.matte_and_despill(rgba, mean_a, mean_b, self.luma, self.grid, CELL, self.hi, self.inv_width,
                             self.s.clip_black, self.inv_clip, self.primary,
