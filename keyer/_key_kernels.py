@@ -260,6 +260,46 @@ def matte_and_despill(rgba, mean_a, mean_b, guide, grid, cell, hi, inv_width, cl
             rgba[i, j, 2] = _clamp_u8(b)
 
 
+@kernel
+def grid_means(sums, counts, min_count, fresh, num, den):
+    """Per cell: mean screen colour (``fresh``), and its count-weighted version for the
+    normalised convolution (``num``, ``den``); cells under ``min_count`` weigh nothing."""
+    gh, gw = counts.shape
+    for a in range(gh):
+        for b in range(gw):
+            n = counts[a, b]
+            wgt = n if n >= min_count else 0.0
+            inv = 1.0 / n if n > 0.0 else 0.0
+            for c in range(3):
+                fresh[a, b, c] = sums[a, b, c] * inv
+                num[a, b, c] = fresh[a, b, c] * wgt
+            den[a, b] = wgt
+
+
+@kernel
+def grid_blend(counts, min_count, fresh, num, den, rate, primary, balance, grid):
+    """Blend this frame's estimate into ``grid``: measured cells take their own mean, holes
+    take the blurred neighbours' (``num / den``); then each cell's own difference ``d``."""
+    gh, gw = counts.shape
+    dmax = 0.0
+    for a in range(gh):
+        for b in range(gw):
+            if den[a, b] > dmax:
+                dmax = den[a, b]
+    for a in range(gh):
+        for b in range(gw):
+            enough = counts[a, b] >= min_count
+            known = enough or den[a, b] > 0.02 * dmax
+            if known:
+                for c in range(3):
+                    if enough:
+                        f = fresh[a, b, c]
+                    else:
+                        f = num[a, b, c] / max(den[a, b], 1e-3)
+                    grid[a, b, c] += (f - grid[a, b, c]) * rate
+            grid[a, b, 3] = _difference(grid[a, b, 0], grid[a, b, 1], grid[a, b, 2], primary, balance)
+
+
 @kernel_parallel
 def rgb_to_rgba(rgb, out):
     """Copy packed RGB24 into RGBA with A = 255 (sources swscale had to convert)."""

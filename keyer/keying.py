@@ -193,32 +193,14 @@ class Keyer:
         """
         if not self.s.local:
             return
-        counts, sums = self.counts, self.sums
-        enough = counts >= CELL * CELL * 0.25
-        if not enough.any():
+        min_count = np.float32(CELL * CELL * 0.25)
+        if self.counts.max() < min_count:
             return
-        w = np.where(enough, counts, 0.0).astype(np.float32, copy=False)
-        np.divide(sums, np.maximum(counts, 1.0)[..., None], out=self._fresh)
-        np.multiply(self._fresh, w[..., None], out=self._num)
+        K.grid_means(self.sums, self.counts, min_count, self._fresh, self._num, self._den)
         cv2.GaussianBlur(self._num, (0, 0), 2.0, dst=self._num, borderType=cv2.BORDER_REPLICATE)
-        cv2.GaussianBlur(w, (0, 0), 2.0, dst=self._den, borderType=cv2.BORDER_REPLICATE)
-        # measured cells keep their own mean; holes behind the subject take the neighbours'
-        filled = self._num / np.maximum(self._den, 1e-3)[..., None]
-        np.copyto(self._fresh, filled, where=~enough[..., None])
-        known = enough | (self._den > self._den.max() * 0.02)
-        old = self.grid[..., :3]
-        blend = np.where(known, rate, 0.0)[..., None].astype(np.float32)
-        old += (self._fresh - old) * blend
-        # the screen's own difference, cell by cell
-        g = self.grid
-        self.grid[..., 3] = self._grid_d(g[..., 0], g[..., 1], g[..., 2])
-
-    def _grid_d(self, r, g, b):
-        chans = [r, g, b]
-        p = chans[self.primary]
-        o = [chans[c] for c in range(3) if c != self.primary]
-        mx, mn = np.maximum(o[0], o[1]), np.minimum(o[0], o[1])
-        return p - (self.s.balance * mx + (1.0 - self.s.balance) * mn)
+        cv2.GaussianBlur(self._den, (0, 0), 2.0, dst=self._den, borderType=cv2.BORDER_REPLICATE)
+        K.grid_blend(self.counts, min_count, self._fresh, self._num, self._den, np.float32(rate),
+                     self.primary, np.float32(self.s.balance), self.grid)
 
     def _stats(self, rgba: np.ndarray) -> None:
         K.ratio_and_screen_stats(rgba, self.grid, CELL, self.col0, self.colf, self.primary,

@@ -317,3 +317,30 @@ def test_a_stalled_decoder_is_reported_not_waited_for():
     with pytest.raises(Stalled):
         next(it)
     release.set()
+
+
+def test_key_stage_allocates_nothing_per_frame(tmp_path):
+    import tracemalloc
+
+    from keyer.frame import Frame
+    from keyer.keying import KeySettings
+    from keyer.stages import KeyStage
+
+    src = make_clip(tmp_path / "k.mp4", 8, width=160, height=120)
+    info = probe(src)
+    with av.open(str(src)) as c:
+        pictures = list(c.decode(video=0))
+    stage = KeyStage(KeySettings(), info.width, info.height, 0, 0, ring=3)
+
+    def run(i):
+        stage(Frame(index=i, pts=i, duration=1, time_base=info.time_base, source=pictures[i % 8]))
+
+    for i in range(3):
+        run(i)
+    tracemalloc.start()
+    base, _ = tracemalloc.get_traced_memory()
+    for i in range(3, 13):
+        run(i)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak - base < 8192, f"key stage allocated up to {peak - base} bytes per 10 frames"
