@@ -37,11 +37,14 @@ from keyer.probe import probe  # noqa: E402
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
-def timed(cmd: list[str]) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS MB, stderr tail) of one child process."""
+def timed(cmd: list[str], limit: float = 600.0) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS MB, stderr tail) of one child process (killed after ``limit``)."""
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
+    timer = __import__("threading").Timer(limit, proc.kill)
+    timer.start()
     _, status, usage = os.wait4(proc.pid, 0)
+    timer.cancel()
     wall = time.perf_counter() - t
     err = proc.stderr.read().decode(errors="replace")
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -62,7 +65,7 @@ def ffmpeg_codec_args(fmt: str) -> list[str]:
     return args
 
 
-def ffmpeg_cmds(src: Path, out: str, fmt: str, w: int, h: int) -> dict[str, list[str]]:
+def ffmpeg_cmds(src: Path, out: str, fmt: str, w: int, h: int, frames: int) -> dict[str, list[str]]:
     ff = shutil.which("ffmpeg")
     if not ff:
         return {}
@@ -84,11 +87,13 @@ def ffmpeg_cmds(src: Path, out: str, fmt: str, w: int, h: int) -> dict[str, list
         "ffmpeg-all": [ff, "-v", "error", "-y", "-i", str(src),
                        "-loop", "1", "-i", str(samples / "displacement.png"),
                        "-loop", "1", "-i", str(samples / "paper.png"),
-                       "-filter_complex", graph, "-map", "[out]", "-shortest", "-an", *codec, out],
+                       # looped stills never end: stop after the clip's frames
+                       "-filter_complex", graph, "-map", "[out]", "-frames:v", str(frames), "-an",
+                       *codec, out],
     }
 
 
-def cases(src: Path, fmt: str, tmp: Path) -> dict[str, list[str]]:
+def cases(src: Path, fmt: str, tmp: Path, frames: int) -> dict[str, list[str]]:
     out = str(tmp / f"out{fmt}")
     keyer = [sys.executable, "-m", "keyer", "run", str(src), "-o", out, "-y", "-q"]
     info = probe(src)
@@ -97,7 +102,7 @@ def cases(src: Path, fmt: str, tmp: Path) -> dict[str, list[str]]:
         "key": keyer,
         "all": keyer + ["--effects", "all"],
         "all+pt12": keyer + ["--effects", "all", "--posterize-time", "12"],
-        **ffmpeg_cmds(src, out, fmt, info.width, info.height),
+        **ffmpeg_cmds(src, out, fmt, info.width, info.height, frames),
     }
 
 
@@ -120,7 +125,7 @@ def main(argv=None) -> int:
             src = looped(base_clip(w, h, 2.0), 3)       # 6 s, 144 frames
             frames = 144
             for fmt in args.formats.split(","):
-                runs = cases(src, fmt, tmp)
+                runs = cases(src, fmt, tmp, frames)
                 results = {name: [] for name in runs}
                 for _ in range(args.reps):               # interleaved: noise hits all alike
                     for name, cmd in runs.items():
