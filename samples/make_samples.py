@@ -173,21 +173,26 @@ def write_clip(path, kind: str, width: int = 1280, height: int = 720, fps: float
             amux.mux(p)
         amux.close()
     if astream is not None:
-        total = int(48000 * n / float(rate))
-        tt = np.arange(total) / 48000.0
-        left = 0.2 * np.sin(2 * np.pi * 440 * tt) * (0.5 + 0.5 * np.sin(2 * np.pi * tt))
-        right = 0.2 * np.sin(2 * np.pi * 660 * tt)
-        wave = np.stack([left, right]).astype(np.float32)
-        for start in range(0, total, 1024):
-            af = av.AudioFrame.from_ndarray(np.ascontiguousarray(wave[:, start:start + 1024]),
-                                            format="fltp", layout="stereo")
-            af.sample_rate = 48000
-            af.pts = start
-            for p in astream.encode(af):
-                out.mux(p)
-        for p in astream.encode(None):
-            out.mux(p)
+        encode_tones(out, astream, n / float(rate))
     out.close()
+
+
+def encode_tones(container, stream, seconds: float, rate: int = 48000) -> None:
+    """Encode ``seconds`` of a stereo test signal (440 Hz wobbling left, 660 Hz right)."""
+    total = int(rate * seconds)
+    tt = np.arange(total) / float(rate)
+    left = 0.2 * np.sin(2 * np.pi * 440 * tt) * (0.5 + 0.5 * np.sin(2 * np.pi * tt))
+    right = 0.2 * np.sin(2 * np.pi * 660 * tt)
+    wave = np.stack([left, right]).astype(np.float32)
+    for start in range(0, total, 1024):
+        af = av.AudioFrame.from_ndarray(np.ascontiguousarray(wave[:, start:start + 1024]),
+                                        format="fltp", layout="stereo")
+        af.sample_rate = rate
+        af.pts = start
+        for p in stream.encode(af):
+            container.mux(p)
+    for p in stream.encode(None):
+        container.mux(p)
 
 
 def read_alpha(path) -> Iterator[np.ndarray]:
@@ -198,28 +203,16 @@ def read_alpha(path) -> Iterator[np.ndarray]:
 
 
 def write_textures(out_dir) -> None:
-    """paper.png (tileable light paper grain) and displacement.png (smooth RG noise around 128)."""
+    """paper.png (the effects' built-in paper grain) and displacement.png (smooth RG noise
+    around 128, tileable) for the sticker effects."""
+    from effects.textures import paper_grain, smooth_noise
+
     out_dir = Path(out_dir)
-    rng = np.random.default_rng(42)
-    size = 512
-
-    def tileable_noise(sigma: float) -> np.ndarray:
-        n = rng.normal(0, 1, (size, size)).astype(np.float32)
-        big = cv2.GaussianBlur(np.tile(n, (3, 3)), (0, 0), sigma)   # blur across the seams
-        return big[size:2 * size, size:2 * size]
-
-    fine = rng.normal(0, 1, (size, size)).astype(np.float32)
-    fibres = tileable_noise(6)
-    blotches = tileable_noise(24)
-    g = 0.5 * fine / fine.std() + 0.8 * fibres / fibres.std() + 0.6 * blotches / blotches.std()
-    paper = np.clip(228 + 9 * g, 0, 255)
-    paper = np.stack([paper, paper - 3, paper - 9], axis=-1).astype(np.uint8)
-    cv2.imwrite(str(out_dir / "paper.png"), paper[..., ::-1])
-    disp = np.zeros((size, size, 3), np.float32)
+    cv2.imwrite(str(out_dir / "paper.png"), paper_grain()[..., ::-1])
+    rng = np.random.default_rng(43)
+    disp = np.full((512, 512, 3), 128, np.float32)
     for c in range(2):
-        n = tileable_noise(16)
-        disp[..., c] = 128 + 110 * n / np.abs(n).max()
-    disp[..., 2] = 128
+        disp[..., c] = 128 + 110 * smooth_noise(rng, 512, 16)
     cv2.imwrite(str(out_dir / "displacement.png"), np.clip(disp, 0, 255).astype(np.uint8)[..., ::-1])
 
 

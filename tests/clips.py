@@ -54,18 +54,7 @@ def make_clip(path, frames, *, width=64, height=48, fps=24, codec="libx264", pix
         for p in vs.encode(None):
             c.mux(p)
         if astream is not None:
-            seconds = len(frames) / float(rate)
-            total = int(48000 * seconds)
-            t = np.arange(total) / 48000
-            wave = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-            step = 1024
-            for start in range(0, total, step):
-                chunk = np.stack([wave[start:start + step]] * 2)
-                af = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="fltp", layout="stereo")
-                af.sample_rate = 48000
-                af.pts = start
-                for p in astream.encode(af):
-                    c.mux(p)
-            for p in astream.encode(None):
-                c.mux(p)
+            from samples.make_samples import encode_tones
+
+            encode_tones(c, astream, len(frames) / float(rate))
     return path
