@@ -37,20 +37,32 @@ from keyer.probe import probe  # noqa: E402
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
+def _hwm_mb(pid: int) -> float:
+    """The process's own RSS high-water mark (VmHWM; wait4's ru_maxrss inherits the parent's)."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def timed(cmd: list[str], limit: float = 600.0) -> tuple[float, float, str]:
     """(wall seconds, peak RSS MB, stderr tail) of one child process (killed after ``limit``)."""
     t = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
-    timer = __import__("threading").Timer(limit, proc.kill)
-    timer.start()
-    _, status, usage = os.wait4(proc.pid, 0)
-    timer.cancel()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+    peak = 0.0
+    while proc.poll() is None:
+        peak = max(peak, _hwm_mb(proc.pid))
+        if time.perf_counter() - t > limit:
+            proc.kill()
+        time.sleep(0.02)
     wall = time.perf_counter() - t
-    err = proc.stderr.read().decode(errors="replace")
-    proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{err[-2000:]}")
-    return wall, usage.ru_maxrss / 1024, err[-500:]
+        raise RuntimeError(f"{' '.join(cmd)} failed with exit code {proc.returncode}")
+    return wall, peak, ""
 
 
 def ffmpeg_codec_args(fmt: str) -> list[str]:

@@ -284,7 +284,8 @@ def probe(input, as_json):
     frames = info.frames if info.frames else f"~{d['frames_estimate']}" if d["frames_estimate"] else "unknown"
     audio = (f"{info.audio_codec} {info.audio_rate} Hz {info.audio_channels} ch"
              if info.has_audio else "none")
-    click.echo(f"{input}\n  container  {info.container}\n  video      {info.codec} {info.pix_fmt} "
+    alpha = " with alpha" if info.alpha else ""
+    click.echo(f"{input}\n  container  {info.container}\n  video      {info.codec} {info.pix_fmt}{alpha} "
                f"{w}x{h} (coded {info.width}x{info.height}, rotation {info.rotation})\n"
                f"  fps        {float(info.fps):.3f}\n  duration   {dur}\n  frames     {frames}\n"
                f"  colour     {info.colorspace}, range {info.color_range}\n  audio      {audio}")

@@ -18,14 +18,16 @@ from typing import Iterable, Iterator
 import av
 import cv2
 import numpy as np
-from av.video.reformatter import ColorRange, Colorspace
 
 from keyer import _encode_kernels as EK
 from keyer.errors import OutputProblem, UsageProblem
 from keyer.frame import Frame
+from keyer.colour import plane_array
 from keyer.probe import StreamInfo, open_input
 
 PRESETS = ("fast", "balanced", "quality")
+BT709 = (0.2126, 0.0722)          # (Kr, Kb) of the matrix every output is tagged with
+PLANAR = {"yuva420p": (1, 8), "yuv420p": (1, 8), "yuva444p10le": (0, 10)}   # (4:2:0?, bits)
 
 
 @dataclass(frozen=True)
@@ -214,8 +216,13 @@ class VideoSink(Sink):
             self._remove_tmp()
             raise OutputProblem(f"{final}: cannot write ({exc})") from None
         self.stream = self._video_stream(width, height)
-        self.buf = np.empty((height, width, 3 if fmt.flatten else 4), np.uint8)
-        self.background = load_background(settings.background, width, height) if fmt.flatten else None
+        self.size = (width, height)
+        planar = PLANAR[fmt.pix_fmt]
+        self.sub, self.bits = planar
+        self.dtype = np.uint8 if self.bits == 8 else np.dtype("<u2")
+        self.no_alpha = np.zeros((1, 1), self.dtype)
+        self.background = (load_background(settings.background, width, height) if fmt.flatten
+                           else np.zeros((1, 1, 3), np.uint8))
         self.audio = AudioPass(info, self.container, fmt) if (settings.audio and info.has_audio) else None
         self.first_pts: int | None = None
         self.durations: dict[int, int] = {}
@@ -244,17 +251,25 @@ class VideoSink(Sink):
         cc.color_trc = 1
         return stream
 
+    def _to_video_frame(self, rgba: np.ndarray) -> av.VideoFrame:
+        """RGBA -> the encoder's planar Y'CbCr(A), BT.709 limited, in one kernel pass (colour
+        zeroed under alpha 0, or composited over the background): no swscale, no extra copy."""
+        w, h = self.size
+        vf = av.VideoFrame(w, h, self.fmt.pix_fmt)
+        cw = (w + 1) // 2 if self.sub else w
+        y = plane_array(vf.planes[0], self.dtype, w)
+        u = plane_array(vf.planes[1], self.dtype, cw)
+        v = plane_array(vf.planes[2], self.dtype, cw)
+        a = plane_array(vf.planes[3], self.dtype, w) if self.fmt.alpha else self.no_alpha
+        EK.rgba_to_yuv(rgba, self.background, self.fmt.flatten, BT709[0], BT709[1], self.bits,
+                       self.sub, y, u, v, a)
+        vf.colorspace, vf.color_range = 1, 1     # BT.709, limited ("tv") range
+        return vf
+
     def write(self, frame: Frame) -> None:
         if self.first_pts is None:
             self.first_pts = frame.pts
-        if self.fmt.flatten:
-            EK.flatten(frame.rgba, self.background, self.buf)
-            vf = av.VideoFrame.from_ndarray(self.buf, format="rgb24")
-        else:
-            EK.zero_transparent(frame.rgba, self.buf)
-            vf = av.VideoFrame.from_ndarray(self.buf, format="rgba")
-        vf = vf.reformat(format=self.fmt.pix_fmt, dst_colorspace=Colorspace.ITU709,
-                         dst_color_range=ColorRange.MPEG)
+        vf = self._to_video_frame(frame.rgba)
         vf.pts = frame.pts - self.first_pts
         vf.duration = frame.duration
         vf.time_base = frame.time_base

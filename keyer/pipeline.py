@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 from keyer import logs
 from keyer.decode import DecodeStats, decode
 from keyer.encode import EncodeSettings, OutputTarget, open_sink, resolve_output
-from keyer.errors import InputProblem, KeyerError, UsageProblem
+from keyer.errors import InputProblem, KeyerError, OutputProblem, UsageProblem
 from keyer.frame import Frame
 from keyer.keying import KeySettings
 from keyer.budget import BudgetWatch
@@ -171,39 +171,26 @@ class Meter:
                       frames=frames)
 
 
-def metered_map(stage: str, fn: Callable[[Frame], Frame], frames: Iterable[Frame],
-                meter: Meter) -> Iterator[Frame]:
-    """Apply ``fn`` to each frame; log the stage's start, end and busy time; close upstream."""
-    meter.stage_start(stage)
-    busy, n = 0.0, 0
-    try:
-        for frame in frames:
-            t = time.perf_counter()
-            out = fn(frame)
-            busy += time.perf_counter() - t
-            n += 1
-            yield out
-    except BaseException:
-        meter.failed_in(stage)
-        raise
-    finally:
-        close = getattr(frames, "close", None)
-        if close:
-            close()
-        meter.stage_end(stage, busy, n)
+def metered(stage: str, frames: Iterable[Frame], meter: Meter,
+            fn: Callable[[Frame], Frame] | None = None) -> Iterator[Frame]:
+    """Meter a stage: log its start and end with busy time and frame count; close upstream.
 
-
-def metered_stream(stage: str, frames: Iterator[Frame], meter: Meter) -> Iterator[Frame]:
-    """Meter a stream stage (iterator in, iterator out): busy = time inside its ``next()``."""
+    A map stage passes ``fn`` (busy = time inside ``fn``); a stream stage is ``frames`` itself
+    (busy = time inside its ``next()``).
+    """
+    it = iter(frames)
     meter.stage_start(stage)
     busy, n = 0.0, 0
     try:
         while True:
             t = time.perf_counter()
             try:
-                frame = next(frames)
+                frame = next(it)
             except StopIteration:
                 break
+            if fn is not None:
+                t = time.perf_counter()
+                frame = fn(frame)
             busy += time.perf_counter() - t
             n += 1
             yield frame
@@ -211,7 +198,9 @@ def metered_stream(stage: str, frames: Iterator[Frame], meter: Meter) -> Iterato
         meter.failed_in(stage)
         raise
     finally:
-        frames.close()
+        close = getattr(it, "close", None)
+        if close:
+            close()
         meter.stage_end(stage, busy, n)
 
 
@@ -244,6 +233,7 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
     stats = DecodeStats()
     sink = None
     frames_out = 0
+    phase = "setup"
     try:
         t = time.perf_counter()
         from keyer.warmup import warm
@@ -258,18 +248,19 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
                              scale_to=plan.coded_size if plan.scaled else None)
         ops = bind_effects(job.effects, width, height, float(info.fps or 30)) if job.effects else []
 
-        frames: Iterator[Frame] = metered_stream("decode", decode(info, stats), meter)
+        frames: Iterator[Frame] = metered("decode", decode(info, stats), meter)
         frames = prefetch(frames, DECODE_DEPTH, "decode", stall_timeout=STALL_SECONDS)
         if job.posterize_fps:
             from effects.posterize import posterize_time
 
-            frames = metered_stream("posterize", posterize_time(frames, job.posterize_fps), meter)
-        frames = metered_map("key", key_stage, frames, meter)
+            frames = metered("posterize", posterize_time(frames, job.posterize_fps), meter)
+        frames = metered("key", frames, meter, key_stage)
         if ops:
             fx = EffectsStage(ops, width, height, RING)
-            frames = metered_map("effects", fx, frames, meter)
+            frames = metered("effects", frames, meter, fx)
         frames = prefetch(frames, PROCESS_DEPTH, "process")
 
+        phase = "encode"
         meter.stage_start("encode")
         sink = open_sink(target, info, width, height, job.encode, job.overwrite)
         busy = 0.0
@@ -284,29 +275,25 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
                     _sample(log, stats.frames, total, t0, "encode")
                 if progress:
                     progress(stats.frames, total, stats.frames / max(1e-6, time.perf_counter() - t0))
-        except BaseException:
-            meter.failed_in("encode")
-            raise
         finally:
             frames.close()
+        phase = "cleanup"
         meter.stage_start("cleanup")
         tc = time.perf_counter()
         out = sink.finish()
         sink = None
         meter.stage_end("encode", busy, frames_out)
         meter.stage_end("cleanup", time.perf_counter() - tc, 0)
-    except Stalled as exc:
-        meter.failed_in("decode")
-        if sink is not None:
-            sink.abort()
-        err = InputProblem(f"{job.input}: decoding stalled after {stats.frames} frames ({exc})")
-        _log_failure(log, err, stats, meter)
-        raise err from None
     except BaseException as exc:
-        meter.failed_in("setup")
+        err = _translate(exc, job, stats)
+        if isinstance(exc, Stalled):
+            meter.failed_stage = "decode"
+        meter.failed_in(phase)
         if sink is not None:
             sink.abort()
-        _log_failure(log, exc, stats, meter)
+        _log_failure(log, err or exc, stats, meter)
+        if err is not None:
+            raise err from None
         raise
     elapsed = time.perf_counter() - t0
     result = Result(out, stats.frames, frames_out, elapsed, stats.damaged_packets,
@@ -315,6 +302,15 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
              elapsed_s=round(elapsed, 4), fps=round(result.fps, 3),
              damaged_packets=stats.damaged_packets, dropped_frames=stats.dropped_frames)
     return result
+
+
+def _translate(exc: BaseException, job: Job, stats: DecodeStats) -> KeyerError | None:
+    """A KeyerError for what escaped as a plain exception: a stalled decoder, a failed write."""
+    if isinstance(exc, Stalled):
+        return InputProblem(f"{job.input}: decoding stalled after {stats.frames} frames ({exc})")
+    if isinstance(exc, OSError) and not isinstance(exc, KeyerError):
+        return OutputProblem(f"{job.output}: write failed ({exc.strerror or exc})")
+    return None
 
 
 def _sample(log: Any, frame: int, total: int | None, t0: float, stage: str) -> None:

@@ -48,6 +48,7 @@ class StreamInfo:
     codec: str
     pix_fmt: str
     bit_depth: int
+    alpha: bool             # the stream carries alpha (e.g. WebM VP9 with alpha_mode=1)
     colorspace: str
     color_range: str
     audio_codec: str | None
@@ -149,6 +150,8 @@ def probe(path: str | os.PathLike) -> StreamInfo:
             rotation=rotation, fps=Fraction(fps), time_base=Fraction(vs.time_base),
             start_pts=vs.start_time or 0, duration=duration, frames=frames,
             codec=cc.name, pix_fmt=first.format.name, bit_depth=_depth(first.format),
+            alpha=(vs.metadata.get("alpha_mode") == "1"
+                   or first.format.name.startswith(("yuva", "rgba", "bgra", "argb", "gbrap"))),
             colorspace=_colorspace(first.colorspace), color_range=_range(first.color_range),
             audio_codec=audio.codec_context.name if audio else None,
             audio_rate=audio.codec_context.sample_rate if audio else None,

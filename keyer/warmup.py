@@ -21,7 +21,11 @@ def warm(effect_specs: Iterable = ()) -> None:
         warm_keying()
         tiny = np.zeros((2, 2, 4), np.uint8)
         EK.zero_transparent(tiny, np.empty_like(tiny))
-        EK.flatten(tiny, np.zeros((2, 2, 3), np.uint8), np.empty((2, 2, 3), np.uint8))
+        bg = np.zeros((2, 2, 3), np.uint8)
+        for dtype, bits, sub in ((np.uint8, 8, 1), (np.dtype("<u2"), 10, 0)):
+            planes = [np.zeros((2, 2), dtype) for _ in range(4)]
+            for flatten in (False, True):
+                EK.rgba_to_yuv(tiny, bg, flatten, 0.2126, 0.0722, bits, sub, *planes)
         _warmed.add("keyer")
     for spec in effect_specs:
         module_name = type(spec).__module__

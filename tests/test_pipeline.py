@@ -185,7 +185,7 @@ def test_failure_mid_encode_leaves_nothing(tmp_path, green_clip, monkeypatch):
         return real(self, frame)
 
     monkeypatch.setattr(encode.VideoSink, "write", flaky)
-    with pytest.raises(OSError):
+    with pytest.raises(OutputProblem, match="No space left on device"):
         keyer.run(green_clip, tmp_path / "full.webm")
     assert os.listdir(tmp_path) == []
 
