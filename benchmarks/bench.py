@@ -118,6 +118,34 @@ def cases(src: Path, fmt: str, tmp: Path, frames: int) -> dict[str, list[str]]:
     }
 
 
+def metering_overhead(src: Path, tmp: Path) -> dict:
+    """Share of wall time spent on logging and memory sampling at the default settings.
+
+    One keying job writes its JSON log; the cost is (events x the measured cost of one event)
+    + the sampled ``gc.collect()`` time it logged, over the job's elapsed time.
+    """
+    from keyer import logs, report
+
+    log = tmp / "overhead.jsonl"
+    subprocess.run([sys.executable, "-m", "keyer", "run", str(src), "-o", str(tmp / "o.webm"), "-y",
+                    "-q", "--log-file", str(log)], env=ENV, check=True)
+    lines = log.read_text().splitlines()
+    (job,) = report.load([log])
+    probe_log = tmp / "probe.jsonl"
+    logs.configure(log_format="json", log_file=str(probe_log), quiet=True)
+    lg = logs.get_logger(job_id="x")
+    n = 2000
+    t = time.perf_counter()
+    for i in range(n):
+        lg.info("frame_sample", frame=i, frames_total=n, stage="encode", fps=1.0, gc_collected=0, gc_ms=0.1)
+    per_event = (time.perf_counter() - t) / n
+    logs.close()
+    cost = len(lines) * per_event + job.gc_ms / 1000
+    return {"events": len(lines), "per_event_ms": round(per_event * 1000, 4),
+            "gc_ms": round(job.gc_ms, 2), "elapsed_s": job.elapsed_s,
+            "overhead_pct": round(100 * cost / job.elapsed_s, 3)}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=3)
@@ -158,10 +186,14 @@ def main(argv=None) -> int:
                           + (f"  x{row['vs_ffmpeg']:.2f} ffmpeg" if 'vs_ffmpeg' in row else "")
                           + f"  {rss:6.0f} MB", flush=True)
                 del ff
+        overhead = metering_overhead(base_clip(1280, 720, 4.0), tmp)
+    print(f"metering overhead (logging + memory samples + gc, --gc-every 10): "
+          f"{overhead['overhead_pct']:.2f}% of wall time ({overhead['events']} events at "
+          f"{overhead['per_event_ms']:.3f} ms, gc {overhead['gc_ms']:.1f} ms in {overhead['elapsed_s']:.1f} s)")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = ROOT / "benchmarks" / "results" / f"bench-{stamp}.json"
     out.write_text(json.dumps({"machine": f"{platform.machine()} {os.cpu_count()} cores {platform.platform()}",
-                               "reps": args.reps, "rows": rows}, indent=2))
+                               "reps": args.reps, "rows": rows, "metering": overhead}, indent=2))
     print(f"wrote {out}")
     return 0
 

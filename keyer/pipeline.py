@@ -2,10 +2,19 @@
 
     decode (thread) -> posterize-time -> key -> effects (thread) -> encode (caller's thread)
 
-Two bounded queues join the three threads, so at most DECODE_DEPTH decoded pictures and
-PROCESS_DEPTH keyed RGBA frames wait between stages (plus one in each stage's hands). Every stage
-is wrapped by ``metered``, which logs ``stage_start``/``stage_end`` with busy time; stages contain
-no logging code. The runner alone emits ``frame_sample`` every ``gc_every`` frames.
+Two bounded queues join the three threads. Frames alive at once, whatever the clip's length:
+
+* decoded pictures: DECODE_DEPTH (4) queued + 1 held back by decode (its duration comes from the
+  next timestamp) + 1 being keyed + up to 2 held by posterize-time, plus FFmpeg's own frame-thread
+  pictures (about threads + 1);
+* keyed RGBA frames: a ring of RING (5) buffers in the key stage (1 when effects follow), a ring
+  of RING in the effects stage and 2 scratch buffers; PROCESS_DEPTH (2) of them queued for encode;
+* encoder input: 1 Y'CbCr(A) frame being handed over, plus the encoder's references (libvpx
+  with lag-in-frames 0 keeps no look-ahead).
+
+Every stage is wrapped by ``metered``, which logs ``stage_start``/``stage_end`` with busy time;
+stages contain no logging code. The runner alone emits ``frame_sample`` every ``gc_every``
+frames and checks RSS against the budget every frame.
 """
 from __future__ import annotations
 
@@ -19,7 +28,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from keyer import logs
 from keyer.decode import DecodeStats, decode
-from keyer.encode import EncodeSettings, OutputTarget, open_sink, resolve_output
+from keyer.encode import EncodeSettings, open_sink, resolve_output
 from keyer.errors import InputProblem, KeyerError, OutputProblem, UsageProblem
 from keyer.frame import Frame
 from keyer.keying import KeySettings
