@@ -189,6 +189,7 @@ def cli() -> None:
 @click.option("--log-file", type=click.Path(dir_okay=False), default=None,
               help="Also append JSON log lines to this file.")
 @click.option("-q", "--quiet", is_flag=True, help="No logs or progress on stderr.")
+@click.option("-v", "--verbose", is_flag=True, help="Every log event on the console, not just start, end and problems.")
 @click.option("--gc-every", type=click.IntRange(0), default=10, show_default=True,
               help="Sample memory and run gc.collect() every N frames (0 = never).")
 @click.option("--memory-budget", type=ByteSize(), default=None,
@@ -203,7 +204,7 @@ def cli() -> None:
               envvar="KEYER_MAX_DURATION", help="Refuse inputs longer than this many seconds.")
 def run(input, output, overwrite, key_color, similarity, softness, spill, spill_limit, balance,
         clip_black, clip_white, shrink, feather, denoise, global_key, effect_chain, posterize_time,
-        pad, crf, preset, background, no_audio, log_format, log_file, quiet, gc_every,
+        pad, crf, preset, background, no_audio, log_format, log_file, quiet, verbose, gc_every,
         memory_budget, abort_over_budget, fit, max_megapixels, max_duration):
     """Key INPUT and write a transparent video (or PNG sequence) to OUTPUT."""
     from keyer import logs
@@ -213,7 +214,7 @@ def run(input, output, overwrite, key_color, similarity, softness, spill, spill_
 
     if isinstance(effect_chain, str):
         effect_chain = EffectChain().convert(effect_chain, None, None)
-    logs.configure(log_format=log_format, log_file=log_file, quiet=quiet)
+    logs.configure(log_format=log_format, log_file=log_file, quiet=quiet, verbose=verbose)
     job = Job(
         input=input, output=output, overwrite=overwrite,
         key=KeySettings(color=key_color, similarity=similarity, softness=softness, spill=spill,
@@ -263,6 +264,7 @@ class Progress:
     def done(self) -> None:
         if self.last:
             sys.stderr.write("\n")
+            self.last = 0.0
 
 
 @cli.command()

@@ -29,9 +29,15 @@ def _add_schema(logger: Any, method: str, event: dict) -> dict:
 class _Tee:
     """Render each event once per sink: JSON for files, JSON or console for stderr."""
 
-    def __init__(self, stream: IO[str] | None, stream_json: bool, file: IO[str] | None) -> None:
+    # On a terminal without --verbose, people see the job's first and last line and problems;
+    # the log file and JSON on stderr always carry every event.
+    BRIEF = frozenset({"job_start", "fit", "job_end"})
+
+    def __init__(self, stream: IO[str] | None, stream_json: bool, file: IO[str] | None,
+                 verbose: bool = False) -> None:
         self.stream = stream
         self.stream_json = stream_json
+        self.verbose = verbose
         self.file = file
         self.console = structlog.dev.ConsoleRenderer(colors=bool(stream and stream.isatty()))
         self.lock = threading.Lock()  # stages log from their own threads: one line at a time
@@ -41,7 +47,9 @@ class _Tee:
         if self.file is not None or self.stream_json:
             line = json.dumps(event, default=str, separators=(",", ":"))
         text = None
-        if self.stream is not None:
+        show = (self.stream_json or self.verbose or event.get("event") in self.BRIEF
+                or method in ("warning", "error", "critical"))
+        if self.stream is not None and show:
             text = line if self.stream_json else self.console(logger, method, dict(event))
         with self.lock:
             if self.file is not None:
@@ -57,11 +65,12 @@ _open_file: IO[str] | None = None
 
 
 def configure(log_format: str = "console", log_file: str | None = None,
-              quiet: bool = False, stream: IO[str] | None = None) -> None:
+              quiet: bool = False, stream: IO[str] | None = None, verbose: bool = False) -> None:
     """Configure structlog for keyer.
 
     ``log_format``: ``console`` (people) or ``json`` (one object per line) on stderr.
     ``log_file``: append JSON lines to this path as well. ``quiet``: nothing on stderr.
+    ``verbose``: every event on a console too (else job start/end, warnings and errors).
     """
     global _open_file
     if _open_file is not None:
@@ -77,7 +86,7 @@ def configure(log_format: str = "console", log_file: str | None = None,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             _add_schema,
             MemoryStamp(),
-            _Tee(out, log_format == "json", _open_file),
+            _Tee(out, log_format == "json", _open_file, verbose),
         ],
         cache_logger_on_first_use=False,
     )

@@ -286,6 +286,9 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
                     progress(stats.frames, total, stats.frames / max(1e-6, time.perf_counter() - t0))
         finally:
             frames.close()
+            done = getattr(progress, "done", None)
+            if done:
+                done()   # end the progress line before more log lines
         phase = "cleanup"
         meter.stage_start("cleanup")
         tc = time.perf_counter()
