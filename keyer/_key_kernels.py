@@ -23,14 +23,29 @@ def _clamp_u8(x):
 
 
 @kernel
+def _split(r, g, b, primary):
+    """(screen channel, other, other) for primary 0 / 1 / 2 = red / green / blue."""
+    if primary == 1:
+        return g, r, b
+    if primary == 2:
+        return b, r, g
+    return r, g, b
+
+
+@kernel
+def _join(p, o1, o2, primary):
+    """Inverse of ``_split``: back to (r, g, b)."""
+    if primary == 1:
+        return o1, p, o2
+    if primary == 2:
+        return o1, o2, p
+    return p, o1, o2
+
+
+@kernel
 def _difference(r, g, b, primary, balance):
     """Screen primary minus a balance-weighted mix of the other two (max/min) channels."""
-    if primary == 1:
-        p, o1, o2 = g, r, b
-    elif primary == 2:
-        p, o1, o2 = b, r, g
-    else:
-        p, o1, o2 = r, g, b
+    p, o1, o2 = _split(r, g, b, primary)
     hi = o1 if o1 > o2 else o2
     lo = o2 if o1 > o2 else o1
     return p - (balance * hi + (1.0 - balance) * lo)
@@ -228,12 +243,7 @@ def matte_and_despill(rgba, mean_a, mean_b, guide, grid, cell, hi, inv_width, cl
                 r = min(max(r, 0.0), 255.0)
                 g = min(max(g, 0.0), 255.0)
                 b = min(max(b, 0.0), 255.0)
-            if primary == 1:
-                p, o1, o2 = g, r, b
-            elif primary == 2:
-                p, o1, o2 = b, r, g
-            else:
-                p, o1, o2 = r, g, b
+            p, o1, o2 = _split(r, g, b, primary)
             mx = o1 if o1 > o2 else o2
             mn = o2 if o1 > o2 else o1
             if limit_mode == 0:
@@ -249,12 +259,7 @@ def matte_and_despill(rgba, mean_a, mean_b, guide, grid, cell, hi, inv_width, cl
                 p = p - removed + add
                 o1 = o1 + add
                 o2 = o2 + add
-            if primary == 1:
-                r, g, b = o1, p, o2
-            elif primary == 2:
-                r, g, b = o1, o2, p
-            else:
-                r, g, b = p, o1, o2
+            r, g, b = _join(p, o1, o2, primary)
             rgba[i, j, 0] = _clamp_u8(r)
             rgba[i, j, 1] = _clamp_u8(g)
             rgba[i, j, 2] = _clamp_u8(b)

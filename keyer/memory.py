@@ -6,7 +6,6 @@ not missed).
 """
 from __future__ import annotations
 
-import os
 import re
 import resource
 import sys
@@ -80,7 +79,3 @@ def cgroup_limit_bytes() -> int | None:
             return None
         return value
     return None
-
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "").lower() in ("1", "true", "yes", "on")

@@ -243,6 +243,7 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
     sink = None
     frames_out = 0
     phase = "setup"
+    fx = None
     try:
         t = time.perf_counter()
         from keyer.warmup import warm
@@ -256,6 +257,7 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
                              ring=1 if job.effects else RING,
                              scale_to=plan.coded_size if plan.scaled else None)
         ops = bind_effects(job.effects, width, height, float(info.fps or 30)) if job.effects else []
+        fx = EffectsStage(ops, width, height, RING) if ops else None
 
         frames: Iterator[Frame] = metered("decode", decode(info, stats), meter)
         frames = prefetch(frames, DECODE_DEPTH, "decode", stall_timeout=STALL_SECONDS)
@@ -264,8 +266,7 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
 
             frames = metered("posterize", posterize_time(frames, job.posterize_fps), meter)
         frames = metered("key", frames, meter, key_stage)
-        if ops:
-            fx = EffectsStage(ops, width, height, RING)
+        if fx is not None:
             frames = metered("effects", frames, meter, fx)
         frames = prefetch(frames, PROCESS_DEPTH, "process")
 
@@ -286,6 +287,8 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
                     progress(stats.frames, total, stats.frames / max(1e-6, time.perf_counter() - t0))
         finally:
             frames.close()
+            if fx is not None:
+                fx.close()
             done = getattr(progress, "done", None)
             if done:
                 done()   # end the progress line before more log lines
