@@ -226,6 +226,7 @@ class VideoSink(Sink):
         self.audio = AudioPass(info, self.container, fmt) if (settings.audio and info.has_audio) else None
         self.first_pts: int | None = None
         self.durations: dict[int, int] = {}
+        self.end_time: float | None = None
         self.frames_written = 0
 
     def _video_stream(self, width: int, height: int):
@@ -278,8 +279,9 @@ class VideoSink(Sink):
         self.durations[vf.pts] = frame.duration
         self._mux(self.stream.encode(vf))
         self.frames_written += 1
+        self.end_time = float((frame.pts - self.first_pts + frame.duration) * frame.time_base)
         if self.audio is not None:
-            self.audio.pump(float((frame.pts - self.first_pts + frame.duration) * frame.time_base))
+            self.audio.pump(self.end_time)
 
     def _mux(self, packets) -> None:
         try:
@@ -295,7 +297,7 @@ class VideoSink(Sink):
         try:
             self._mux(self.stream.encode(None))
             if self.audio is not None:
-                self.audio.pump(None)
+                self.audio.pump(None, end=self.end_time)
                 self.audio.close()
             self.container.close()
         except OSError as exc:
@@ -347,19 +349,32 @@ class AudioPass:
             self.resampler = av.AudioResampler(format=sample_fmt, layout=self.out_stream.layout,
                                                rate=rate)
         self.packets = self.inp.demux(self.in_stream)
+        self.pending = None
         self.start = info.start_pts * info.time_base
         self.done = False
         self.out = out
 
-    def pump(self, until: float | None) -> None:
-        """Mux audio up to ``until`` seconds of output time (None: to the end)."""
+    def pump(self, until: float | None, end: float | None = None) -> None:
+        """Mux audio that starts before ``until`` seconds of output time (None: all of it);
+        audio starting at or after ``end`` (the video's end) is dropped, so the output is no
+        longer than the video by more than one audio frame."""
         while not self.done:
-            try:
-                packet = next(self.packets)
-            except StopIteration:
-                self.done = True
-                break
+            packet = self.pending
+            self.pending = None
+            if packet is None:
+                try:
+                    packet = next(self.packets)
+                except StopIteration:
+                    self.done = True
+                    break
             if packet.dts is None and packet.size:
+                continue
+            t = (float(packet.pts * packet.time_base - self.start)
+                 if packet.pts is not None else None)
+            if until is not None and t is not None and t > until:
+                self.pending = packet          # not yet: video has not got that far
+                break
+            if end is not None and t is not None and t >= end and packet.size:
                 continue
             if self.copy:
                 if packet.size == 0:
@@ -369,25 +384,19 @@ class AudioPass:
                 packet.dts = (packet.dts or 0) - offset
                 packet.stream = self.out_stream
                 self.out.mux(packet)
-                t = float(packet.pts * packet.time_base)
-            else:
-                t = None
-                try:
-                    frames = packet.decode()
-                except av.FFmpegError:
-                    frames = []
-                for frame in frames:
-                    t = float(frame.time) - float(self.start) if frame.time is not None else t
+                continue
+            try:
+                frames = packet.decode()
+            except av.FFmpegError:
+                frames = []
+            if packet.size == 0:
+                frames = list(frames) + [None]   # flush the resampler too
+            for frame in frames:
+                if frame is not None:
                     frame.pts = None
-                    for rf in self.resampler.resample(frame):
-                        for p in self.out_stream.encode(rf):
-                            self.out.mux(p)
-                if packet.size == 0:
-                    for rf in self.resampler.resample(None):
-                        for p in self.out_stream.encode(rf):
-                            self.out.mux(p)
-            if until is not None and t is not None and t > until + 0.5:
-                break
+                for rf in self.resampler.resample(frame):
+                    for p in self.out_stream.encode(rf):
+                        self.out.mux(p)
         if until is None and not self.copy:
             for p in self.out_stream.encode(None):
                 self.out.mux(p)

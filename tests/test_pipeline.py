@@ -344,3 +344,13 @@ def test_key_stage_allocates_nothing_per_frame(tmp_path):
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert peak - base < 8192, f"key stage allocated up to {peak - base} bytes per 10 frames"
+
+
+@pytest.mark.parametrize("ext", [".webm", ".mp4"])
+def test_audio_ends_with_the_video(tmp_path, audio_clip, ext):
+    out = keyer.run(audio_clip, tmp_path / f"a{ext}").output
+    with av.open(str(out)) as c:
+        samples = sum(f.samples for f in c.decode(audio=0))
+        rate = c.streams.audio[0].codec_context.sample_rate
+    # 12 frames at 24 fps = 0.5 s; at most one audio frame (~21 ms) of encoder padding more
+    assert 0.45 < samples / rate < 0.5 + 0.025
