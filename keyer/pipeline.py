@@ -248,7 +248,7 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
         t = time.perf_counter()
         from keyer.warmup import warm
 
-        warm(job.effects)
+        warm(job.effects, target.format)
         # Everything alive now (modules, compiled kernels) lives for the whole job: move it out
         # of the collector's sight, so each sampled gc.collect() scans only what frames made.
         gc.freeze()

@@ -13,20 +13,30 @@ import numpy as np
 _warmed: set[str] = set()
 
 
-def warm(effect_specs: Iterable = ()) -> None:
+def warm(effect_specs: Iterable = (), output_format=None) -> None:
+    """Load the keying kernels, the encoder kernel variant ``output_format`` needs (an
+    ``keyer.encode.OutputFormat``; None: all of them) and the kernels of ``effect_specs``."""
     from keyer import _encode_kernels as EK
+    from keyer.encode import FORMATS, PLANAR
     from keyer.keying import warm as warm_keying
 
     if "keyer" not in _warmed:
         warm_keying()
-        tiny = np.zeros((2, 2, 4), np.uint8)
-        EK.zero_transparent(tiny, np.empty_like(tiny))
-        bg = np.zeros((2, 2, 3), np.uint8)
-        for dtype, bits, sub in ((np.uint8, 8, 1), (np.dtype("<u2"), 10, 0)):
-            planes = [np.zeros((2, 2), dtype) for _ in range(4)]
-            for flatten in (False, True):
-                EK.rgba_to_yuv(tiny, bg, flatten, 0.2126, 0.0722, bits, sub, *planes)
         _warmed.add("keyer")
+    tiny = np.zeros((2, 2, 4), np.uint8)
+    for fmt in [output_format] if output_format is not None else FORMATS.values():
+        key = f"encode:{fmt.name}"
+        if key in _warmed:
+            continue
+        if fmt.codec is None:
+            EK.zero_transparent(tiny, np.empty_like(tiny))
+        else:
+            sub, bits = PLANAR[fmt.pix_fmt]
+            dtype = np.uint8 if bits == 8 else np.dtype("<u2")
+            planes = [np.zeros((2, 2), dtype) for _ in range(4)]
+            EK.rgba_to_yuv(tiny, np.zeros((2, 2, 3), np.uint8), fmt.flatten, 0.2126, 0.0722,
+                           bits, sub, *planes)
+        _warmed.add(key)
     for spec in effect_specs:
         module_name = type(spec).__module__
         if module_name in _warmed:
