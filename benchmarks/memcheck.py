@@ -4,7 +4,8 @@ Runs ``keyer run --effects all`` on a 720p clip at two lengths (4 s and 40 s) fo
 format, each in its own process with a JSON log, then checks with ``keyer.report``:
 
 * peak RSS of the 40 s run <= peak of the 4 s run * 1.05 + 8 MB (flat memory);
-* RSS growth per 100 frames of the 40 s run < 1 MB (no leak);
+* RSS growth per 100 frames of the 40 s run < 2 MB (no leak: one lost 720p RGBA frame per
+  100 frames would be 3.7 MB; allocator noise from x264 was seen near 0.8 MB);
 * peak RSS <= benchmarks/memory-baseline.json * 1.10.
 
 ``--update-baseline`` records the measured peaks (with the machine) instead of checking them.
@@ -29,7 +30,7 @@ from keyer import report  # noqa: E402
 
 BASELINE = ROOT / "benchmarks" / "memory-baseline.json"
 FORMATS = [".webm", ".mov", ".mp4", "png"]
-FLAT_RATIO, FLAT_SLACK_MB, MAX_GROWTH_MB, BASELINE_SLACK = 1.05, 8.0, 1.0, 1.10
+FLAT_RATIO, FLAT_SLACK_MB, MAX_GROWTH_MB, BASELINE_SLACK = 1.05, 8.0, 2.0, 1.10
 
 
 def run(src: Path, fmt: str, workdir: Path) -> report.JobSummary:

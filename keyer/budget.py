@@ -19,11 +19,11 @@ from typing import Any
 from keyer.errors import AbortedOverBudget
 from keyer.memory import MB, rss_vms_mb
 
-# measured (no effects):   360p / 720p peak RSS MB
-#   .webm 291 / 443   .mov 233 / 288   .mp4 249 / 343 ; effects add ~28 / ~90
-BASE_MB = {".webm": 245.0, ".mov": 220.0, ".mp4": 222.0, "png": 220.0}
-PER_MP = {".webm": 225.0, ".mov": 85.0, ".mp4": 140.0, "png": 85.0}
-FX_BASE_MB, FX_PER_MP = 10.0, 95.0
+# measured (no effects):   360p / 720p peak RSS MB; 1080p webm 675
+#   .webm 292 / 435   .mov 235 / 281   .mp4 268 / 336 ; all effects add ~25 / ~78
+BASE_MB = {".webm": 245.0, ".mov": 220.0, ".mp4": 245.0, "png": 220.0}
+PER_MP = {".webm": 210.0, ".mov": 70.0, ".mp4": 100.0, "png": 70.0}
+FX_BASE_MB, FX_PER_MP = 8.0, 82.0
 WARN, CRITICAL = 0.75, 0.90
 
 
