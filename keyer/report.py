@@ -36,6 +36,7 @@ class JobSummary:
     fps: float | None = None
     peak_rss_mb: float = 0.0
     peak_vms_mb: float = 0.0
+    start_rss_mb: float | None = None                 # RSS when the job started
     stage_rss: dict = field(default_factory=dict)
     stage_vms: dict = field(default_factory=dict)
     samples: list = field(default_factory=list)       # (frame, rss, vms, stage)
@@ -65,6 +66,15 @@ class JobSummary:
         if sxx == 0:
             return None
         return 100 * sum((f - mx) * (r - my) for f, r in pts) / sxx
+
+    @property
+    def job_peak_mb(self) -> float | None:
+        """Peak RSS above the process's RSS at job start: what the job itself needed. Unlike
+        the absolute peak it does not depend on how much of the libraries' files the page cache
+        happens to map (a freshly installed venv maps far more)."""
+        if self.start_rss_mb is None:
+            return None
+        return self.peak_rss_mb - self.start_rss_mb
 
     @property
     def estimate_error_pct(self) -> float | None:
@@ -125,6 +135,7 @@ def _apply(j: JobSummary, e: dict) -> None:
     j.last_rss_mb = rss or j.last_rss_mb
     stage = e.get("stage")
     if ev == "job_start":
+        j.start_rss_mb = rss
         j.input, j.output, j.format = e.get("input"), e.get("output"), e.get("format")
         if e.get("width"):
             j.size = (e["width"], e["height"])
@@ -172,7 +183,9 @@ def render_text(jobs: list[JobSummary]) -> str:
         out.append(f"  status        {status}")
         if j.fps is not None:
             out.append(f"  frames        {j.frames} in {j.elapsed_s:.2f} s ({j.fps:.1f} fps)")
-        out.append(f"  peak RSS      {j.peak_rss_mb:.1f} MB   peak VMS {j.peak_vms_mb:.1f} MB")
+        out.append(f"  peak RSS      {j.peak_rss_mb:.1f} MB   peak VMS {j.peak_vms_mb:.1f} MB"
+                   + (f"   (job's own: {j.job_peak_mb:.1f} MB above its start)"
+                      if j.job_peak_mb is not None else ""))
         g = j.growth_per_100
         out.append("  growth        " + (f"{g:+.2f} MB per 100 frames" if g is not None
                                          else "n/a (too few frame samples)"))

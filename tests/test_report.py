@@ -48,11 +48,13 @@ def test_flat_job(tmp_path):
     assert j.growth_per_100 == pytest.approx(0.0, abs=1e-9)
     assert j.gc_runs == 20 and j.gc_ms == pytest.approx(10.0)
     assert j.estimate_error_pct == pytest.approx(20.0)          # 120 predicted vs 100 measured
+    assert j.job_peak_mb == pytest.approx(0.0)                  # nothing above its start
 
 
 def test_leak_is_measured_per_100_frames(tmp_path):
     (j,) = report.load([write(tmp_path, job_lines("b", leak_per_10=1.0))])
     assert j.growth_per_100 == pytest.approx(10.0, rel=1e-6)
+    assert j.job_peak_mb == pytest.approx(20.0)                 # 200 frames at 1 MB per 10
     fails = report.memcheck([j], None, parse_size("2M"))
     assert fails == ["job b: RSS grows 10.00 MB per 100 frames, over --max-growth 2.0 MB"]
 
