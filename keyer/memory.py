@@ -23,6 +23,19 @@ def rss_vms_mb() -> tuple[float, float]:
     return info.rss / MB, info.vms / MB
 
 
+def anon_mb() -> float | None:
+    """Anonymous resident memory (heap, buffers, compiled code), Linux only: the part of RSS that
+    does not depend on how many library file pages the page cache happens to map."""
+    try:
+        with open("/proc/self/status", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"RssAnon:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
 def peak_rss_mb() -> float:
     """The process's peak resident set size so far (kernel high-water mark)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -30,7 +43,8 @@ def peak_rss_mb() -> float:
 
 
 class MemoryStamp:
-    """structlog processor: adds ``rss_mb``, ``vms_mb``, ``peak_rss_mb``, ``peak_vms_mb``."""
+    """structlog processor: adds ``rss_mb``, ``vms_mb``, ``anon_mb``, ``peak_rss_mb``,
+    ``peak_vms_mb``."""
 
     def __init__(self) -> None:
         self.peak_vms = 0.0
@@ -40,6 +54,9 @@ class MemoryStamp:
         self.peak_vms = max(self.peak_vms, vms)
         event.setdefault("rss_mb", round(rss, 1))
         event.setdefault("vms_mb", round(vms, 1))
+        anon = anon_mb()
+        if anon is not None:
+            event.setdefault("anon_mb", round(anon, 1))
         event.setdefault("peak_rss_mb", round(peak_rss_mb(), 1))
         event.setdefault("peak_vms_mb", round(self.peak_vms, 1))
         return event

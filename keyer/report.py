@@ -37,6 +37,7 @@ class JobSummary:
     peak_rss_mb: float = 0.0
     peak_vms_mb: float = 0.0
     start_rss_mb: float | None = None                 # RSS when the job started
+    peak_anon_mb: float | None = None                 # highest anonymous RSS seen at any event
     stage_rss: dict = field(default_factory=dict)
     stage_vms: dict = field(default_factory=dict)
     samples: list = field(default_factory=list)       # (frame, rss, vms, stage)
@@ -133,6 +134,8 @@ def _apply(j: JobSummary, e: dict) -> None:
     j.peak_rss_mb = max(j.peak_rss_mb, float(e.get("peak_rss_mb") or 0), rss)
     j.peak_vms_mb = max(j.peak_vms_mb, float(e.get("peak_vms_mb") or 0), vms)
     j.last_rss_mb = rss or j.last_rss_mb
+    if e.get("anon_mb") is not None:
+        j.peak_anon_mb = max(j.peak_anon_mb or 0.0, float(e["anon_mb"]))
     stage = e.get("stage")
     if ev == "job_start":
         j.start_rss_mb = rss
