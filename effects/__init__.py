@@ -20,6 +20,5 @@ def warm_all() -> None:
     from effects import _composite
 
     _composite.warm()
-    _composite.warm_planes()
     for module in (add, alpha_bevel, displacement, multiply, outline, surface_bevel):
         module.warm()

@@ -51,6 +51,8 @@ def under(src, layer, r, g, b, layer_only, out):
 def warm() -> None:
     s = np.zeros((2, 2, 4), np.uint8)
     under(s, np.zeros((2, 2), np.float32), 0, 0, 0, False, np.empty_like(s))
+    alpha_below(s, 128, np.zeros((2, 2), np.uint8))
+    alpha_scaled(s, np.float32(1), np.zeros((2, 2), np.float32))
 
 
 @kernel_parallel
@@ -69,9 +71,3 @@ def alpha_scaled(src, scale, out):
     for i in prange(h):
         for j in range(w):
             out[i, j] = src[i, j, 3] * scale
-
-
-def warm_planes() -> None:
-    s = np.zeros((2, 2, 4), np.uint8)
-    alpha_below(s, 128, np.zeros((2, 2), np.uint8))
-    alpha_scaled(s, np.float32(1), np.zeros((2, 2), np.float32))

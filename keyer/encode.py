@@ -44,7 +44,6 @@ class OutputFormat:
     audio_copy: tuple[str, ...] = ()      # audio codecs the container takes as they are
     audio_codec: str | None = None        # otherwise transcode to this
     flatten: bool = False                 # composite over a background (no alpha)
-    hold_frames: bool = True              # a held (posterized) image is encoded once, long
 
 
 FORMATS = {
@@ -77,7 +76,7 @@ FORMATS = {
         audio_copy=("aac", "mp3", "opus", "ac3"), audio_codec="aac", flatten=True),
     # RGBA PNG sequence: one file per source frame (a held image is repeated, since a
     # sequence has no timing of its own).
-    "png": OutputFormat("png", None, None, "rgba", True, None, hold_frames=False),
+    "png": OutputFormat("png", None, None, "rgba", True, None),
 }
 
 
@@ -188,8 +187,6 @@ def load_background(spec: str, width: int, height: int) -> np.ndarray:
 class Sink:
     """Base for encoders: ``write(frame)`` for each keyed frame, then ``finish()`` or ``abort()``."""
 
-    frames_written = 0
-
     def write(self, frame: Frame) -> None: ...
 
     def finish(self) -> Path: ...
@@ -227,7 +224,6 @@ class VideoSink(Sink):
         self.first_pts: int | None = None
         self.durations: dict[int, int] = {}
         self.end_time: float | None = None
-        self.frames_written = 0
 
     def _video_stream(self, width: int, height: int):
         fmt, s, info = self.fmt, self.settings, self.info
@@ -278,7 +274,6 @@ class VideoSink(Sink):
         # frame would then end early. Remember it by pts (unique even with B-frame reordering).
         self.durations[vf.pts] = frame.duration
         self._mux(self.stream.encode(vf))
-        self.frames_written += 1
         self.end_time = float((frame.pts - self.first_pts + frame.duration) * frame.time_base)
         if self.audio is not None:
             self.audio.pump(self.end_time)
@@ -414,7 +409,6 @@ class PngSink(Sink):
         self.tmpdir = Path(tempfile.mkdtemp(prefix=".keyer-tmp-", dir=target.path))
         self.number = 0
         self.buf = None
-        self.frames_written = 0
 
     def write(self, frame: Frame) -> None:
         if self.buf is None:
@@ -428,7 +422,6 @@ class PngSink(Sink):
         for _ in range(frame.covers - 1):
             self.number += 1
             shutil.copyfile(first, self.tmpdir / _seq_name(self.target.pattern, self.number))
-        self.frames_written += 1
 
     def finish(self) -> Path:
         names = sorted(os.listdir(self.tmpdir))

@@ -42,13 +42,8 @@ def warm(effect_specs: Iterable = (), output_format=None) -> None:
         if module_name in _warmed:
             continue
         module = sys.modules[module_name]
-        for name in ("warm", "warm_planes"):
-            fn = getattr(module, name, None)
+        for owner in (module, *getattr(module, "KERNEL_DEPS", ())):
+            fn = getattr(owner, "warm", None)
             if fn:
                 fn()
-        for dep in getattr(module, "KERNEL_DEPS", ()):
-            for name in ("warm", "warm_planes"):
-                fn = getattr(dep, name, None)
-                if fn:
-                    fn()
         _warmed.add(module_name)
