@@ -280,6 +280,9 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
                 sink.write(frame)
                 busy += time.perf_counter() - tw
                 frames_out += 1
+                if frames_out == 1:
+                    log.info("first_frame", elapsed_s=meter.elapsed(),
+                             since_process_start_s=round(since_process_start(), 4))
                 watch.check("encode", stats.frames)
                 if job.gc_every and frames_out % job.gc_every == 0:
                     _sample(log, stats.frames, total, t0, "encode")
@@ -317,6 +320,13 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
              elapsed_s=round(elapsed, 4), fps=round(result.fps, 3),
              damaged_packets=stats.damaged_packets, dropped_frames=stats.dropped_frames)
     return result
+
+
+def since_process_start() -> float:
+    """Seconds since this process was created (interpreter start, imports and all)."""
+    import psutil
+
+    return time.time() - psutil.Process().create_time()
 
 
 def _translate(exc: BaseException, job: Job, stats: DecodeStats) -> KeyerError | None:
