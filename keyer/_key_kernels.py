@@ -202,6 +202,29 @@ def _grid_sample(grid, cell, i, j, ch):
             + fy * ((1.0 - fx) * grid[a1, b0, ch] + fx * grid[a1, b1, ch]))
 
 
+@kernel
+def _despill(r, g, b, primary, limit_mode, spill, lum_p):
+    """Limit the primary channel to max / average / min of the others (``limit_mode`` 0/1/2),
+    removing ``spill`` of the excess and adding back the luminance it carried."""
+    p, o1, o2 = _split(r, g, b, primary)
+    mx = o1 if o1 > o2 else o2
+    mn = o2 if o1 > o2 else o1
+    if limit_mode == 0:
+        lim = mx
+    elif limit_mode == 2:
+        lim = mn
+    else:
+        lim = 0.5 * (mx + mn)
+    excess = p - lim
+    if excess > 0.0:
+        removed = excess * spill
+        add = lum_p * removed
+        p = p - removed + add
+        o1 = o1 + add
+        o2 = o2 + add
+    return _join(p, o1, o2, primary)
+
+
 @kernel_parallel
 def matte_and_despill(rgba, mean_a, mean_b, guide, grid, cell, hi, inv_width, clip_black,
                       inv_clip, primary, limit_mode, spill, lum_p):
@@ -243,23 +266,7 @@ def matte_and_despill(rgba, mean_a, mean_b, guide, grid, cell, hi, inv_width, cl
                 r = min(max(r, 0.0), 255.0)
                 g = min(max(g, 0.0), 255.0)
                 b = min(max(b, 0.0), 255.0)
-            p, o1, o2 = _split(r, g, b, primary)
-            mx = o1 if o1 > o2 else o2
-            mn = o2 if o1 > o2 else o1
-            if limit_mode == 0:
-                lim = mx
-            elif limit_mode == 2:
-                lim = mn
-            else:
-                lim = 0.5 * (mx + mn)
-            excess = p - lim
-            if excess > 0.0:
-                removed = excess * spill
-                add = lum_p * removed
-                p = p - removed + add
-                o1 = o1 + add
-                o2 = o2 + add
-            r, g, b = _join(p, o1, o2, primary)
+            r, g, b = _despill(r, g, b, primary, limit_mode, spill, lum_p)
             rgba[i, j, 0] = _clamp_u8(r)
             rgba[i, j, 1] = _clamp_u8(g)
             rgba[i, j, 2] = _clamp_u8(b)
@@ -315,3 +322,219 @@ def rgb_to_rgba(rgb, out):
             out[i, j, 1] = rgb[i, j, 1]
             out[i, j, 2] = rgb[i, j, 2]
             out[i, j, 3] = 255
+
+
+# --- Planar key: 8-bit 4:2:0 Y'CbCr in, the encoder's Y'CbCr(A) planes out, no RGB frame. ---
+#
+# In Y'CbCr every RGB channel is ``Y + linear(Cb, Cr)``, so the colour difference (and with it
+# the matte's ratio) depends on chroma alone: it is computed once per chroma sample, a quarter
+# of the pixels. Luma only guides the matte to full resolution, and despill with luminance
+# restore leaves luma as it was, so opaque pixels keep their decoded Y' untouched.
+
+
+@kernel
+def _block_rgb(y, u, v, ci, cj, y_off, y_scale, c_off, c_scale, rv, gu, gv, bu):
+    """(R, G, B, mean normalised Y) of one 2x2 block (even-sized pictures only): its mean luma
+    with its chroma sample, RGB clamped to 0..255."""
+    i0 = 2 * ci
+    j0 = 2 * cj
+    s = np.int32(y[i0, j0]) + np.int32(y[i0, j0 + 1]) + np.int32(y[i0 + 1, j0]) + np.int32(y[i0 + 1, j0 + 1])
+    yy = (np.float32(s) * np.float32(0.25) - y_off) * y_scale
+    cb = (np.float32(u[ci, cj]) - c_off) * c_scale
+    cr = (np.float32(v[ci, cj]) - c_off) * c_scale
+    r = min(max(yy + rv * cr, np.float32(0.0)), np.float32(255.0))
+    g = min(max(yy - gu * cb - gv * cr, np.float32(0.0)), np.float32(255.0))
+    b = min(max(yy + bu * cb, np.float32(0.0)), np.float32(255.0))
+    return r, g, b, yy
+
+
+@kernel_parallel
+def planar_ratio_and_stats(y, u, v, grid, cell, ccol0, ccolf, ccell, y_off, y_scale, c_off, c_scale,
+                           rv, gu, gv, bu, primary, balance, screen_min, ratio, guide, sums,
+                           counts):
+    """``ratio_and_screen_stats`` at chroma resolution, straight from 4:2:0 planes (even size).
+
+    Per chroma sample: its block's RGB (``_block_rgb``), ``ratio = d / d(local screen)`` and
+    ``guide`` = BT.709 luma in 0..1. Screen statistics count each block as its 4 pixels. ``ccol0``/``ccolf``: each chroma column's left grid cell and
+    weight (for the bilinear screen estimate); ``ccell``: the cell it lies in. Threads split the rows by grid row (``cell`` is even), so sums have no races.
+    """
+    hc, wc = ratio.shape
+    gh, gw = grid.shape[0], grid.shape[1]
+    half = cell // 2
+    for gi in prange(gh):
+        rds = np.empty(gw + 1, np.float32)
+        for c in range(gw):
+            sums[gi, c, 0] = 0.0
+            sums[gi, c, 1] = 0.0
+            sums[gi, c, 2] = 0.0
+            counts[gi, c] = 0.0
+        for ci in range(gi * half, min((gi + 1) * half, hc)):
+            gy = (2 * ci + 1.0) / cell - 0.5
+            a0 = int(np.floor(gy))
+            fy = gy - a0
+            if a0 < 0:
+                a0 = 0
+                fy = 0.0
+            a1 = a0 + 1 if a0 + 1 < gh else gh - 1
+            for c in range(gw):
+                rds[c] = (1.0 - fy) * grid[a0, c, 3] + fy * grid[a1, c, 3]
+            rds[gw] = rds[gw - 1]
+            for cj in range(wc):
+                r, g, b, _ = _block_rgb(y, u, v, ci, cj, y_off, y_scale, c_off, c_scale,
+                                        rv, gu, gv, bu)
+                b0 = ccol0[cj]
+                ds = rds[b0] + ccolf[cj] * (rds[b0 + 1] - rds[b0])
+                d = _difference(r, g, b, primary, balance)
+                q = d / ds if ds > 1.0 else 0.0
+                ratio[ci, cj] = q
+                guide[ci, cj] = (0.2126 / 255.0) * r + (0.7152 / 255.0) * g + (0.0722 / 255.0) * b
+                if q > screen_min:
+                    cg = ccell[cj]
+                    sums[gi, cg, 0] += 4.0 * r
+                    sums[gi, cg, 1] += 4.0 * g
+                    sums[gi, cg, 2] += 4.0 * b
+                    counts[gi, cg] += 4.0
+
+
+@kernel_parallel
+def planar_alpha(y, mean_a, mean_b, hcol0, hcolf, y_off, y_scale, hi, inv_width, clip_black,
+                 inv_clip, alpha):
+    """Full-resolution alpha from the chroma-resolution guided-filter model.
+
+    ``q = A * luma + B`` with (A, B) = (``mean_a``, ``mean_b``) upsampled bilinearly (centre
+    siting, as an area downscale by 2 leaves them: ``x_half = (x + 0.5) / 2 - 0.5``; ``hcol0``
+    / ``hcolf`` hold it per column) and ``luma`` = the pixel's Y' in 0..1; then
+    ``alpha = clip(((hi - q) * inv_width - clip_black) * inv_clip)`` as uint8.
+    """
+    h, w = y.shape
+    hc, wc = mean_a.shape
+    for i in prange(h):
+        sy = (i + 0.5) * 0.5 - 0.5
+        r0 = int(np.floor(sy))
+        fy = sy - r0
+        if r0 < 0:
+            r0 = 0
+            fy = 0.0
+        r1 = r0 + 1 if r0 + 1 < hc else hc - 1
+        ra = np.empty(wc + 1, np.float32)
+        rb = np.empty(wc + 1, np.float32)
+        for k in range(wc):
+            ra[k] = (1.0 - fy) * mean_a[r0, k] + fy * mean_a[r1, k]
+            rb[k] = (1.0 - fy) * mean_b[r0, k] + fy * mean_b[r1, k]
+        ra[wc] = ra[wc - 1]
+        rb[wc] = rb[wc - 1]
+        for j in range(w):
+            k = hcol0[j]
+            f = hcolf[j]
+            g = (y[i, j] - y_off) * y_scale * (1.0 / 255.0)
+            g = min(max(g, 0.0), 1.0)
+            q = (ra[k] + f * (ra[k + 1] - ra[k])) * g + rb[k] + f * (rb[k + 1] - rb[k])
+            a = ((hi - q) * inv_width - clip_black) * inv_clip
+            if a <= 0.0:
+                alpha[i, j] = 0
+            elif a >= 1.0:
+                alpha[i, j] = 255
+            else:
+                alpha[i, j] = np.uint8(a * 255.0 + 0.5)
+
+
+@kernel_parallel
+def planar_compose(y, u, v, pre, alpha, mean_a, mean_b, guide, grid, cell, y_off, y_scale,
+                   c_off, c_scale, rv, gu, gv, bu, kr, kb, hi, inv_width, clip_black, inv_clip,
+                   primary, limit_mode, spill, lum_p, flatten, bg_y, bg_u, bg_v,
+                   y_out, u_out, v_out, a_out):
+    """The output's 4:2:0 planes (BT.709 limited range), one 2x2 block at a time (even size).
+
+    Colour is worked out once per block, as ``matte_and_despill`` does per pixel: un-mixed from
+    the local screen colour where the block is an edge (coverage ``c = 1 - ratio``), then
+    despilled with luminance restore. Luma stays per pixel: ``Y' + dY`` (``dY`` moves the input
+    matrix's luma to BT.709's; 0 when they agree), un-mixed where the pixel's own ``pre`` alpha
+    (the matte before shrink/feather, from which its ratio is recovered) marks an edge.
+    Under ``alpha`` 0 colour is black (``flatten`` = 0; ``a_out`` gets ``alpha``), or pixels are
+    composited over the background planes (``flatten`` = 1; chroma with the block's mean alpha).
+    Chroma of a block with transparent pixels is scaled by its share of visible ones, as
+    averaging their zeroed RGB would. Blocks wholly transparent (most of a screen) are written
+    without any colour work.
+    """
+    h, w = y.shape
+    hc, wc = u_out.shape
+    kg = 1.0 - kr - kb
+    cb_k = 224.0 / 255.0 / (2.0 * (1.0 - kb))
+    cr_k = 224.0 / 255.0 / (2.0 * (1.0 - kr))
+    luma_k = 219.0 / 255.0
+    for ci in prange(hc):
+        i0 = 2 * ci
+        i1 = i0 + 2
+        for cj in range(wc):
+            j0 = 2 * cj
+            j1 = j0 + 2
+            visible = False
+            edge = False
+            for i in range(i0, i1):
+                for j in range(j0, j1):
+                    if alpha[i, j] != 0:
+                        visible = True
+                    p = pre[i, j]
+                    if p != 0 and p != 255:
+                        edge = True
+            if not visible and not flatten:
+                for i in range(i0, i1):
+                    for j in range(j0, j1):
+                        y_out[i, j] = 16
+                        a_out[i, j] = 0
+                u_out[ci, cj] = 128
+                v_out[ci, cj] = 128
+                continue
+            r, g, b, ybar = _block_rgb(y, u, v, ci, cj, y_off, y_scale, c_off, c_scale,
+                                       rv, gu, gv, bu)
+            dy = kr * r + kg * g + kb * b - ybar
+            ys = 0.0
+            if spill > 0.0:
+                q = mean_a[ci, cj] * guide[ci, cj] + mean_b[ci, cj]
+                ab = ((hi - q) * inv_width - clip_black) * inv_clip
+                if edge or (q > 0.0 and ab > 0.0 and ab < 1.0):
+                    sr = _grid_sample(grid, cell, i0 + 0.5, j0 + 0.5, 0)
+                    sg = _grid_sample(grid, cell, i0 + 0.5, j0 + 0.5, 1)
+                    sb = _grid_sample(grid, cell, i0 + 0.5, j0 + 0.5, 2)
+                    ys = kr * sr + kg * sg + kb * sb
+                    if q > 0.0 and ab > 0.0 and ab < 1.0:
+                        k = min(q, 1.0) * spill
+                        inv = 1.0 / (1.0 - k) if k < 0.999 else 1000.0
+                        r = min(max((r - k * sr) * inv, 0.0), 255.0)
+                        g = min(max((g - k * sg) * inv, 0.0), 255.0)
+                        b = min(max((b - k * sb) * inv, 0.0), 255.0)
+                r, g, b = _despill(r, g, b, primary, limit_mode, spill, lum_p)
+            yf = kr * r + kg * g + kb * b
+            cb = (b - yf) * cb_k
+            cr = (r - yf) * cr_k
+            seen = 0.0
+            for i in range(i0, i1):
+                for j in range(j0, j1):
+                    al = alpha[i, j]
+                    yy = (y[i, j] - y_off) * y_scale + dy
+                    p = pre[i, j]
+                    if edge and spill > 0.0 and p != 0 and p != 255:
+                        qp = hi - (p * (1.0 / 255.0) / inv_clip + clip_black) / inv_width
+                        if qp > 0.0:
+                            k = min(qp, 1.0) * spill
+                            if k < 0.999:
+                                yy = (yy - k * ys) / (1.0 - k)
+                    yy = min(max(yy, 0.0), 255.0)
+                    if flatten:
+                        fa = al * (1.0 / 255.0)
+                        y_out[i, j] = np.uint8(fa * (16.0 + luma_k * yy) + (1.0 - fa) * bg_y[i, j] + 0.5)
+                        seen += fa
+                    else:
+                        a_out[i, j] = al
+                        if al == 0:
+                            y_out[i, j] = 16
+                        else:
+                            y_out[i, j] = np.uint8(16.5 + luma_k * yy)
+                            seen += 1.0
+            share = seen * 0.25
+            if flatten:
+                u_out[ci, cj] = _clamp_u8(share * (128.0 + cb) + (1.0 - share) * bg_u[ci, cj])
+                v_out[ci, cj] = _clamp_u8(share * (128.0 + cr) + (1.0 - share) * bg_v[ci, cj])
+            else:
+                u_out[ci, cj] = _clamp_u8(128.0 + share * cb)
+                v_out[ci, cj] = _clamp_u8(128.0 + share * cr)

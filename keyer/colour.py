@@ -6,6 +6,8 @@ swscale with ``BILINEAR | FULL_CHR_H_INT | ACCURATE_RND`` and copied in.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from av.video.reformatter import Interpolation
 
@@ -39,6 +41,50 @@ def plane_array(plane, dtype, width: int) -> np.ndarray:
     return arr.reshape(plane.height, plane.line_size // itemsize)[:, :width]
 
 
+class YCbCr(NamedTuple):
+    """How to read one stream's planes: ``R = Y + rv*Cr``, ``G = Y - gu*Cb - gv*Cr``,
+    ``B = Y + bu*Cb`` with Y, Cb, Cr normalised by ``(x - off) * scale`` to 0..255 and
+    -127.5..127.5; chroma subsampled in x / y (``sx``, ``sy``); samples of ``dtype``."""
+
+    sx: int
+    sy: int
+    y_off: np.float32
+    y_scale: np.float32
+    c_off: np.float32
+    c_scale: np.float32
+    rv: np.float32
+    gu: np.float32
+    gv: np.float32
+    bu: np.float32
+    dtype: np.dtype
+
+
+def ycbcr_constants(frame) -> YCbCr | None:
+    """The constants to read ``frame``'s planes with (its own matrix and range), or None when
+    it is not planar Y'CbCr."""
+    fmt = frame.format.name
+    planar = _PLANAR.get(fmt)
+    if planar is None:
+        return None
+    full = fmt.startswith("yuvj") or int(frame.color_range) == 2
+    sx, sy, bits = planar
+    s = float(1 << (bits - 8))
+    maxv = float((1 << bits) - 1)
+    if full:
+        y_off, y_scale = 0.0, 255.0 / maxv
+        c_off, c_scale = 128.0 * s, 255.0 / maxv
+    else:
+        y_off, y_scale = 16.0 * s, 255.0 / (219.0 * s)
+        c_off, c_scale = 128.0 * s, 255.0 / (224.0 * s)
+    kr, kb = matrix_for(int(frame.colorspace), frame.height)
+    kg = 1.0 - kr - kb
+    rv = 2.0 * (1.0 - kr)
+    bu = 2.0 * (1.0 - kb)
+    f = np.float32
+    return YCbCr(sx, sy, f(y_off), f(y_scale), f(c_off), f(c_scale), f(rv), f(bu * kb / kg),
+                 f(rv * kr / kg), f(bu), np.dtype(np.uint8) if bits == 8 else np.dtype("<u2"))
+
+
 class ToRGBA:
     """Converts decoded frames of one stream to RGBA in a caller's buffer."""
 
@@ -47,32 +93,8 @@ class ToRGBA:
         self._consts = None
 
     def _setup(self, frame) -> None:
-        fmt = frame.format.name
-        planar = _PLANAR.get(fmt)
-        full = fmt.startswith("yuvj") or int(frame.color_range) == 2
-        self._key = (fmt, int(frame.colorspace), int(frame.color_range))
-        if planar is None:
-            self._consts = None
-            return
-        sx, sy, bits = planar
-        s = float(1 << (bits - 8))
-        maxv = float((1 << bits) - 1)
-        if full:
-            y_off, y_scale = 0.0, 255.0 / maxv
-            c_off, c_scale = 128.0 * s, 255.0 / maxv
-        else:
-            y_off, y_scale = 16.0 * s, 255.0 / (219.0 * s)
-            c_off, c_scale = 128.0 * s, 255.0 / (224.0 * s)
-        kr, kb = matrix_for(int(frame.colorspace), frame.height)
-        kg = 1.0 - kr - kb
-        rv = 2.0 * (1.0 - kr)
-        bu = 2.0 * (1.0 - kb)
-        gu = bu * kb / kg
-        gv = rv * kr / kg
-        dtype = np.uint8 if bits == 8 else np.dtype("<u2")
-        f = np.float32
-        self._consts = (sx, sy, f(y_off), f(y_scale), f(c_off), f(c_scale), f(rv), f(gu), f(gv),
-                        f(bu), dtype)
+        self._key = (frame.format.name, int(frame.colorspace), int(frame.color_range))
+        self._consts = ycbcr_constants(frame)
 
     def __call__(self, frame, out: np.ndarray) -> None:
         """Write ``frame`` (an av.VideoFrame, coded orientation) into ``out`` (H, W, 4) uint8."""

@@ -184,6 +184,21 @@ def load_background(spec: str, width: int, height: int) -> np.ndarray:
     return np.ascontiguousarray(img[..., ::-1])
 
 
+def background_planes(spec: str, width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``--background`` as 4:2:0 BT.709 limited-range (Y', Cb, Cr) planes, made once per job,
+    by the same kernel that converts RGBA frames for the encoder."""
+    rgb = load_background(spec, width, height)
+    rgba = np.empty((height, width, 4), np.uint8)
+    rgba[..., :3] = rgb
+    rgba[..., 3] = 255
+    cw, ch = (width + 1) // 2, (height + 1) // 2
+    y = np.empty((height, width), np.uint8)
+    u = np.empty((ch, cw), np.uint8)
+    v = np.empty((ch, cw), np.uint8)
+    EK.rgba_to_yuv(rgba, rgb, False, BT709[0], BT709[1], 8, 1, y, u, v, np.empty_like(y))
+    return y, u, v
+
+
 class Sink:
     """Base for encoders: ``write(frame)`` for each keyed frame, then ``finish()`` or ``abort()``."""
 
@@ -266,7 +281,7 @@ class VideoSink(Sink):
     def write(self, frame: Frame) -> None:
         if self.first_pts is None:
             self.first_pts = frame.pts
-        vf = self._to_video_frame(frame.rgba)
+        vf = frame.video if frame.video is not None else self._to_video_frame(frame.rgba)
         vf.pts = frame.pts - self.first_pts
         vf.duration = frame.duration
         vf.time_base = frame.time_base

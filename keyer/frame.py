@@ -16,7 +16,9 @@ class Frame:
     an fps float. Before keying, ``source`` holds the decoded ``av.VideoFrame`` and ``rgba`` is
     None; after keying ``rgba`` is an (H, W, 4) uint8 straight-alpha array (possibly a pooled
     buffer: a stage that keeps a frame past its own ``next()`` must copy it) and ``source`` is
-    dropped. ``covers`` counts the source frames a held image stands for (posterize-time).
+    dropped. The planar key (``keyer.stages.PlanarKeyStage``) leaves ``rgba`` None and sets
+    ``video`` instead: the encoder-ready ``av.VideoFrame`` in the output's pixel format.
+    ``covers`` counts the source frames a held image stands for (posterize-time).
     """
 
     index: int
@@ -25,6 +27,7 @@ class Frame:
     time_base: Fraction
     source: Any = None
     rgba: np.ndarray | None = None
+    video: Any = None
     covers: int = 1
 
     @property

@@ -128,26 +128,17 @@ def estimate_screen(rgb: np.ndarray, wanted: str = "auto") -> tuple[int, tuple[f
     return primary, (float(median[0]), float(median[1]), float(median[2]))
 
 
-class Keyer:
-    """A chroma key bound to one frame size: all buffers allocated once, reused every frame.
+class _KeyBase:
+    """Settings, matte constants and the local screen estimate shared by both keyers.
 
-    ``keyer(rgba)`` keys in place: ``rgba`` holds the frame's RGB (A ignored) and gets alpha and
-    despilled colour. The screen colour is measured on the first frame (``auto``/green/blue) and
-    the local estimate follows the screen's lighting from frame to frame.
+    The screen colour is measured on the first frame (``auto``/green/blue) and the local
+    estimate, a grid of ``CELL``-px cells over the picture, follows the screen's lighting from
+    frame to frame.
     """
 
     def __init__(self, settings: KeySettings, width: int, height: int) -> None:
         self.s = settings
         self.width, self.height = width, height
-        # ratio and luma guide at full size; the guided filter works at half size (its input
-        # comes from half-resolution chroma anyway) and its coefficients are upsampled
-        self.ratio = np.zeros((height, width), np.float32)
-        self.luma = np.zeros((height, width), np.float32)
-        self.coef = [np.zeros((height, width), np.float32) for _ in range(2)]
-        self.small = (max(1, (width + 1) // 2), max(1, (height + 1) // 2))
-        sw, sh = self.small
-        self.work = [np.zeros((sh, sw), np.float32) for _ in range(6)]
-        self.alpha = np.zeros((height, width), np.uint8) if (settings.shrink or settings.feather) else None
         gh, gw = -(-height // CELL), -(-width // CELL)
         self.grid = np.zeros((gh, gw, 4), np.float32)
         self.sums = np.zeros((gh, gw, 3), np.float32)
@@ -155,34 +146,25 @@ class Keyer:
         self._num = np.zeros((gh, gw, 3), np.float32)
         self._den = np.zeros((gh, gw), np.float32)
         self._fresh = np.zeros((gh, gw, 3), np.float32)
-        gx = (np.arange(width, dtype=np.float32) + 0.5) / CELL - 0.5
-        self.col0 = np.clip(np.floor(gx), 0, gw - 1).astype(np.int64)
-        self.colf = np.clip(gx - self.col0, 0.0, 1.0).astype(np.float32)
         self.primary: int | None = None
         self.screen: tuple[float, float, float] | None = None
-        hi = 1.0 - settings.similarity
-        self.hi = hi
+        self.measured = False
+        self.hi = 1.0 - settings.similarity
         self.inv_width = 1.0 / settings.softness
         self.inv_clip = 1.0 / (settings.clip_white - settings.clip_black)
         if settings.shrink:
             r = int(round(settings.shrink))
             self.erode_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
 
-    def _start(self, rgba: np.ndarray) -> None:
-        name, rgb = parse_key_color(self.s.color)
-        if rgb is not None:
-            self.primary = int(np.argmax(rgb))
-            self.screen = tuple(float(c) for c in rgb)
+    def _start(self, rgb: np.ndarray) -> None:
+        name, colour = parse_key_color(self.s.color)
+        if colour is not None:
+            self.primary = int(np.argmax(colour))
+            self.screen = tuple(float(c) for c in colour)
         else:
-            self.primary, self.screen = estimate_screen(rgba[..., :3], name)
-        self._fill_grid_with(self.screen)
-
-    def _screen_d(self, r, g, b):
-        return K._difference(r, g, b, self.primary, self.s.balance)
-
-    def _fill_grid_with(self, rgb) -> None:
-        self.grid[..., 0], self.grid[..., 1], self.grid[..., 2] = rgb
-        self.grid[..., 3] = self._screen_d(*rgb)
+            self.primary, self.screen = estimate_screen(rgb, name)
+        self.grid[..., 0], self.grid[..., 1], self.grid[..., 2] = self.screen
+        self.grid[..., 3] = K._difference(*self.screen, self.primary, self.s.balance)
 
     def _update_grid(self, rate: float = 0.5) -> None:
         """New local screen estimate from this frame's statistics (normalised convolution).
@@ -202,25 +184,33 @@ class Keyer:
         K.grid_blend(self.counts, min_count, self._fresh, self._num, self._den, np.float32(rate),
                      self.primary, np.float32(self.s.balance), self.grid)
 
-    def _stats(self, rgba: np.ndarray) -> None:
-        K.ratio_and_screen_stats(rgba, self.grid, CELL, self.col0, self.colf, self.primary,
-                                 np.float32(self.s.balance), np.float32(0.5), self.ratio,
-                                 self.luma, self.sums, self.counts)
+    def _measure(self, stats, *planes) -> None:
+        """Run ``stats(*planes)`` for this frame; on the first, converge on the screen first."""
+        if not self.measured:
+            for _ in range(2):  # measure, then re-measure with the better estimate
+                stats(*planes)
+                self._update_grid(rate=1.0)
+            self.measured = True
+        stats(*planes)
 
-    def _guided(self) -> tuple[np.ndarray, np.ndarray]:
-        """Fast guided filter of the ratio by luma (He & Sun 2015), as full-size (mean_a, mean_b).
+    def _shape_matte(self, alpha: np.ndarray) -> None:
+        """Shrink (erode) and feather (blur) a uint8 matte in place."""
+        if self.s.shrink:
+            cv2.erode(alpha, self.erode_kernel, dst=alpha)
+        if self.s.feather:
+            cv2.GaussianBlur(alpha, (0, 0), self.s.feather, dst=alpha)
 
-        The colour-difference ratio comes from 4:2:0 chroma, half the luma's resolution; a
-        local linear model in luma gives the matte luma's sharp edges and averages noise away
-        where the picture is flat. The model is fitted at half size (4x less work) and its
-        coefficients upsampled bilinearly; the output ``mean_a * luma + mean_b`` is formed at full
-        size in the matte kernel. Resizes and box filters are OpenCV's (SIMD, threaded).
+    def _guided_model(self, g: np.ndarray, p: np.ndarray, work: list) -> tuple[np.ndarray, np.ndarray]:
+        """Fast guided filter of ``p`` by the guide ``g`` (He & Sun 2015): the per-pixel linear
+        model (mean_a, mean_b), so that ``mean_a * guide + mean_b`` is the filtered ``p``.
+
+        A local linear model in luma gives the matte (from half-resolution chroma) luma's sharp
+        edges and averages noise away where the picture is flat. Box filters are OpenCV's
+        (SIMD): ``work`` is four scratch arrays of ``g``'s shape; the result lives in two of them.
         """
         r = max(1, self.s.denoise // 2)
         k = (2 * r + 1, 2 * r + 1)
-        g, p, mg, ms, mgs, mgg = self.work
-        cv2.resize(self.luma, self.small, dst=g, interpolation=cv2.INTER_AREA)
-        cv2.resize(self.ratio, self.small, dst=p, interpolation=cv2.INTER_AREA)
+        mg, ms, mgs, mgg = work
         K.guide_products(g, p, mgs, mgg)
         box = cv2.boxFilter
         box(g, -1, k, dst=mg, borderType=cv2.BORDER_REFLECT)
@@ -230,19 +220,52 @@ class Keyer:
         K.guide_coefficients(mg, ms, mgs, mgg, np.float32(GUIDE_EPS), mgs, mgg)
         box(mgs, -1, k, dst=mg, borderType=cv2.BORDER_REFLECT)
         box(mgg, -1, k, dst=ms, borderType=cv2.BORDER_REFLECT)
+        return mg, ms
+
+
+class Keyer(_KeyBase):
+    """A chroma key of RGBA frames bound to one frame size: buffers allocated once, reused.
+
+    ``keyer(rgba)`` keys in place: ``rgba`` holds the frame's RGB (A ignored) and gets alpha and
+    despilled colour.
+    """
+
+    def __init__(self, settings: KeySettings, width: int, height: int) -> None:
+        super().__init__(settings, width, height)
+        # ratio and luma guide at full size; the guided filter works at half size (its input
+        # comes from half-resolution chroma anyway) and its coefficients are upsampled
+        self.ratio = np.zeros((height, width), np.float32)
+        self.luma = np.zeros((height, width), np.float32)
+        self.coef = [np.zeros((height, width), np.float32) for _ in range(2)]
+        self.small = (max(1, (width + 1) // 2), max(1, (height + 1) // 2))
+        sw, sh = self.small
+        self.work = [np.zeros((sh, sw), np.float32) for _ in range(6)]
+        self.alpha = np.zeros((height, width), np.uint8) if (settings.shrink or settings.feather) else None
+        gw = self.grid.shape[1]
+        gx = (np.arange(width, dtype=np.float32) + 0.5) / CELL - 0.5
+        self.col0 = np.clip(np.floor(gx), 0, gw - 1).astype(np.int64)
+        self.colf = np.clip(gx - self.col0, 0.0, 1.0).astype(np.float32)
+
+    def _stats(self, rgba: np.ndarray) -> None:
+        K.ratio_and_screen_stats(rgba, self.grid, CELL, self.col0, self.colf, self.primary,
+                                 np.float32(self.s.balance), np.float32(0.5), self.ratio,
+                                 self.luma, self.sums, self.counts)
+
+    def _guided(self) -> tuple[np.ndarray, np.ndarray]:
+        """The guided filter's model fitted at half size, upsampled to full size (bilinear)."""
+        g, p = self.work[:2]
+        cv2.resize(self.luma, self.small, dst=g, interpolation=cv2.INTER_AREA)
+        cv2.resize(self.ratio, self.small, dst=p, interpolation=cv2.INTER_AREA)
+        mean_a, mean_b = self._guided_model(g, p, self.work[2:])
         size = (self.width, self.height)
-        cv2.resize(mg, size, dst=self.coef[0], interpolation=cv2.INTER_LINEAR)
-        cv2.resize(ms, size, dst=self.coef[1], interpolation=cv2.INTER_LINEAR)
+        cv2.resize(mean_a, size, dst=self.coef[0], interpolation=cv2.INTER_LINEAR)
+        cv2.resize(mean_b, size, dst=self.coef[1], interpolation=cv2.INTER_LINEAR)
         return self.coef[0], self.coef[1]
 
     def __call__(self, rgba: np.ndarray) -> None:
         if self.primary is None:
-            self._start(rgba)
-            # first frame: measure the screen locally before keying it
-            for _ in range(2):  # measure, then re-measure with the better estimate
-                self._stats(rgba)
-                self._update_grid(rate=1.0)
-        self._stats(rgba)
+            self._start(rgba[..., :3])
+        self._measure(self._stats, rgba)
         if self.s.denoise:
             mean_a, mean_b = self._guided()
         else:
@@ -254,11 +277,79 @@ class Keyer:
         self._update_grid()
         if self.alpha is not None:
             np.copyto(self.alpha, rgba[..., 3])
-            if self.s.shrink:
-                cv2.erode(self.alpha, self.erode_kernel, dst=self.alpha)
-            if self.s.feather:
-                cv2.GaussianBlur(self.alpha, (0, 0), self.s.feather, dst=self.alpha)
+            self._shape_matte(self.alpha)
             rgba[..., 3] = self.alpha
+
+
+class PlanarKeyer(_KeyBase):
+    """A chroma key from 8-bit 4:2:0 planes straight to the encoder's planes (BT.709 limited).
+
+    The matte's ratio, the screen statistics and the guided filter work at chroma resolution
+    (a quarter of the pixels); alpha and luma are written per pixel, colour per 2x2 block. No
+    RGB frame exists: this is the RGBA path's key without its two conversions (see the kernels
+    in ``keyer._key_kernels``). ``background`` = (Y', Cb, Cr) planes to composite over (4:2:0,
+    BT.709 limited), or None to write alpha.
+    """
+
+    def __init__(self, settings: KeySettings, width: int, height: int,
+                 background: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
+        super().__init__(settings, width, height)
+        hc, wc = (height + 1) // 2, (width + 1) // 2
+        self.ratio = np.zeros((hc, wc), np.float32)
+        self.guide = np.zeros((hc, wc), np.float32)
+        self.work = [np.zeros((hc, wc), np.float32) for _ in range(4)]
+        self.zero_a = np.zeros((hc, wc), np.float32)
+        self.alpha = np.zeros((height, width), np.uint8)
+        self.pre = np.zeros((height, width), np.uint8) if (settings.shrink or settings.feather) else self.alpha
+        gw = self.grid.shape[1]
+        cx = (2 * np.arange(wc, dtype=np.float32) + 1.0) / CELL - 0.5
+        self.ccol0 = np.clip(np.floor(cx), 0, gw - 1).astype(np.int64)
+        self.ccolf = np.clip(cx - self.ccol0, 0.0, 1.0).astype(np.float32)
+        self.ccell = (2 * np.arange(wc)) // CELL
+        hx = np.arange(width, dtype=np.float32) * 0.5
+        self.hcol0 = np.clip(np.floor(hx), 0, wc - 1).astype(np.int64)
+        self.hcolf = np.clip(hx - self.hcol0, 0.0, 1.0).astype(np.float32)
+        self.flatten = background is not None
+        self.background = background or (np.zeros((1, 1), np.uint8),) * 3
+
+    def _stats(self, y, u, v, c) -> None:
+        K.planar_ratio_and_stats(y, u, v, self.grid, CELL, self.ccol0, self.ccolf, self.ccell, c.y_off,
+                                 c.y_scale, c.c_off, c.c_scale, c.rv, c.gu, c.gv, c.bu,
+                                 self.primary, np.float32(self.s.balance), np.float32(0.5),
+                                 self.ratio, self.guide, self.sums, self.counts)
+
+    def _start_planar(self, y, u, v, c) -> None:
+        """Measure the screen colour on the first frame's RGB (made once, then dropped)."""
+        rgba = np.empty((self.height, self.width, 4), np.uint8)
+        K.planes_to_rgba(y, u, v, 1, 1, c.y_off, c.y_scale, c.c_off, c.c_scale, c.rv, c.gu, c.gv,
+                         c.bu, rgba)
+        self._start(rgba[..., :3])
+
+    def __call__(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, c, y_out: np.ndarray,
+                 u_out: np.ndarray, v_out: np.ndarray, a_out: np.ndarray) -> None:
+        """Key one picture: ``y``/``u``/``v`` decoded planes read with constants ``c`` (a
+        ``keyer.colour.YCbCr``); the output planes get the keyed picture (``a_out`` unused when
+        compositing over a background)."""
+        if self.primary is None:
+            self._start_planar(y, u, v, c)
+        self._measure(self._stats, y, u, v, c)
+        if self.s.denoise:
+            mean_a, mean_b = self._guided_model(self.guide, self.ratio, self.work)
+        else:
+            mean_a, mean_b = self.zero_a, self.ratio
+        s = self.s
+        K.planar_alpha(y, mean_a, mean_b, self.hcol0, self.hcolf, c.y_off, c.y_scale, self.hi,
+                       self.inv_width, s.clip_black, self.inv_clip, self.pre)
+        if self.pre is not self.alpha:
+            np.copyto(self.alpha, self.pre)
+            self._shape_matte(self.alpha)
+        bg_y, bg_u, bg_v = self.background
+        K.planar_compose(y, u, v, self.pre, self.alpha, mean_a, mean_b, self.guide, self.grid, CELL,
+                         c.y_off, c.y_scale, c.c_off, c.c_scale, c.rv, c.gu, c.gv, c.bu,
+                         LUMA[0], LUMA[2], self.hi, self.inv_width, s.clip_black, self.inv_clip,
+                         self.primary, LIMITS[s.spill_limit], s.spill, LUMA[self.primary],
+                         self.flatten, bg_y, bg_u, bg_v, y_out, u_out, v_out, a_out)
+        self._update_grid()
 
 
 def key(rgb: np.ndarray, settings: KeySettings | None = None) -> np.ndarray:
@@ -273,8 +364,22 @@ def key(rgb: np.ndarray, settings: KeySettings | None = None) -> np.ndarray:
     return out
 
 
-def warm() -> None:
-    """Compile or load every keying kernel on tiny arrays of the real dtypes."""
+def warm(planar: bool = False) -> None:
+    """Compile or load the keying kernels of one path on tiny arrays of the real dtypes:
+    the RGBA path (``planar`` False) or the planar one, with and without a background."""
+    if planar:
+        from keyer.colour import YCbCr
+
+        f = np.float32
+        c = YCbCr(1, 1, f(16), f(255 / 219), f(128), f(255 / 224), f(1.5748), f(0.1873),
+                  f(0.4681), f(1.8556), np.dtype(np.uint8))
+        y = np.full((4, 4), 100, np.uint8)
+        u = np.full((2, 2), 90, np.uint8)
+        planes = [np.zeros((4, 4), np.uint8), np.zeros((2, 2), np.uint8),
+                  np.zeros((2, 2), np.uint8), np.zeros((4, 4), np.uint8)]
+        for bg in (None, (planes[0], planes[1], planes[2])):
+            PlanarKeyer(KeySettings(), 4, 4, bg)(y, u, u, c, *planes)
+        return
     tiny = np.zeros((4, 4, 3), np.uint8)
     tiny[..., 1] = 200
     key(tiny)

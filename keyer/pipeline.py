@@ -28,14 +28,14 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from keyer import logs
 from keyer.decode import DecodeStats, decode
-from keyer.encode import EncodeSettings, open_sink, resolve_output
+from keyer.encode import EncodeSettings, background_planes, open_sink, resolve_output
 from keyer.errors import InputProblem, KeyerError, OutputProblem, UsageProblem
 from keyer.frame import Frame
 from keyer.keying import KeySettings
 from keyer.budget import BudgetWatch
 from keyer.memory import MB
 from keyer.probe import StreamInfo, expected_frames, probe
-from keyer.stages import EffectsStage, KeyStage
+from keyer.stages import EffectsStage, KeyStage, PlanarKeyStage, planar_key_fits
 from keyer.threads import Stalled, prefetch
 
 DECODE_DEPTH = 4
@@ -248,14 +248,22 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
         t = time.perf_counter()
         from keyer.warmup import warm
 
-        warm(job.effects, target.format)
+        planar = target.format.codec is not None and planar_key_fits(
+            info, job.effects, job.pad, plan.scaled, target.format.pix_fmt)
+        warm(job.effects, target.format, planar)
         # Everything alive now (modules, compiled kernels) lives for the whole job: move it out
         # of the collector's sight, so each sampled gc.collect() scans only what frames made.
         gc.freeze()
-        log.info("startup", elapsed_s=round(time.perf_counter() - t, 4))
-        key_stage = KeyStage(job.key, info.width, info.height, info.rotation, job.pad,
-                             ring=1 if job.effects else RING,
-                             scale_to=plan.coded_size if plan.scaled else None)
+        log.info("startup", elapsed_s=round(time.perf_counter() - t, 4),
+                 key_path="planar" if planar else "rgba")
+        if planar:
+            background = (background_planes(job.encode.background, width, height)
+                          if target.format.flatten else None)
+            key_stage = PlanarKeyStage(job.key, width, height, target.format.pix_fmt, background)
+        else:
+            key_stage = KeyStage(job.key, info.width, info.height, info.rotation, job.pad,
+                                 ring=1 if job.effects else RING,
+                                 scale_to=plan.coded_size if plan.scaled else None)
         ops = bind_effects(job.effects, width, height, float(info.fps or 30)) if job.effects else []
         fx = EffectsStage(ops, width, height, RING) if ops else None
 

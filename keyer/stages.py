@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import av
 import cv2
 import numpy as np
 
-from keyer.colour import ToRGBA
+from keyer.colour import ToRGBA, plane_array, ycbcr_constants
 from keyer.frame import Frame
-from keyer.keying import Keyer, KeySettings
+from keyer.keying import Keyer, KeySettings, PlanarKeyer
+from keyer.probe import StreamInfo
 
 _ROTATE = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}
 
@@ -75,6 +77,56 @@ class KeyStage:
         frame.rgba = out
         frame.source = None
         return frame
+
+
+class PlanarKeyStage:
+    """Decoded 8-bit 4:2:0 picture -> keyed encoder-ready frame, with no RGB frame between.
+
+    The fast path for the common job (key only, upright, unscaled, even size, to an 8-bit
+    4:2:0 output); ``planar_key_fits`` says when it applies. Each frame gets a new
+    ``av.VideoFrame`` (the encoder may keep references to it), so there is no ring to size.
+    """
+
+    name = "key"
+    SOURCES = ("yuv420p", "yuvj420p")
+
+    def __init__(self, settings: KeySettings, width: int, height: int, pix_fmt: str,
+                 background: tuple | None) -> None:
+        self.keyer = PlanarKeyer(settings, width, height, background)
+        self.width, self.height, self.pix_fmt = width, height, pix_fmt
+        self.alpha = pix_fmt == "yuva420p"
+        self._key = None
+        self._consts = None
+
+    def __call__(self, frame: Frame) -> Frame:
+        src = frame.source
+        if src.format.name not in self.SOURCES:   # a stream that changes format mid-way
+            src = src.reformat(format="yuv420p")
+        key = (src.format.name, int(src.colorspace), int(src.color_range))
+        if key != self._key:
+            self._key, self._consts = key, ycbcr_constants(src)
+        w, h = self.width, self.height
+        cw = w // 2
+        out = av.VideoFrame(w, h, self.pix_fmt)
+        y_out = plane_array(out.planes[0], np.uint8, w)
+        u_out = plane_array(out.planes[1], np.uint8, cw)
+        v_out = plane_array(out.planes[2], np.uint8, cw)
+        a_out = plane_array(out.planes[3], np.uint8, w) if self.alpha else self.keyer.alpha
+        self.keyer(plane_array(src.planes[0], np.uint8, w), plane_array(src.planes[1], np.uint8, cw),
+                   plane_array(src.planes[2], np.uint8, cw), self._consts, y_out, u_out, v_out, a_out)
+        out.colorspace, out.color_range = 1, 1     # BT.709, limited ("tv") range
+        frame.video = out
+        frame.source = None
+        return frame
+
+
+def planar_key_fits(info: StreamInfo, effects: Sequence, pad: int, scaled: bool,
+                    output_pix_fmt: str) -> bool:
+    """Whether ``PlanarKeyStage`` can run this job: key only, 8-bit 4:2:0 in and out, even
+    size, no rotation, padding or scaling. Everything else takes the RGBA path."""
+    return (not effects and pad == 0 and not scaled and info.rotation % 360 == 0
+            and info.pix_fmt in PlanarKeyStage.SOURCES and output_pix_fmt in ("yuva420p", "yuv420p")
+            and info.width % 2 == 0 and info.height % 2 == 0)
 
 
 class EffectsStage:

@@ -13,16 +13,22 @@ import numpy as np
 _warmed: set[str] = set()
 
 
-def warm(effect_specs: Iterable = (), output_format=None) -> None:
-    """Load the keying kernels, the encoder kernel variant ``output_format`` needs (an
+def warm(effect_specs: Iterable = (), output_format=None, planar: bool = False) -> None:
+    """Load the keying kernels of one path (``planar``: ``keyer.stages.PlanarKeyStage``'s, which
+    needs no encoder kernel), the encoder kernel variant ``output_format`` needs (an
     ``keyer.encode.OutputFormat``; None: all of them) and the kernels of ``effect_specs``."""
     from keyer import _encode_kernels as EK
     from keyer.encode import FORMATS, PLANAR
     from keyer.keying import warm as warm_keying
 
-    if "keyer" not in _warmed:
-        warm_keying()
-        _warmed.add("keyer")
+    path = "keyer:planar" if planar else "keyer"
+    if path not in _warmed:
+        warm_keying(planar)
+        _warmed.add(path)
+    if planar:
+        # the background planes of a flattened output are made once, by the encoder kernel
+        if output_format is None or not output_format.flatten:
+            return
     tiny = np.zeros((2, 2, 4), np.uint8)
     for fmt in [output_format] if output_format is not None else FORMATS.values():
         key = f"encode:{fmt.name}"

@@ -1,0 +1,152 @@
+"""The planar key: 8-bit 4:2:0 planes in, the encoder's planes out, no RGB frame between.
+
+Pictures are made as BT.709 limited-range planes by the encoder's own kernel, so both keys read
+exactly the same samples; the RGBA path (``Keyer``) is the reference the planar one must follow.
+"""
+import numpy as np
+import pytest
+
+from keyer import _encode_kernels as EK
+from keyer import _key_kernels as K
+from keyer.colour import YCbCr
+from keyer.keying import Keyer, KeySettings, PlanarKeyer
+from keyer.stages import planar_key_fits
+from tests.clips import green_frames
+
+F = np.float32
+BT709_TV = YCbCr(1, 1, F(16), F(255 / 219), F(128), F(255 / 224), F(2 * (1 - 0.2126)),
+                 F(2 * (1 - 0.0722) * 0.0722 / 0.7152), F(2 * (1 - 0.2126) * 0.2126 / 0.7152),
+                 F(2 * (1 - 0.0722)), np.dtype(np.uint8))
+GREEN, SKIN, SPILL = (0, 177, 64), (201, 150, 120), (170, 195, 150)
+
+
+def planes(rgb):
+    """RGB (H, W, 3) -> BT.709 limited (Y', Cb, Cr) 4:2:0 planes."""
+    h, w = rgb.shape[:2]
+    rgba = np.dstack([rgb, np.full((h, w), 255, np.uint8)])
+    y, a = np.empty((h, w), np.uint8), np.empty((h, w), np.uint8)
+    u, v = np.empty((h // 2, w // 2), np.uint8), np.empty((h // 2, w // 2), np.uint8)
+    EK.rgba_to_yuv(rgba, rgb, False, 0.2126, 0.0722, 8, 1, y, u, v, a)
+    return y, u, v
+
+
+def planar_key(rgb, settings=KeySettings(color="green"), background=None, frames=1):
+    y, u, v = planes(rgb)
+    h, w = y.shape
+    keyer = PlanarKeyer(settings, w, h, background)
+    out = [np.empty_like(y), np.empty_like(u), np.empty_like(v), np.empty_like(y)]
+    for _ in range(frames):
+        keyer(y, u, v, BT709_TV, *out)
+    return (y, u, v), out
+
+
+def blocks(left, right, h=8, w=16):
+    img = np.empty((h, w, 3), np.uint8)
+    img[:, : w // 2] = left
+    img[:, w // 2:] = right
+    return img
+
+
+# Chroma is half resolution: the two pixels either side of the boundary (columns 7 and 8) mix
+# screen and subject chroma, as any 4:2:0 decoder's upsampling does. The rest is exact.
+SCREEN_PX, SUBJECT_PX = slice(0, 6), slice(10, 16)
+SCREEN_C, SUBJECT_C = slice(0, 3), slice(5, 8)
+
+
+def test_screen_is_transparent_black_and_subject_keeps_its_samples():
+    (y, u, v), (yo, uo, vo, ao) = planar_key(blocks(GREEN, SKIN), KeySettings(color="green", denoise=0))
+    assert ao[:, SCREEN_PX].max() == 0 and ao[:, SUBJECT_PX].min() == 255
+    assert (yo[:, SCREEN_PX] == 16).all()
+    assert (uo[:, SCREEN_C] == 128).all() and (vo[:, SCREEN_C] == 128).all()
+    # skin has no spill: its luma is passed through exactly, its chroma within rounding
+    assert (yo[:, SUBJECT_PX] == y[:, SUBJECT_PX]).all()
+    assert np.abs(uo[:, SUBJECT_C].astype(int) - u[:, SUBJECT_C]).max() <= 1
+    assert np.abs(vo[:, SUBJECT_C].astype(int) - v[:, SUBJECT_C]).max() <= 1
+
+
+def rgb_of(y, u, v):
+    rgba = np.empty((*y.shape, 4), np.uint8)
+    c = BT709_TV
+    K.planes_to_rgba(y, u, v, 1, 1, c.y_off, c.y_scale, c.c_off, c.c_scale, c.rv, c.gu, c.gv, c.bu, rgba)
+    return rgba[..., :3].astype(int)
+
+
+def test_spill_is_limited_and_luma_kept():
+    (y, _, _), (yo, uo, vo, ao) = planar_key(blocks(GREEN, SPILL), KeySettings(color="green", denoise=0))
+    r, g, b = rgb_of(yo, uo, vo)[:, SUBJECT_PX].reshape(-1, 3).T
+    assert (ao[:, SUBJECT_PX] == 255).all()
+    # green's excess over max(R, B) (25) is removed and its luminance (0.7152 x 25) given back
+    # to all three: (170, 195, 150) -> (187.9, 187.9, 167.9)
+    assert np.abs(np.stack([r, g, b], 1) - (188, 188, 168)).max() <= 3
+    assert (yo[:, SUBJECT_PX] == y[:, SUBJECT_PX]).all()   # luminance restored: Y' unchanged
+
+
+def test_flatten_composites_over_the_background():
+    bg = planes(blocks((200, 30, 40), (200, 30, 40)))
+    _, (yo, uo, vo, _) = planar_key(blocks(GREEN, SKIN), KeySettings(color="green", denoise=0), bg)
+    assert (yo[:, SCREEN_PX] == bg[0][:, SCREEN_PX]).all()
+    assert (uo[:, SCREEN_C] == bg[1][:, SCREEN_C]).all() and (vo[:, SCREEN_C] == bg[2][:, SCREEN_C]).all()
+    skin = planes(blocks(SKIN, SKIN))
+    for ours, theirs in zip((yo, uo, vo), skin):
+        cols = SUBJECT_PX if ours.shape == yo.shape else SUBJECT_C
+        assert np.abs(ours[:, cols].astype(int) - theirs[:, cols]).max() <= 1
+
+
+@pytest.mark.parametrize("settings", [KeySettings(), KeySettings(spill_limit="average", denoise=4),
+                                      KeySettings(shrink=1, feather=1.5)])
+def test_planar_key_follows_the_rgba_key(settings):
+    rgb = green_frames(1, 96, 64)[0]
+    (y, u, v), (yo, uo, vo, ao) = planar_key(rgb, settings, frames=3)
+    rgba = np.empty((64, 96, 4), np.uint8)
+    c = BT709_TV
+    keyer = Keyer(settings, 96, 64)
+    for _ in range(3):
+        K.planes_to_rgba(y, u, v, 1, 1, c.y_off, c.y_scale, c.c_off, c.c_scale, c.rv, c.gu, c.gv,
+                         c.bu, rgba)
+        keyer(rgba)
+    ref = rgba[..., 3].astype(int)
+    diff = np.abs(ao.astype(int) - ref)
+    assert diff.mean() < 1.0, diff.mean()
+    assert np.percentile(diff, 99) <= 32      # the 1-2 px edge band, at sub-pixel offsets
+    assert ((ao == 0) == (ref == 0)).mean() > 0.99
+    assert ((ao == 255) == (ref == 255)).mean() > 0.99
+    # colour where both are opaque: the same picture, within rounding
+    both = (ao == 255) & (ref == 255)
+    ours = rgb_of(yo, uo, vo)[both]
+    assert np.abs(ours - rgba[..., :3].astype(int)[both]).mean() < 2.0
+
+
+def test_planar_keyer_allocates_nothing_per_frame():
+    import tracemalloc
+
+    y, u, v = planes(green_frames(1, 160, 120)[0])
+    keyer = PlanarKeyer(KeySettings(), 160, 120)
+    out = [np.empty_like(y), np.empty_like(u), np.empty_like(v), np.empty_like(y)]
+    for _ in range(3):
+        keyer(y, u, v, BT709_TV, *out)
+    tracemalloc.start()
+    base, _ = tracemalloc.get_traced_memory()
+    for _ in range(10):
+        keyer(y, u, v, BT709_TV, *out)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak - base < 8192, f"planar keyer allocated up to {peak - base} bytes per 10 frames"
+
+
+class Info:
+    rotation, pix_fmt, width, height = 0, "yuv420p", 64, 48
+
+
+@pytest.mark.parametrize("change, fits", [
+    ({}, True), ({"pix_fmt": "yuvj420p"}, True), ({"pix_fmt": "yuv444p"}, False),
+    ({"pix_fmt": "yuv420p10le"}, False), ({"rotation": 90}, False), ({"width": 63}, False),
+    ({"effects": ("x",)}, False), ({"pad": 4}, False), ({"scaled": True}, False),
+    ({"out": "yuva444p10le"}, False), ({"out": "yuv420p"}, True),
+])
+def test_planar_key_fits_only_what_it_can_key(change, fits):
+    info = Info()
+    for k in ("rotation", "pix_fmt", "width"):
+        if k in change:
+            setattr(info, k, change[k])
+    assert planar_key_fits(info, change.get("effects", ()), change.get("pad", 0),
+                           change.get("scaled", False), change.get("out", "yuva420p")) is fits
