@@ -1,27 +1,44 @@
-"""The codec floor: PyAV decode + encode of unmodified frames, with keyer's encoder settings."""
+"""The codec floor: PyAV decode + encode of unmodified frames, with keyer's encoder settings.
+
+``python benchmarks/floor.py SRC OUT FMT`` prints one JSON line: ``frames``, ``fps`` (from opening
+the input to the last packet), and the moment the first frame went into the encoder (where keyer
+logs ``first_frame``) as ``first_frame_time`` (epoch seconds, for the bench's clock) and
+``since_process_start_s``.
+"""
 from __future__ import annotations
 
+import json
+import os
 import sys
 import time
 from fractions import Fraction
 
 import av
 
+from keyer.clock import since_process_start
 from keyer.encode import FORMATS
 
 
-def floor(src: str, out: str, fmt: str) -> float:
+def encoder_options(fmt: str) -> dict[str, str]:
+    """The encoder options keyer uses for ``fmt`` at ``--preset fast`` and the default CRF."""
     spec = FORMATS[fmt]
     options = dict(spec.presets["fast"])
     if spec.codec == "libvpx-vp9":
         options.update({"crf": str(spec.crf), "b": "0", "row-mt": "1"})
     elif spec.codec == "libx264":
         options.update({"crf": str(spec.crf)})
+    return options
+
+
+def floor(src: str, out: str, fmt: str) -> dict:
+    """Decode ``src`` and encode every frame unchanged to ``out``; frames, fps, first-frame times."""
+    spec = FORMATS[fmt]
+    first: dict = {}
     t = time.perf_counter()
     with av.open(src) as inp, av.open(out, "w") as o:
         vs = inp.streams.video[0]
         vs.thread_type = "AUTO"
-        st = o.add_stream(spec.codec, rate=vs.average_rate or Fraction(24), options=options)
+        st = o.add_stream(spec.codec, rate=vs.average_rate or Fraction(24), options=encoder_options(fmt))
         st.width, st.height, st.pix_fmt = vs.codec_context.width, vs.codec_context.height, spec.pix_fmt
         st.codec_context.thread_count = 2
         n = 0
@@ -31,10 +48,12 @@ def floor(src: str, out: str, fmt: str) -> float:
             for p in st.encode(g):
                 o.mux(p)
             n += 1
+            if n == 1:
+                first = {"first_frame_time": time.time(), "since_process_start_s": since_process_start()}
         for p in st.encode(None):
             o.mux(p)
-    return n / (time.perf_counter() - t)
+    return {"frames": n, "fps": n / (time.perf_counter() - t), **first}
 
 
 if __name__ == "__main__":
-    print(floor(sys.argv[1], sys.argv[2], sys.argv[3]))
+    print(json.dumps(floor(sys.argv[1], sys.argv[2], sys.argv[3])))

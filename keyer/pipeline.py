@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from keyer import logs
+from keyer.clock import since_process_start
 from keyer.decode import DecodeStats, decode
 from keyer.encode import EncodeSettings, background_planes, open_sink, resolve_output
 from keyer.errors import InputProblem, KeyerError, OutputProblem, UsageProblem
@@ -328,13 +329,6 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
              elapsed_s=round(elapsed, 4), fps=round(result.fps, 3),
              damaged_packets=stats.damaged_packets, dropped_frames=stats.dropped_frames)
     return result
-
-
-def since_process_start() -> float:
-    """Seconds since this process was created (interpreter start, imports and all)."""
-    import psutil
-
-    return time.time() - psutil.Process().create_time()
 
 
 def _translate(exc: BaseException, job: Job, stats: DecodeStats) -> KeyerError | None:
