@@ -8,7 +8,6 @@ logs ``first_frame``) as ``first_frame_time`` (epoch seconds, for the bench's cl
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from fractions import Fraction
