@@ -441,9 +441,10 @@ def planar_alpha(y, mean_a, mean_b, hcol0, hcolf, y_off, y_scale, hi, inv_width,
 @kernel_parallel
 def planar_compose(y, u, v, pre, alpha, mean_a, mean_b, guide, grid, cell, y_off, y_scale,
                    c_off, c_scale, rv, gu, gv, bu, kr, kb, hi, inv_width, clip_black, inv_clip,
-                   primary, limit_mode, spill, lum_p, flatten, bg_y, bg_u, bg_v,
-                   y_out, u_out, v_out, a_out):
-    """The output's 4:2:0 planes (BT.709 limited range), one 2x2 block at a time (even size).
+                   primary, limit_mode, spill, lum_p, flatten, to_rgba, bg_y, bg_u, bg_v,
+                   y_out, u_out, v_out, a_out, rgba):
+    """The output's 4:2:0 planes (BT.709 limited range), one 2x2 block at a time (even size);
+    or, with ``to_rgba``, straight-alpha RGBA for the effects (the ``*_out`` planes unused).
 
     Colour is worked out once per block, as ``matte_and_despill`` does per pixel: un-mixed from
     the local screen colour where the block is an edge (coverage ``c = 1 - ratio``), then
@@ -453,11 +454,12 @@ def planar_compose(y, u, v, pre, alpha, mean_a, mean_b, guide, grid, cell, y_off
     Under ``alpha`` 0 colour is black (``flatten`` = 0; ``a_out`` gets ``alpha``), or pixels are
     composited over the background planes (``flatten`` = 1; chroma with the block's mean alpha).
     Chroma of a block with transparent pixels is scaled by its share of visible ones, as
-    averaging their zeroed RGB would. Blocks wholly transparent (most of a screen) are written
-    without any colour work.
+    averaging their zeroed RGB would. RGBA pixels get their own luma with their block's
+    colour difference (nearest chroma: the encoder averages the same 2x2 blocks again).
+    Blocks wholly transparent (most of a screen) are written without any colour work.
     """
     h, w = y.shape
-    hc, wc = u_out.shape
+    hc, wc = h // 2, w // 2
     kg = 1.0 - kr - kb
     cb_k = 224.0 / 255.0 / (2.0 * (1.0 - kb))
     cr_k = 224.0 / 255.0 / (2.0 * (1.0 - kr))
@@ -480,10 +482,15 @@ def planar_compose(y, u, v, pre, alpha, mean_a, mean_b, guide, grid, cell, y_off
             if not visible and not flatten:
                 for i in range(i0, i1):
                     for j in range(j0, j1):
-                        y_out[i, j] = 16
-                        a_out[i, j] = 0
-                u_out[ci, cj] = 128
-                v_out[ci, cj] = 128
+                        if to_rgba:
+                            for c in range(4):
+                                rgba[i, j, c] = 0
+                        else:
+                            y_out[i, j] = 16
+                            a_out[i, j] = 0
+                if not to_rgba:
+                    u_out[ci, cj] = 128
+                    v_out[ci, cj] = 128
                 continue
             r, g, b, ybar = _block_rgb(y, u, v, ci, cj, y_off, y_scale, c_off, c_scale,
                                        rv, gu, gv, bu)
@@ -520,7 +527,16 @@ def planar_compose(y, u, v, pre, alpha, mean_a, mean_b, guide, grid, cell, y_off
                             if k < 0.999:
                                 yy = (yy - k * ys) / (1.0 - k)
                     yy = min(max(yy, 0.0), 255.0)
-                    if flatten:
+                    if to_rgba:
+                        if al == 0:
+                            for c in range(4):
+                                rgba[i, j, c] = 0
+                        else:
+                            rgba[i, j, 0] = _clamp_u8(yy + r - yf)
+                            rgba[i, j, 1] = _clamp_u8(yy + g - yf)
+                            rgba[i, j, 2] = _clamp_u8(yy + b - yf)
+                            rgba[i, j, 3] = al
+                    elif flatten:
                         fa = al * (1.0 / 255.0)
                         y_out[i, j] = np.uint8(fa * (16.0 + luma_k * yy) + (1.0 - fa) * bg_y[i, j] + 0.5)
                         seen += fa
@@ -532,6 +548,8 @@ def planar_compose(y, u, v, pre, alpha, mean_a, mean_b, guide, grid, cell, y_off
                             y_out[i, j] = np.uint8(16.5 + luma_k * yy)
                             seen += 1.0
             share = seen * 0.25
+            if to_rgba:
+                continue
             if flatten:
                 u_out[ci, cj] = _clamp_u8(share * (128.0 + cb) + (1.0 - share) * bg_u[ci, cj])
                 v_out[ci, cj] = _clamp_u8(share * (128.0 + cr) + (1.0 - share) * bg_v[ci, cj])

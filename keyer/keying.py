@@ -294,6 +294,8 @@ class PlanarKeyer(_KeyBase):
     def __init__(self, settings: KeySettings, width: int, height: int,
                  background: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
         super().__init__(settings, width, height)
+        self.no_rgba = np.zeros((1, 1, 4), np.uint8)
+        self.no_plane = np.zeros((1, 1), np.uint8)
         hc, wc = (height + 1) // 2, (width + 1) // 2
         self.ratio = np.zeros((hc, wc), np.float32)
         self.guide = np.zeros((hc, wc), np.float32)
@@ -330,6 +332,13 @@ class PlanarKeyer(_KeyBase):
         """Key one picture: ``y``/``u``/``v`` decoded planes read with constants ``c`` (a
         ``keyer.colour.YCbCr``); the output planes get the keyed picture (``a_out`` unused when
         compositing over a background)."""
+        self._key(y, u, v, c, (y_out, u_out, v_out, a_out), self.no_rgba)
+
+    def to_rgba(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, c, rgba: np.ndarray) -> None:
+        """Key one picture into straight-alpha RGBA (H, W, 4) uint8, for the effects."""
+        self._key(y, u, v, c, (self.no_plane,) * 4, rgba)
+
+    def _key(self, y, u, v, c, planes, rgba) -> None:
         if self.primary is None:
             self._start_planar(y, u, v, c)
         self._measure(self._stats, y, u, v, c)
@@ -348,7 +357,7 @@ class PlanarKeyer(_KeyBase):
                          c.y_off, c.y_scale, c.c_off, c.c_scale, c.rv, c.gu, c.gv, c.bu,
                          LUMA[0], LUMA[2], self.hi, self.inv_width, s.clip_black, self.inv_clip,
                          self.primary, LIMITS[s.spill_limit], s.spill, LUMA[self.primary],
-                         self.flatten, bg_y, bg_u, bg_v, y_out, u_out, v_out, a_out)
+                         self.flatten, rgba is not self.no_rgba, bg_y, bg_u, bg_v, *planes, rgba)
         self._update_grid()
 
 
@@ -379,6 +388,7 @@ def warm(planar: bool = False) -> None:
                   np.zeros((2, 2), np.uint8), np.zeros((4, 4), np.uint8)]
         for bg in (None, (planes[0], planes[1], planes[2])):
             PlanarKeyer(KeySettings(), 4, 4, bg)(y, u, u, c, *planes)
+        PlanarKeyer(KeySettings(), 4, 4).to_rgba(y, u, u, c, np.zeros((4, 4, 4), np.uint8))
         return
     tiny = np.zeros((4, 4, 3), np.uint8)
     tiny[..., 1] = 200

@@ -36,7 +36,7 @@ from keyer.keying import KeySettings
 from keyer.budget import BudgetWatch
 from keyer.memory import MB
 from keyer.probe import StreamInfo, expected_frames, probe
-from keyer.stages import EffectsStage, KeyStage, PlanarKeyStage, planar_key_fits
+from keyer.stages import EffectsStage, KeyStage, PlanarKeyStage, planar_key_fits, planar_output
 from keyer.threads import Stalled, prefetch
 
 DECODE_DEPTH = 4
@@ -249,22 +249,25 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
         t = time.perf_counter()
         from keyer.warmup import warm
 
-        planar = target.format.codec is not None and planar_key_fits(
-            info, job.effects, job.pad, plan.scaled, target.format.pix_fmt)
-        warm(job.effects, target.format, planar)
+        planar = planar_key_fits(info, job.pad, plan.scaled)
+        planes_out = planar and target.format.codec is not None and planar_output(
+            target.format.pix_fmt, job.effects)
+        key_path = ("planar" if planes_out else "planar-rgba") if planar else "rgba"
+        warm(job.effects, target.format, key_path)
         # Everything alive now (modules, compiled kernels) lives for the whole job: move it out
         # of the collector's sight, so each sampled gc.collect() scans only what frames made.
         gc.freeze()
-        log.info("startup", elapsed_s=round(time.perf_counter() - t, 4),
-                 key_path="planar" if planar else "rgba")
-        if planar:
+        log.info("startup", elapsed_s=round(time.perf_counter() - t, 4), key_path=key_path)
+        ring = 1 if job.effects else RING
+        if planes_out:
             background = (background_planes(job.encode.background, width, height)
                           if target.format.flatten else None)
             key_stage = PlanarKeyStage(job.key, width, height, target.format.pix_fmt, background)
+        elif planar:
+            key_stage = PlanarKeyStage(job.key, width, height, None, ring=ring)
         else:
             key_stage = KeyStage(job.key, info.width, info.height, info.rotation, job.pad,
-                                 ring=1 if job.effects else RING,
-                                 scale_to=plan.coded_size if plan.scaled else None)
+                                 ring=ring, scale_to=plan.coded_size if plan.scaled else None)
         ops = bind_effects(job.effects, width, height, float(info.fps or 30)) if job.effects else []
         fx = EffectsStage(ops, width, height, RING) if ops else None
 

@@ -80,21 +80,25 @@ class KeyStage:
 
 
 class PlanarKeyStage:
-    """Decoded 8-bit 4:2:0 picture -> keyed encoder-ready frame, with no RGB frame between.
+    """Decoded 8-bit 4:2:0 picture -> keyed frame, with no RGB frame before the key.
 
-    The fast path for the common job (key only, upright, unscaled, even size, to an 8-bit
-    4:2:0 output); ``planar_key_fits`` says when it applies. Each frame gets a new
+    The fast path for upright, unscaled, even-sized 4:2:0 sources (``planar_key_fits``). With
+    ``pix_fmt`` (an 8-bit 4:2:0 output's: ``yuva420p``, or ``yuv420p`` composited over
+    ``background``) it writes the encoder's frame directly: each frame gets a new
     ``av.VideoFrame`` (the encoder may keep references to it), so there is no ring to size.
+    With ``pix_fmt`` None it writes straight RGBA into a ring of ``ring`` buffers, for the
+    effects or an encoder that takes RGBA.
     """
 
     name = "key"
     SOURCES = ("yuv420p", "yuvj420p")
 
-    def __init__(self, settings: KeySettings, width: int, height: int, pix_fmt: str,
-                 background: tuple | None) -> None:
+    def __init__(self, settings: KeySettings, width: int, height: int, pix_fmt: str | None,
+                 background: tuple | None = None, ring: int = 1) -> None:
         self.keyer = PlanarKeyer(settings, width, height, background)
         self.width, self.height, self.pix_fmt = width, height, pix_fmt
         self.alpha = pix_fmt == "yuva420p"
+        self.ring = Ring(ring, height, width) if pix_fmt is None else None
         self._key = None
         self._consts = None
 
@@ -105,28 +109,36 @@ class PlanarKeyStage:
         key = (src.format.name, int(src.colorspace), int(src.color_range))
         if key != self._key:
             self._key, self._consts = key, ycbcr_constants(src)
-        w, h = self.width, self.height
-        cw = w // 2
-        out = av.VideoFrame(w, h, self.pix_fmt)
-        y_out = plane_array(out.planes[0], np.uint8, w)
-        u_out = plane_array(out.planes[1], np.uint8, cw)
-        v_out = plane_array(out.planes[2], np.uint8, cw)
+        w, cw = self.width, self.width // 2
+        planes = (plane_array(src.planes[0], np.uint8, w), plane_array(src.planes[1], np.uint8, cw),
+                  plane_array(src.planes[2], np.uint8, cw))
+        frame.source = None
+        if self.ring is not None:
+            frame.rgba = self.ring.next()
+            self.keyer.to_rgba(*planes, self._consts, frame.rgba)
+            return frame
+        out = av.VideoFrame(w, self.height, self.pix_fmt)
         a_out = plane_array(out.planes[3], np.uint8, w) if self.alpha else self.keyer.alpha
-        self.keyer(plane_array(src.planes[0], np.uint8, w), plane_array(src.planes[1], np.uint8, cw),
-                   plane_array(src.planes[2], np.uint8, cw), self._consts, y_out, u_out, v_out, a_out)
+        self.keyer(*planes, self._consts, plane_array(out.planes[0], np.uint8, w),
+                   plane_array(out.planes[1], np.uint8, cw), plane_array(out.planes[2], np.uint8, cw),
+                   a_out)
         out.colorspace, out.color_range = 1, 1     # BT.709, limited ("tv") range
         frame.video = out
-        frame.source = None
         return frame
 
 
-def planar_key_fits(info: StreamInfo, effects: Sequence, pad: int, scaled: bool,
-                    output_pix_fmt: str) -> bool:
-    """Whether ``PlanarKeyStage`` can run this job: key only, 8-bit 4:2:0 in and out, even
-    size, no rotation, padding or scaling. Everything else takes the RGBA path."""
-    return (not effects and pad == 0 and not scaled and info.rotation % 360 == 0
-            and info.pix_fmt in PlanarKeyStage.SOURCES and output_pix_fmt in ("yuva420p", "yuv420p")
-            and info.width % 2 == 0 and info.height % 2 == 0)
+def planar_key_fits(info: StreamInfo, pad: int, scaled: bool) -> bool:
+    """Whether ``PlanarKeyStage`` can key this stream: 8-bit 4:2:0, even size, and no rotation,
+    padding or scaling to apply. Everything else takes ``KeyStage``."""
+    return (pad == 0 and not scaled and info.rotation % 360 == 0
+            and info.pix_fmt in PlanarKeyStage.SOURCES and info.width % 2 == 0
+            and info.height % 2 == 0)
+
+
+def planar_output(output_pix_fmt: str | None, effects: Sequence) -> bool:
+    """Whether the planar key can write the encoder's frame itself: no effects, and an 8-bit
+    4:2:0 output (else it writes RGBA)."""
+    return not effects and output_pix_fmt in ("yuva420p", "yuv420p")
 
 
 class EffectsStage:

@@ -13,24 +13,25 @@ import numpy as np
 _warmed: set[str] = set()
 
 
-def warm(effect_specs: Iterable = (), output_format=None, planar: bool = False) -> None:
-    """Load the keying kernels of one path (``planar``: ``keyer.stages.PlanarKeyStage``'s, which
-    needs no encoder kernel), the encoder kernel variant ``output_format`` needs (an
-    ``keyer.encode.OutputFormat``; None: all of them) and the kernels of ``effect_specs``."""
+def warm(effect_specs: Iterable = (), output_format=None, key_path: str = "rgba") -> None:
+    """Load the kernels one job runs: the key's (``key_path`` = ``rgba`` for ``KeyStage``,
+    ``planar`` / ``planar-rgba`` for ``PlanarKeyStage`` writing planes / RGBA), the encoder
+    kernel variant ``output_format`` needs (an ``keyer.encode.OutputFormat``; None: all of
+    them; none when the key writes the encoder's planes, but for a background to make) and the
+    kernels of ``effect_specs``."""
     from keyer import _encode_kernels as EK
     from keyer.encode import FORMATS, PLANAR
     from keyer.keying import warm as warm_keying
 
-    path = "keyer:planar" if planar else "keyer"
-    if path not in _warmed:
+    planar = key_path != "rgba"
+    if f"keyer:{planar}" not in _warmed:
         warm_keying(planar)
-        _warmed.add(path)
-    if planar:
-        # the background planes of a flattened output are made once, by the encoder kernel
-        if output_format is None or not output_format.flatten:
-            return
+        _warmed.add(f"keyer:{planar}")
+    formats = [output_format] if output_format is not None else list(FORMATS.values())
+    if key_path == "planar":
+        formats = [f for f in formats if f.flatten]
     tiny = np.zeros((2, 2, 4), np.uint8)
-    for fmt in [output_format] if output_format is not None else FORMATS.values():
+    for fmt in formats:
         key = f"encode:{fmt.name}"
         if key in _warmed:
             continue

@@ -10,7 +10,7 @@ from keyer import _encode_kernels as EK
 from keyer import _key_kernels as K
 from keyer.colour import YCbCr
 from keyer.keying import Keyer, KeySettings, PlanarKeyer
-from keyer.stages import planar_key_fits
+from keyer.stages import planar_key_fits, planar_output
 from tests.clips import green_frames
 
 F = np.float32
@@ -140,13 +140,36 @@ class Info:
 @pytest.mark.parametrize("change, fits", [
     ({}, True), ({"pix_fmt": "yuvj420p"}, True), ({"pix_fmt": "yuv444p"}, False),
     ({"pix_fmt": "yuv420p10le"}, False), ({"rotation": 90}, False), ({"width": 63}, False),
-    ({"effects": ("x",)}, False), ({"pad": 4}, False), ({"scaled": True}, False),
-    ({"out": "yuva444p10le"}, False), ({"out": "yuv420p"}, True),
+    ({"pad": 4}, False), ({"scaled": True}, False),
 ])
 def test_planar_key_fits_only_what_it_can_key(change, fits):
     info = Info()
     for k in ("rotation", "pix_fmt", "width"):
         if k in change:
             setattr(info, k, change[k])
-    assert planar_key_fits(info, change.get("effects", ()), change.get("pad", 0),
-                           change.get("scaled", False), change.get("out", "yuva420p")) is fits
+    assert planar_key_fits(info, change.get("pad", 0), change.get("scaled", False)) is fits
+
+
+@pytest.mark.parametrize("pix_fmt, effects, planes", [
+    ("yuva420p", (), True), ("yuv420p", (), True), ("yuva420p", ("fx",), False),
+    ("yuva444p10le", (), False), ("rgba", (), False),
+])
+def test_planar_key_writes_planes_only_for_8_bit_420_without_effects(pix_fmt, effects, planes):
+    assert planar_output(pix_fmt, effects) is planes
+
+
+def test_rgba_output_is_the_planar_picture():
+    """Keyed to RGBA (for the effects), each pixel has its own luma and its block's colour:
+    encoding it again gives the planes the planar key writes directly, within rounding."""
+    rgb = green_frames(1, 96, 64)[0]
+    (y, u, v), planes = planar_key(rgb, frames=2)
+    keyer = PlanarKeyer(KeySettings(), 96, 64)
+    rgba = np.empty((64, 96, 4), np.uint8)
+    for _ in range(2):
+        keyer.to_rgba(y, u, v, BT709_TV, rgba)
+    again = [np.empty_like(p) for p in planes]
+    EK.rgba_to_yuv(rgba, rgba[..., :3], False, 0.2126, 0.0722, 8, 1, *again)
+    assert (again[3] == planes[3]).all()                          # the same alpha
+    assert (rgba[planes[3] == 0] == 0).all()                      # transparent is (0, 0, 0, 0)
+    for ours, theirs in zip(again[:3], planes[:3]):
+        assert np.abs(ours.astype(int) - theirs).max() <= 2
