@@ -349,18 +349,22 @@ def _block_rgb(y, u, v, ci, cj, y_off, y_scale, c_off, c_scale, rv, gu, gv, bu):
 
 
 @kernel_parallel
-def planar_ratio_and_stats(y, u, v, grid, cell, ccol0, ccolf, ccell, y_off, y_scale, c_off, c_scale,
+def planar_ratio_and_stats(y, u, v, grid, cell, ccol0, ccolf, y_off, y_scale, c_off, c_scale,
                            rv, gu, gv, bu, primary, balance, screen_min, ratio, guide, sums,
                            counts):
     """``ratio_and_screen_stats`` at chroma resolution, straight from 4:2:0 planes (even size).
 
     Per chroma sample: its block's RGB (``_block_rgb``), ``ratio = d / d(local screen)`` and
-    ``guide`` = BT.709 luma in 0..1. Screen statistics count each block as its 4 pixels. ``ccol0``/``ccolf``: each chroma column's left grid cell and
-    weight (for the bilinear screen estimate); ``ccell``: the cell it lies in. Threads split the rows by grid row (``cell`` is even), so sums have no races.
+    ``guide`` = BT.709 luma in 0..1. Screen statistics count each block as its 4 pixels, and
+    are summed per grid cell without branches (a 0/1 weight), then stored once per cell.
+    ``ccol0``/``ccolf``: each chroma column's left grid cell and weight (for the bilinear
+    screen estimate). Threads split the rows by grid row (``cell`` is even): no races.
     """
     hc, wc = ratio.shape
     gh, gw = grid.shape[0], grid.shape[1]
     half = cell // 2
+    one = np.float32(1.0)
+    zero = np.float32(0.0)
     for gi in prange(gh):
         rds = np.empty(gw + 1, np.float32)
         for c in range(gw):
@@ -379,70 +383,84 @@ def planar_ratio_and_stats(y, u, v, grid, cell, ccol0, ccolf, ccell, y_off, y_sc
             for c in range(gw):
                 rds[c] = (1.0 - fy) * grid[a0, c, 3] + fy * grid[a1, c, 3]
             rds[gw] = rds[gw - 1]
-            for cj in range(wc):
-                r, g, b, _ = _block_rgb(y, u, v, ci, cj, y_off, y_scale, c_off, c_scale,
-                                        rv, gu, gv, bu)
-                b0 = ccol0[cj]
-                ds = rds[b0] + ccolf[cj] * (rds[b0 + 1] - rds[b0])
-                d = _difference(r, g, b, primary, balance)
-                q = d / ds if ds > 1.0 else 0.0
-                ratio[ci, cj] = q
-                guide[ci, cj] = (0.2126 / 255.0) * r + (0.7152 / 255.0) * g + (0.0722 / 255.0) * b
-                if q > screen_min:
-                    cg = ccell[cj]
-                    sums[gi, cg, 0] += 4.0 * r
-                    sums[gi, cg, 1] += 4.0 * g
-                    sums[gi, cg, 2] += 4.0 * b
-                    counts[gi, cg] += 4.0
+            for cg in range(gw):
+                sr = zero
+                sg = zero
+                sb = zero
+                n = zero
+                for cj in range(cg * half, min((cg + 1) * half, wc)):
+                    r, g, b, _ = _block_rgb(y, u, v, ci, cj, y_off, y_scale, c_off, c_scale,
+                                            rv, gu, gv, bu)
+                    b0 = ccol0[cj]
+                    ds = rds[b0] + ccolf[cj] * (rds[b0 + 1] - rds[b0])
+                    d = _difference(r, g, b, primary, balance)
+                    q = d / max(ds, one)
+                    q = q if ds > one else zero
+                    ratio[ci, cj] = q
+                    guide[ci, cj] = (np.float32(0.2126 / 255.0) * r + np.float32(0.7152 / 255.0) * g
+                                     + np.float32(0.0722 / 255.0) * b)
+                    m = one if q > screen_min else zero
+                    sr += m * r
+                    sg += m * g
+                    sb += m * b
+                    n += m
+                sums[gi, cg, 0] += 4.0 * sr
+                sums[gi, cg, 1] += 4.0 * sg
+                sums[gi, cg, 2] += 4.0 * sb
+                counts[gi, cg] += 4.0 * n
 
 
 @kernel_parallel
-def planar_alpha(y, mean_a, mean_b, hcol0, hcolf, y_off, y_scale, hi, inv_width, clip_black,
-                 inv_clip, alpha):
-    """Full-resolution alpha from the chroma-resolution guided-filter model.
+def planar_alpha(y, mean_a, mean_b, y_off, y_scale, hi, inv_width, clip_black, inv_clip, alpha):
+    """Full-resolution alpha from the chroma-resolution guided-filter model (even width).
 
-    ``q = A * luma + B`` with (A, B) = (``mean_a``, ``mean_b``) upsampled bilinearly (centre
-    siting, as an area downscale by 2 leaves them: ``x_half = (x + 0.5) / 2 - 0.5``; ``hcol0``
-    / ``hcolf`` hold it per column) and ``luma`` = the pixel's Y' in 0..1; then
-    ``alpha = clip(((hi - q) * inv_width - clip_black) * inv_clip)`` as uint8.
+    ``q = A * luma + B`` with (A, B) = (``mean_a``, ``mean_b``) upsampled bilinearly with
+    MPEG-2 siting (vertically between luma rows; horizontally on even columns, so an odd
+    column takes the mean of its neighbours) and ``luma`` = the pixel's Y' in 0..1; then
+    ``alpha = clip(((hi - q) * inv_width - clip_black) * inv_clip)`` as uint8, folded into one
+    multiply-add and written without branches (two pixels a step: numba vectorises it).
     """
     h, w = y.shape
     hc, wc = mean_a.shape
+    s1 = np.float32(-inv_width * inv_clip * 255.0)
+    s0 = np.float32((hi * inv_width - clip_black) * inv_clip * 255.0 + 0.5)
+    gs = np.float32(y_scale / 255.0)
+    go = np.float32(y_off)
+    zero = np.float32(0.0)
+    half = np.float32(0.5)
     for i in prange(h):
-        sy = (i + 0.5) * 0.5 - 0.5
-        r0 = int(np.floor(sy))
-        fy = sy - r0
-        if r0 < 0:
-            r0 = 0
-            fy = 0.0
-        r1 = r0 + 1 if r0 + 1 < hc else hc - 1
         ra = np.empty(wc + 1, np.float32)
         rb = np.empty(wc + 1, np.float32)
+        sy = (i + 0.5) * 0.5 - 0.5
+        r0 = int(np.floor(sy))
+        fy = np.float32(sy - r0)
+        if r0 < 0:
+            r0 = 0
+            fy = zero
+        r1 = r0 + 1 if r0 + 1 < hc else hc - 1
         for k in range(wc):
-            ra[k] = (1.0 - fy) * mean_a[r0, k] + fy * mean_a[r1, k]
-            rb[k] = (1.0 - fy) * mean_b[r0, k] + fy * mean_b[r1, k]
+            ra[k] = (1 - fy) * mean_a[r0, k] + fy * mean_a[r1, k]
+            rb[k] = (1 - fy) * mean_b[r0, k] + fy * mean_b[r1, k]
         ra[wc] = ra[wc - 1]
         rb[wc] = rb[wc - 1]
-        for j in range(w):
-            k = hcol0[j]
-            f = hcolf[j]
-            g = (y[i, j] - y_off) * y_scale * (1.0 / 255.0)
-            g = min(max(g, 0.0), 1.0)
-            q = (ra[k] + f * (ra[k + 1] - ra[k])) * g + rb[k] + f * (rb[k + 1] - rb[k])
-            a = ((hi - q) * inv_width - clip_black) * inv_clip
-            if a <= 0.0:
-                alpha[i, j] = 0
-            elif a >= 1.0:
-                alpha[i, j] = 255
-            else:
-                alpha[i, j] = np.uint8(a * 255.0 + 0.5)
+        for k in range(wc):
+            a0 = ra[k]
+            b0 = rb[k]
+            a1 = half * (a0 + ra[k + 1])
+            b1 = half * (b0 + rb[k + 1])
+            g0 = min(max((np.float32(y[i, 2 * k]) - go) * gs, zero), np.float32(1.0))
+            g1 = min(max((np.float32(y[i, 2 * k + 1]) - go) * gs, zero), np.float32(1.0))
+            v0 = s0 + s1 * (a0 * g0 + b0)
+            v1 = s0 + s1 * (a1 * g1 + b1)
+            alpha[i, 2 * k] = np.uint8(min(max(v0, zero), np.float32(255.0)))
+            alpha[i, 2 * k + 1] = np.uint8(min(max(v1, zero), np.float32(255.0)))
 
 
 @kernel_parallel
 def planar_compose(y, u, v, pre, alpha, mean_a, mean_b, guide, grid, cell, y_off, y_scale,
                    c_off, c_scale, rv, gu, gv, bu, kr, kb, hi, inv_width, clip_black, inv_clip,
                    primary, limit_mode, spill, lum_p, flatten, to_rgba, bg_y, bg_u, bg_v,
-                   y_out, u_out, v_out, a_out, rgba):
+                   y_out, u_out, v_out, rgba):
     """The output's 4:2:0 planes (BT.709 limited range), one 2x2 block at a time (even size);
     or, with ``to_rgba``, straight-alpha RGBA for the effects (the ``*_out`` planes unused).
 
@@ -451,7 +469,7 @@ def planar_compose(y, u, v, pre, alpha, mean_a, mean_b, guide, grid, cell, y_off
     despilled with luminance restore. Luma stays per pixel: ``Y' + dY`` (``dY`` moves the input
     matrix's luma to BT.709's; 0 when they agree), un-mixed where the pixel's own ``pre`` alpha
     (the matte before shrink/feather, from which its ratio is recovered) marks an edge.
-    Under ``alpha`` 0 colour is black (``flatten`` = 0; ``a_out`` gets ``alpha``), or pixels are
+    Under ``alpha`` 0 colour is black (``flatten`` = 0; the alpha plane is ``alpha`` itself), or pixels are
     composited over the background planes (``flatten`` = 1; chroma with the block's mean alpha).
     Chroma of a block with transparent pixels is scaled by its share of visible ones, as
     averaging their zeroed RGB would. RGBA pixels get their own luma with their block's
@@ -487,7 +505,6 @@ def planar_compose(y, u, v, pre, alpha, mean_a, mean_b, guide, grid, cell, y_off
                                 rgba[i, j, c] = 0
                         else:
                             y_out[i, j] = 16
-                            a_out[i, j] = 0
                 if not to_rgba:
                     u_out[ci, cj] = 128
                     v_out[ci, cj] = 128
@@ -541,7 +558,6 @@ def planar_compose(y, u, v, pre, alpha, mean_a, mean_b, guide, grid, cell, y_off
                         y_out[i, j] = np.uint8(fa * (16.0 + luma_k * yy) + (1.0 - fa) * bg_y[i, j] + 0.5)
                         seen += fa
                     else:
-                        a_out[i, j] = al
                         if al == 0:
                             y_out[i, j] = 16
                         else:

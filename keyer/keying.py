@@ -302,20 +302,17 @@ class PlanarKeyer(_KeyBase):
         self.work = [np.zeros((hc, wc), np.float32) for _ in range(4)]
         self.zero_a = np.zeros((hc, wc), np.float32)
         self.alpha = np.zeros((height, width), np.uint8)
-        self.pre = np.zeros((height, width), np.uint8) if (settings.shrink or settings.feather) else self.alpha
+        self.shaped = bool(settings.shrink or settings.feather)
+        self.pre = np.zeros((height, width), np.uint8) if self.shaped else None
         gw = self.grid.shape[1]
         cx = (2 * np.arange(wc, dtype=np.float32) + 1.0) / CELL - 0.5
         self.ccol0 = np.clip(np.floor(cx), 0, gw - 1).astype(np.int64)
         self.ccolf = np.clip(cx - self.ccol0, 0.0, 1.0).astype(np.float32)
-        self.ccell = (2 * np.arange(wc)) // CELL
-        hx = np.arange(width, dtype=np.float32) * 0.5
-        self.hcol0 = np.clip(np.floor(hx), 0, wc - 1).astype(np.int64)
-        self.hcolf = np.clip(hx - self.hcol0, 0.0, 1.0).astype(np.float32)
         self.flatten = background is not None
         self.background = background or (np.zeros((1, 1), np.uint8),) * 3
 
     def _stats(self, y, u, v, c) -> None:
-        K.planar_ratio_and_stats(y, u, v, self.grid, CELL, self.ccol0, self.ccolf, self.ccell, c.y_off,
+        K.planar_ratio_and_stats(y, u, v, self.grid, CELL, self.ccol0, self.ccolf, c.y_off,
                                  c.y_scale, c.c_off, c.c_scale, c.rv, c.gu, c.gv, c.bu,
                                  self.primary, np.float32(self.s.balance), np.float32(0.5),
                                  self.ratio, self.guide, self.sums, self.counts)
@@ -328,17 +325,18 @@ class PlanarKeyer(_KeyBase):
         self._start(rgba[..., :3])
 
     def __call__(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, c, y_out: np.ndarray,
-                 u_out: np.ndarray, v_out: np.ndarray, a_out: np.ndarray) -> None:
+                 u_out: np.ndarray, v_out: np.ndarray, a_out: np.ndarray | None = None) -> None:
         """Key one picture: ``y``/``u``/``v`` decoded planes read with constants ``c`` (a
-        ``keyer.colour.YCbCr``); the output planes get the keyed picture (``a_out`` unused when
-        compositing over a background)."""
-        self._key(y, u, v, c, (y_out, u_out, v_out, a_out), self.no_rgba)
+        ``keyer.colour.YCbCr``); the output planes get the keyed picture, the matte written
+        straight into ``a_out`` (None when compositing over a background)."""
+        self._key(y, u, v, c, (y_out, u_out, v_out), self.no_rgba,
+                  self.alpha if a_out is None else a_out)
 
     def to_rgba(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, c, rgba: np.ndarray) -> None:
         """Key one picture into straight-alpha RGBA (H, W, 4) uint8, for the effects."""
-        self._key(y, u, v, c, (self.no_plane,) * 4, rgba)
+        self._key(y, u, v, c, (self.no_plane,) * 3, rgba, self.alpha)
 
-    def _key(self, y, u, v, c, planes, rgba) -> None:
+    def _key(self, y, u, v, c, planes, rgba, matte) -> None:
         if self.primary is None:
             self._start_planar(y, u, v, c)
         self._measure(self._stats, y, u, v, c)
@@ -347,13 +345,16 @@ class PlanarKeyer(_KeyBase):
         else:
             mean_a, mean_b = self.zero_a, self.ratio
         s = self.s
-        K.planar_alpha(y, mean_a, mean_b, self.hcol0, self.hcolf, c.y_off, c.y_scale, self.hi,
-                       self.inv_width, s.clip_black, self.inv_clip, self.pre)
-        if self.pre is not self.alpha:
-            np.copyto(self.alpha, self.pre)
+        pre = self.pre if self.shaped else matte
+        K.planar_alpha(y, mean_a, mean_b, c.y_off, c.y_scale, self.hi, self.inv_width,
+                       s.clip_black, self.inv_clip, pre)
+        if self.shaped:   # OpenCV shapes a contiguous matte; the result goes to ``matte``
+            np.copyto(self.alpha, pre)
             self._shape_matte(self.alpha)
+            if matte is not self.alpha:
+                np.copyto(matte, self.alpha)
         bg_y, bg_u, bg_v = self.background
-        K.planar_compose(y, u, v, self.pre, self.alpha, mean_a, mean_b, self.guide, self.grid, CELL,
+        K.planar_compose(y, u, v, pre, matte, mean_a, mean_b, self.guide, self.grid, CELL,
                          c.y_off, c.y_scale, c.c_off, c.c_scale, c.rv, c.gu, c.gv, c.bu,
                          LUMA[0], LUMA[2], self.hi, self.inv_width, s.clip_black, self.inv_clip,
                          self.primary, LIMITS[s.spill_limit], s.spill, LUMA[self.primary],

@@ -118,7 +118,7 @@ class PlanarKeyStage:
             self.keyer.to_rgba(*planes, self._consts, frame.rgba)
             return frame
         out = av.VideoFrame(w, self.height, self.pix_fmt)
-        a_out = plane_array(out.planes[3], np.uint8, w) if self.alpha else self.keyer.alpha
+        a_out = plane_array(out.planes[3], np.uint8, w) if self.alpha else None
         self.keyer(*planes, self._consts, plane_array(out.planes[0], np.uint8, w),
                    plane_array(out.planes[1], np.uint8, cw), plane_array(out.planes[2], np.uint8, cw),
                    a_out)
