@@ -8,19 +8,29 @@ import numpy as np
 from effects.base import Geometry, param, register
 from effects.colors import parse_color
 from effects.textures import check_texture, load_rgb
-from keyer._jit import kernel_parallel, prange
+from effects import _composite
+from keyer._jit import kernel
+
+KERNEL_DEPS = (_composite,)   # kernels this effect runs from other modules
 
 
-@kernel_parallel
-def add_kernel(src, addend, out):
-    """``out.rgb = min(255, src.rgb + addend)`` (addend uint8 per pixel); alpha copied."""
+@kernel
+def add_kernel(src, addend, y0, y1, x0, x1, out):
+    """``out = min(255, src + addend)`` inside the box: ``addend`` is (H, W, 4) uint8, 0 for
+    alpha (so alpha is copied).
+
+    Each row of the box is one flat run of bytes indexed from 0 (a loop from ``x0`` would keep
+    Numba's negative-index check and not vectorise).
+    """
     h, w = src.shape[0], src.shape[1]
-    for i in prange(h):
-        for j in range(w):
-            for c in range(3):
-                v = np.int32(src[i, j, c]) + np.int32(addend[i, j, c])
-                out[i, j, c] = 255 if v > 255 else np.uint8(v)
-            out[i, j, 3] = src[i, j, 3]
+    a, b = 4 * x0, 4 * x1
+    for i in range(y0, y1):
+        s = src[i].reshape(w * 4)[a:b]
+        d = addend[i].reshape(w * 4)[a:b]
+        o = out[i].reshape(w * 4)[a:b]
+        for k in range(s.size):
+            v = np.uint16(s[k]) + np.uint16(d[k])
+            o[k] = np.uint8(min(v, np.uint16(255)))
 
 
 @register("add")
@@ -29,6 +39,8 @@ class Add:
     """Add a texture or colour onto the subject (linear dodge), clamped; alpha unchanged.
 
     Notes: ``out = min(1, src + o * tex)``; with ``texture=none`` the colour is added instead.
+    Only the subject's box grown by ``_composite.COLOUR_REACH`` px is computed; beyond it
+    (alpha 0, colour unseen and unread) the source is copied.
     """
 
     texture: str = param("paper", help="image path, 'paper', or 'none' to add `color`")
@@ -46,7 +58,8 @@ class Add:
             tex[...] = np.array(parse_color(self.color), np.float32)
         else:
             tex = load_rgb(self.texture, g.width, g.height, self.fit).astype(np.float32)
-        addend = np.clip(tex * self.opacity + 0.5, 0, 255).astype(np.uint8)
+        addend = np.zeros((g.height, g.width, 4), np.uint8)        # alpha: + 0
+        addend[..., :3] = np.clip(tex * self.opacity + 0.5, 0, 255)
         return AddOp(addend)
 
 
@@ -55,7 +68,10 @@ class AddOp:
         self.addend = addend
 
     def __call__(self, src: np.ndarray, out: np.ndarray, t: float) -> None:
-        add_kernel(src, self.addend, out)
+        h, w = src.shape[0], src.shape[1]
+        box = _composite.pad(_composite.subject_box(src), _composite.COLOUR_REACH, h, w)
+        add_kernel(src, self.addend, *box, out)
+        _composite.copy_outside(src, box, out)
 
     def close(self) -> None:
         self.addend = None
@@ -63,4 +79,4 @@ class AddOp:
 
 def warm() -> None:
     s = np.zeros((2, 2, 4), np.uint8)
-    add_kernel(s, np.zeros((2, 2, 3), np.uint8), np.empty_like(s))
+    add_kernel(s, np.zeros((2, 2, 4), np.uint8), 0, 2, 0, 2, np.empty_like(s))

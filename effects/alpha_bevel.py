@@ -10,14 +10,17 @@ import numpy as np
 from effects import _composite
 from effects.base import Geometry, param, register
 from effects.colors import parse_color
-from keyer._jit import kernel_parallel, prange
+from keyer._jit import kernel
 
 KERNEL_DEPS = (_composite,)   # kernels this effect runs from other modules
 
+RING = 3   # px of background kept around the subject's box for the distance transform
 
-@kernel_parallel
-def bevel_kernel(src, dist, thickness, lx, ly, intensity, cr, cg, cb, out):
-    """Shade the edge band by the slope of ``h = min(dist, thickness) / thickness``.
+
+@kernel
+def bevel_kernel(src, dist, thickness, lx, ly, intensity, cr, cg, cb, y0, y1, x0, x1, out):
+    """Shade the edge band by the slope of ``h = min(dist, thickness) / thickness``, inside the
+    box.
 
     The surface normal is ``(-dh/dx, -dh/dy)`` (pointing out of the subject); ``shade =
     n . light`` with the light direction (lx, ly) pointing towards the light. shade > 0 mixes
@@ -26,15 +29,16 @@ def bevel_kernel(src, dist, thickness, lx, ly, intensity, cr, cg, cb, out):
     ``thickness`` are copied exactly.
     """
     h, w = dist.shape
-    for ii in prange(h):
-        i = np.int64(ii)  # prange's index may be unsigned: keep neighbour arithmetic signed
-        for j in range(w):
-            for c in range(4):
-                out[i, j, c] = src[i, j, c]
+    for i in range(y0, y1):
+        i0 = i - 1 if i > 0 else i
+        i1 = i + 1 if i < h - 1 else i
+        for j in range(x0, x1):
+            out[i, j, 0] = src[i, j, 0]
+            out[i, j, 1] = src[i, j, 1]
+            out[i, j, 2] = src[i, j, 2]
+            out[i, j, 3] = src[i, j, 3]
             if src[i, j, 3] == 0 or dist[i, j] > thickness + 1.5:
                 continue
-            i0 = i - 1 if i > 0 else i
-            i1 = i + 1 if i < h - 1 else i
             j0 = j - 1 if j > 0 else j
             j1 = j + 1 if j < w - 1 else j
             hx = (min(dist[i, j1], thickness) - min(dist[i, j0], thickness)) / (thickness * (j1 - j0 if j1 > j0 else 1))
@@ -69,7 +73,9 @@ class AlphaBevel:
     faces away; the interior beyond ``thickness`` is exactly unchanged.
 
     Notes: the height is a distance-from-edge ramp (cv2.distanceTransform of alpha >= 128, one
-    pass, not repeated erosions), clipped at ``thickness``.
+    pass, not repeated erosions), clipped at ``thickness``. Only the subject's box is shaded;
+    the distance is computed on the box grown by ``RING`` px of background, which gives the
+    same distances as the whole frame (every path to the subject's edge crosses that ring).
     """
 
     thickness: float = param(5.0, lo=0.5, hi=200, unit="px", help="width of the bevel")
@@ -93,13 +99,17 @@ class AlphaBevelOp:
         self.rgb = parse_color(spec.color)
 
     def __call__(self, src: np.ndarray, out: np.ndarray, t: float) -> None:
-        _composite.alpha_below(src, 128, self.inside)
-        np.bitwise_not(self.inside, out=self.inside)
-        cv2.distanceTransform(self.inside, cv2.DIST_L2, cv2.DIST_MASK_5, dst=self.dist)
+        box = _composite.subject_box(src)
+        if box[0] < box[1]:
+            y0, y1, x0, x1 = ring = _composite.pad(box, RING, src.shape[0], src.shape[1])
+            _composite.alpha_at_least(src, 128, *ring, self.inside)
+            cv2.distanceTransform(self.inside[y0:y1, x0:x1], cv2.DIST_L2, cv2.DIST_MASK_5,
+                                  dst=self.dist[y0:y1, x0:x1])
         lx, ly = self.light
         r, g, b = self.rgb
         bevel_kernel(src, self.dist, np.float32(self.spec.thickness), lx, ly,
-                     self.spec.intensity, r, g, b, out)
+                     self.spec.intensity, r, g, b, *box, out)
+        _composite.copy_outside(src, box, out)
 
     def close(self) -> None:
         self.inside = self.dist = None
@@ -108,4 +118,4 @@ class AlphaBevelOp:
 def warm() -> None:
     s = np.zeros((3, 3, 4), np.uint8)
     bevel_kernel(s, np.zeros((3, 3), np.float32), np.float32(2), 0.5, 0.5, 0.5, 255, 255, 255,
-                 np.empty_like(s))
+                 0, 3, 0, 3, np.empty_like(s))

@@ -8,53 +8,65 @@ import numpy as np
 
 from effects.base import Geometry, param, register
 from effects.textures import check_texture, load_rgb, smooth_noise
-from keyer._jit import kernel_parallel, prange
+from effects import _composite
+from keyer._jit import kernel
+
+KERNEL_DEPS = (_composite,)   # kernels this effect runs from other modules
 
 EDGES = {"transparent": cv2.BORDER_CONSTANT, "wrap": cv2.BORDER_WRAP, "clamp": cv2.BORDER_REPLICATE}
 KEYFRAMES = 4      # noise maps the animated map cycles through
 
 
-@kernel_parallel
-def premultiply(src, out):
-    """RGBA uint8 straight -> uint16 premultiplied: ``(c * a, a * 255)``."""
-    h, w = src.shape[0], src.shape[1]
-    for i in prange(h):
-        for j in range(w):
-            a = np.uint16(src[i, j, 3])
-            out[i, j, 0] = np.uint16(src[i, j, 0]) * a
-            out[i, j, 1] = np.uint16(src[i, j, 1]) * a
-            out[i, j, 2] = np.uint16(src[i, j, 2]) * a
-            out[i, j, 3] = a * np.uint16(255)
+@kernel
+def premultiply(src, y0, y1, x0, x1, out):
+    """RGBA uint8 straight -> uint16 premultiplied: ``(c * a, a * 255)``, inside the box."""
+    for i in range(y0, y1):
+        s = src[i, x0:x1]
+        o = out[i, x0:x1]
+        for k in range(s.shape[0]):
+            a = np.uint16(s[k, 3])
+            o[k, 0] = np.uint16(s[k, 0]) * a
+            o[k, 1] = np.uint16(s[k, 1]) * a
+            o[k, 2] = np.uint16(s[k, 2]) * a
+            o[k, 3] = a * np.uint16(255)
 
 
-@kernel_parallel
-def unpremultiply(pm, out):
-    """uint16 premultiplied -> RGBA uint8 straight (colour 0 where alpha is 0)."""
-    h, w = pm.shape[0], pm.shape[1]
-    for i in prange(h):
-        for j in range(w):
-            a = pm[i, j, 3]
+@kernel
+def unpremultiply(pm, y0, y1, x0, x1, out):
+    """uint16 premultiplied -> RGBA uint8 straight (colour 0 where alpha is 0), inside the box."""
+    for i in range(y0, y1):
+        p = pm[i, x0:x1]
+        o = out[i, x0:x1]
+        for k in range(p.shape[0]):
+            a = p[k, 3]
             if a < 128:
-                out[i, j, 0] = 0
-                out[i, j, 1] = 0
-                out[i, j, 2] = 0
-                out[i, j, 3] = 0
+                o[k, 0] = 0
+                o[k, 1] = 0
+                o[k, 2] = 0
+                o[k, 3] = 0
                 continue
             inv = np.float32(255.0) / a
-            for c in range(3):
-                v = pm[i, j, c] * inv
-                out[i, j, c] = 255 if v >= 254.5 else np.uint8(v + 0.5)
-            out[i, j, 3] = np.uint8(a / np.float32(255.0) + np.float32(0.5))
+            v0 = p[k, 0] * inv
+            v1 = p[k, 1] * inv
+            v2 = p[k, 2] * inv
+            o[k, 0] = 255 if v0 >= 254.5 else np.uint8(v0 + 0.5)
+            o[k, 1] = 255 if v1 >= 254.5 else np.uint8(v1 + 0.5)
+            o[k, 2] = 255 if v2 >= 254.5 else np.uint8(v2 + 0.5)
+            o[k, 3] = np.uint8(a / np.float32(255.0) + np.float32(0.5))
 
 
-@kernel_parallel
-def make_maps(dx, dy, ax, ay, map_x, map_y):
-    """``map = identity + amount * field`` (fields in -1..1)."""
-    h, w = dx.shape
-    for i in prange(h):
-        for j in range(w):
-            map_x[i, j] = j + ax * dx[i, j]
-            map_y[i, j] = i + ay * dy[i, j]
+@kernel
+def make_maps(dx, dy, ax, ay, y0, y1, x0, x1, ox, oy, map_x, map_y):
+    """``map = identity + amount * field`` (fields in -1..1) inside the box, minus the origin
+    (ox, oy) of the image remap will read (exact: whole numbers off a float32 below 2**24)."""
+    for i in range(y0, y1):
+        fx = dx[i, x0:x1]
+        fy = dy[i, x0:x1]
+        mx = map_x[i, x0:x1]
+        my = map_y[i, x0:x1]
+        for k in range(fx.shape[0]):
+            mx[k] = np.float32((x0 + k) + ax * fx[k]) - np.float32(ox)
+            my[k] = np.float32(i + ay * fy[k]) - np.float32(oy)
 
 
 @register("displacement")
@@ -65,6 +77,10 @@ class Displacement:
     Notes: the map's red/green (or two smooth noise fields) in -1..1 scale ``amount`` px in x/y.
     Sampling is bilinear on premultiplied RGBA (cv2.remap on uint16), so edges pick up no dark
     or green fringe. ``speed`` > 0 drifts the noise through ``KEYFRAMES`` fields per cycle.
+    Only the subject's box grown by the largest shift (+1 px for the bilinear footprint) is
+    remapped, reading the subject's box only; the rest is transparent, as on the full frame.
+    With ``edge`` wrap or clamp that holds only while the subject stays that far from the
+    frame's edges; otherwise the whole frame is remapped.
     """
 
     amount: float = param(5.0, lo=0, hi=500, unit="px", help="largest displacement")
@@ -112,7 +128,9 @@ class DisplacementOp:
             rgb = load_rgb(spec.map, g.width, g.height, "stretch").astype(np.float32)
             self.dx[...] = (rgb[..., 0] - 128.0) / 127.0
             self.dy[...] = (rgb[..., 1] - 128.0) / 127.0
-        make_maps(self.dx, self.dy, np.float32(self.ax), np.float32(self.ay), self.map_x, self.map_y)
+        # how far an output pixel reads from itself: the largest shift and the bilinear footprint
+        self.reach = int(np.ceil(max(abs(self.ax), abs(self.ay)))) + 1
+        self.maps_for: tuple | None = None    # (in box, out box) the static maps were made for
 
     @staticmethod
     def _cut(noise: np.ndarray, gh: int, gw: int) -> np.ndarray:
@@ -133,13 +151,32 @@ class DisplacementOp:
         if self.identity:
             np.copyto(out, src)
             return
+        h, w = src.shape[0], src.shape[1]
+        inbox = _composite.subject_box(src)
+        if inbox[0] >= inbox[1]:
+            out.fill(0)
+            return
+        border = cv2.BORDER_CONSTANT
+        outbox = _composite.pad(inbox, self.reach, h, w)
+        if self.border != cv2.BORDER_CONSTANT and _composite.pad(inbox, self.reach + 1, h, w) != (
+                inbox[0] - self.reach - 1, inbox[1] + self.reach + 1,
+                inbox[2] - self.reach - 1, inbox[3] + self.reach + 1):
+            inbox = outbox = (0, h, 0, w)   # the edge rule can matter: the whole frame
+            border = self.border
         if self.animated:
             self._fields(t)
-            make_maps(self.dx, self.dy, np.float32(self.ax), np.float32(self.ay), self.map_x, self.map_y)
-        premultiply(src, self.pm)
-        cv2.remap(self.pm, self.map_x, self.map_y, cv2.INTER_LINEAR, dst=self.moved,
-                  borderMode=self.border, borderValue=0)
-        unpremultiply(self.moved, out)
+        if self.animated or self.maps_for != (inbox, outbox):
+            make_maps(self.dx, self.dy, np.float32(self.ax), np.float32(self.ay), *outbox,
+                      inbox[2], inbox[0], self.map_x, self.map_y)
+            self.maps_for = (inbox, outbox)
+        iy0, iy1, ix0, ix1 = inbox
+        oy0, oy1, ox0, ox1 = outbox
+        premultiply(src, *inbox, self.pm)
+        cv2.remap(self.pm[iy0:iy1, ix0:ix1], self.map_x[oy0:oy1, ox0:ox1],
+                  self.map_y[oy0:oy1, ox0:ox1], cv2.INTER_LINEAR,
+                  dst=self.moved[oy0:oy1, ox0:ox1], borderMode=border, borderValue=0)
+        unpremultiply(self.moved, *outbox, out)
+        _composite.clear_outside(outbox, out)
 
     def close(self) -> None:
         self.pm = self.moved = self.map_x = self.map_y = None
@@ -148,7 +185,7 @@ class DisplacementOp:
 def warm() -> None:
     s = np.zeros((2, 2, 4), np.uint8)
     pm = np.zeros((2, 2, 4), np.uint16)
-    premultiply(s, pm)
-    unpremultiply(pm, s)
+    premultiply(s, 0, 2, 0, 2, pm)
+    unpremultiply(pm, 0, 2, 0, 2, s)
     z = np.zeros((2, 2), np.float32)
-    make_maps(z, z, np.float32(1), np.float32(1), z.copy(), z.copy())
+    make_maps(z, z, np.float32(1), np.float32(1), 0, 2, 0, 2, 0, 0, z.copy(), z.copy())

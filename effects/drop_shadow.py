@@ -29,7 +29,12 @@ class DropShadow:
 
     Notes: shadow coverage = opacity * blur(shift(alpha, distance along angle)); subject over it.
     The offset is sampled bilinearly (cv2.warpAffine), so any angle and fractional distance work;
-    blur is OpenCV's Gaussian (sigma = softness / 2), the fastest separable blur at hand.
+    blur is OpenCV's Gaussian (sigma = softness / 2), the fastest separable blur at hand. All of
+    it runs on one box only: the subject's box united with the shadow's (the subject's box moved
+    by the offset, grown by the bilinear footprint and the blur's radius). Both OpenCV calls see
+    that box as their whole image; the translation does not change (source and destination
+    share the box's origin) and the shadow is 0 at the box's edges, so the result is the
+    full-frame one.
     """
 
     color: str = param("black", help="shadow colour")
@@ -56,15 +61,40 @@ class DropShadowOp:
         self.shifted = np.zeros((g.height, g.width), np.float32)
         self.size = (g.width, g.height)
         self.sigma = spec.softness / 2.0
+        # OpenCV's radius for a float32 Gaussian: ksize = round(sigma * 4 * 2 + 1) | 1
+        radius = (int(round(self.sigma * 8 + 1)) | 1) // 2 if self.sigma > 0 else 0
+        # how far the shadow reaches from the subject's box: offset, bilinear footprint, blur
+        self.shift = (dx, dy)
+        self.reach = 2 + radius
+
+    def _box(self, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        """The subject's box united with the shadow's, clipped to the frame."""
+        y0, y1, x0, x1 = box
+        if y0 >= y1:
+            return box
+        dx, dy = self.shift
+        w, h = self.size
+        r = self.reach
+        return (max(0, min(y0, math.floor(y0 + dy) - r)), min(h, max(y1, math.ceil(y1 + dy) + r)),
+                max(0, min(x0, math.floor(x0 + dx) - r)), min(w, max(x1, math.ceil(x1 + dx) + r)))
 
     def __call__(self, src: np.ndarray, out: np.ndarray, t: float) -> None:
-        _composite.alpha_scaled(src, np.float32(self.spec.opacity / 255.0), self.alpha)
-        cv2.warpAffine(self.alpha, self.matrix, self.size, dst=self.shifted, flags=cv2.INTER_LINEAR,
-                       borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        if self.sigma > 0:
-            cv2.GaussianBlur(self.shifted, (0, 0), self.sigma, dst=self.shifted)
+        box = self._box(_composite.subject_box(src))
+        y0, y1, x0, x1 = box
+        if y0 < y1:
+            _composite.alpha_scaled(src, np.float32(self.spec.opacity / 255.0), *box, self.alpha)
+            alpha = self.alpha[y0:y1, x0:x1]
+            shifted = self.shifted[y0:y1, x0:x1]
+            cv2.warpAffine(alpha, self.matrix, (x1 - x0, y1 - y0), dst=shifted,
+                           flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            if self.sigma > 0:
+                cv2.GaussianBlur(shifted, (0, 0), self.sigma, dst=shifted)
         r, g, b = self.rgb
-        _composite.under(src, self.shifted, r, g, b, self.spec.shadow_only, out)
+        _composite.under(src, self.shifted, r, g, b, self.spec.shadow_only, *box, out)
+        if self.spec.shadow_only:
+            _composite.clear_outside(box, out)
+        else:
+            _composite.copy_outside(src, box, out)
 
     def close(self) -> None:
         self.alpha = self.shifted = None

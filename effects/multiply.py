@@ -7,18 +7,28 @@ import numpy as np
 
 from effects.base import Geometry, param, register
 from effects.textures import check_texture, load_rgb
-from keyer._jit import kernel_parallel, prange
+from effects import _composite
+from keyer._jit import kernel
+
+KERNEL_DEPS = (_composite,)   # kernels this effect runs from other modules
 
 
-@kernel_parallel
-def multiply_kernel(src, factor, out):
-    """``out.rgb = src.rgb * factor`` (factor in 0..1, per pixel and channel); alpha copied."""
+@kernel
+def multiply_kernel(src, factor, y0, y1, x0, x1, out):
+    """``out = src * factor`` inside the box: ``factor`` is (H, W, 4) float32, 0..1 per pixel
+    and channel, 1 for alpha (so alpha is copied exactly).
+
+    Each row of the box is one flat run of bytes indexed from 0 (a loop from ``x0`` would keep
+    Numba's negative-index check and not vectorise: 3x slower).
+    """
     h, w = src.shape[0], src.shape[1]
-    for i in prange(h):
-        for j in range(w):
-            for c in range(3):
-                out[i, j, c] = np.uint8(src[i, j, c] * factor[i, j, c] + np.float32(0.5))
-            out[i, j, 3] = src[i, j, 3]
+    a, b = 4 * x0, 4 * x1
+    for i in range(y0, y1):
+        s = src[i].reshape(w * 4)[a:b]
+        f = factor[i].reshape(w * 4)[a:b]
+        o = out[i].reshape(w * 4)[a:b]
+        for k in range(s.size):
+            o[k] = np.uint8(s[k] * f[k] + np.float32(0.5))
 
 
 @register("multiply")
@@ -27,7 +37,8 @@ class Multiply:
     """Multiply a texture onto the subject's colour; alpha unchanged.
 
     Notes: ``out = src * (1 - o + o * tex)`` with tex in 0..1: a white texture, or opacity 0,
-    changes nothing.
+    changes nothing. Only the subject's box grown by ``_composite.COLOUR_REACH`` px is computed;
+    beyond it (alpha 0, colour unseen and unread) the source is copied.
     """
 
     texture: str = param("paper", help="image path, or 'paper' (built-in paper grain)")
@@ -39,8 +50,9 @@ class Multiply:
 
     def bind(self, g: Geometry) -> "MultiplyOp":
         tex = load_rgb(self.texture, g.width, g.height, self.fit).astype(np.float32) / 255.0
-        factor = (1.0 - self.opacity + self.opacity * tex).astype(np.float32)
-        return MultiplyOp(np.ascontiguousarray(factor))
+        factor = np.ones((g.height, g.width, 4), np.float32)        # alpha: x 1, exact
+        factor[..., :3] = 1.0 - self.opacity + self.opacity * tex
+        return MultiplyOp(factor)
 
 
 class MultiplyOp:
@@ -48,7 +60,10 @@ class MultiplyOp:
         self.factor = factor
 
     def __call__(self, src: np.ndarray, out: np.ndarray, t: float) -> None:
-        multiply_kernel(src, self.factor, out)
+        h, w = src.shape[0], src.shape[1]
+        box = _composite.pad(_composite.subject_box(src), _composite.COLOUR_REACH, h, w)
+        multiply_kernel(src, self.factor, *box, out)
+        _composite.copy_outside(src, box, out)
 
     def close(self) -> None:
         self.factor = None
@@ -56,4 +71,4 @@ class MultiplyOp:
 
 def warm() -> None:
     s = np.zeros((2, 2, 4), np.uint8)
-    multiply_kernel(s, np.ones((2, 2, 3), np.float32), np.empty_like(s))
+    multiply_kernel(s, np.ones((2, 2, 4), np.float32), 0, 2, 0, 2, np.empty_like(s))

@@ -9,24 +9,26 @@ import numpy as np
 from effects import _composite
 from effects.base import Geometry, param, register
 from effects.colors import parse_color
-from keyer._jit import kernel_parallel, prange
+from keyer._jit import kernel
 
 KERNEL_DEPS = (_composite,)   # kernels this effect runs from other modules
 
 
-@kernel_parallel
-def stroke_coverage(dist, width, inv_soft, out):
-    """Stroke coverage from the distance (px) to the subject: 1 within ``width``, then a
-    ``softness``-wide ramp: ``clip((width - dist) / softness + 0.5)``; hard when inv_soft = 0."""
-    h, w = dist.shape
-    for i in prange(h):
-        for j in range(w):
-            d = dist[i, j]
-            if inv_soft == 0.0:
-                out[i, j] = 1.0 if d <= width else 0.0
-            else:
-                v = (width - d) * inv_soft + 0.5
-                out[i, j] = 0.0 if v < 0.0 else (1.0 if v > 1.0 else v)
+@kernel
+def stroke_coverage(dist, width, inv_soft, y0, y1, x0, x1, out):
+    """Stroke coverage from the distance (px) to the subject, inside the box: 1 within
+    ``width``, then a ``softness``-wide ramp: ``clip((width - dist) / softness + 0.5)``; hard
+    when inv_soft = 0."""
+    for i in range(y0, y1):
+        d = dist[i, x0:x1]
+        o = out[i, x0:x1]
+        if inv_soft == 0.0:
+            for k in range(d.shape[0]):
+                o[k] = 1.0 if d[k] <= width else 0.0
+        else:
+            for k in range(d.shape[0]):
+                v = (width - d[k]) * inv_soft + 0.5
+                o[k] = 0.0 if v < 0.0 else (1.0 if v > 1.0 else v)
 
 
 @register("outline")
@@ -36,6 +38,9 @@ class Outline:
 
     Notes: the stroke covers every pixel within ``width`` px (Euclidean, cv2.distanceTransform
     with the precise mask) of a pixel whose alpha is at least half; ``softness`` antialiases it.
+    Only the subject's box grown by the stroke's reach is computed (the exact transform there
+    sees every subject pixel, so distances are the full-frame ones); beyond, the source is
+    copied.
     """
 
     width: float = param(8.0, lo=0, hi=500, unit="px", help="stroke width")
@@ -57,17 +62,26 @@ class OutlineOp:
         self.dist = np.zeros((g.height, g.width), np.float32)
         self.cover = np.zeros((g.height, g.width), np.float32)
         self.inv_soft = 1.0 / spec.softness if spec.softness > 0 else 0.0
+        # coverage is 0 beyond width + softness / 2 from the subject
+        self.reach = int(np.ceil(spec.width + 0.5 * spec.softness)) + 1
 
     def __call__(self, src: np.ndarray, out: np.ndarray, t: float) -> None:
-        _composite.alpha_below(src, 128, self.outside)
-        cv2.distanceTransform(self.outside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE, dst=self.dist)
-        stroke_coverage(self.dist, np.float32(self.spec.width), np.float32(self.inv_soft), self.cover)
+        box = _composite.pad(_composite.subject_box(src), self.reach, src.shape[0], src.shape[1])
+        y0, y1, x0, x1 = box
+        if y0 < y1:
+            _composite.alpha_below(src, 128, *box, self.outside)
+            cv2.distanceTransform(self.outside[y0:y1, x0:x1], cv2.DIST_L2, cv2.DIST_MASK_PRECISE,
+                                  dst=self.dist[y0:y1, x0:x1])
+            stroke_coverage(self.dist, np.float32(self.spec.width), np.float32(self.inv_soft),
+                            *box, self.cover)
         r, g, b = self.rgb
-        _composite.under(src, self.cover, r, g, b, False, out)
+        _composite.under(src, self.cover, r, g, b, False, *box, out)
+        _composite.copy_outside(src, box, out)
 
     def close(self) -> None:
         self.outside = self.dist = self.cover = None
 
 
 def warm() -> None:
-    stroke_coverage(np.zeros((2, 2), np.float32), np.float32(1), np.float32(1), np.zeros((2, 2), np.float32))
+    stroke_coverage(np.zeros((2, 2), np.float32), np.float32(1), np.float32(1), 0, 2, 0, 2,
+                    np.zeros((2, 2), np.float32))

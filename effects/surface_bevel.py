@@ -7,56 +7,90 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from effects import _composite
 from effects.base import Geometry, param, register
 from effects.textures import check_texture, load_rgb
-from keyer._jit import kernel_parallel, prange
+from keyer._jit import kernel
+
+KERNEL_DEPS = (_composite,)   # kernels this effect runs from other modules
+
+BLUR_SIGMA = 1.0
+# OpenCV's radius for a float32 Gaussian of sigma 1: ksize = round(sigma * 4 * 2 + 1) | 1 = 9
+BLUR_RADIUS = 4
 
 
-@kernel_parallel
-def luma_plane(src, out):
-    """BT.709 luma of RGBA in 0..1 (float32)."""
-    h, w = src.shape[0], src.shape[1]
-    for i in prange(h):
-        for j in range(w):
-            out[i, j] = (0.2126 * src[i, j, 0] + 0.7152 * src[i, j, 1] + 0.0722 * src[i, j, 2]) / 255.0
+@kernel
+def luma_plane(src, y0, y1, x0, x1, out):
+    """BT.709 luma of RGBA in 0..1 (float32), inside the box."""
+    for i in range(y0, y1):
+        s = src[i, x0:x1]
+        o = out[i, x0:x1]
+        for k in range(s.shape[0]):
+            o[k] = (0.2126 * s[k, 0] + 0.7152 * s[k, 1] + 0.0722 * s[k, 2]) / 255.0
 
 
-@kernel_parallel
-def relief_kernel(src, height, depth, lx, ly, lz, highlight, shadow, out):
-    """Lambert shading of the height field relative to a flat surface, inside the alpha only.
+@kernel
+def _shading(up, down, left, right, depth, lx, ly, lz, highlight, shadow, k_lo, k_hi):
+    """One run of pixels from the heights above, below, left and right of each: ``k_hi =
+    min(max(s, 0) * highlight, 1)``, ``k_lo = max(1 + min(s, 0) * shadow, 0)`` (one of the two
+    is the identity). Branch-free, and np.true_divide (the same IEEE quotient without Python's
+    ZeroDivisionError check) so that the loop vectorises: 5x faster than one loop per pixel.
+    """
+    for k in range(up.shape[0]):
+        gx = (right[k] - left[k]) * depth
+        gy = (down[k] - up[k]) * depth
+        s = np.true_divide(-gx * lx - gy * ly + lz, math.sqrt(gx * gx + gy * gy + 1.0)) - lz
+        k_hi[k] = min(max(s, 0.0) * highlight, 1.0)
+        k_lo[k] = max(1.0 + min(s, 0.0) * shadow, 0.0)
+
+
+@kernel
+def _shade(src, k_lo, k_hi, out):
+    """``c' = c * k_lo + (255 - c) * k_hi + 0.5`` (the shading below, term for term) where alpha
+    is not 0; transparent pixels and alpha are copied."""
+    for k in range(src.shape[0]):
+        a = src[k, 3]
+        lo = k_lo[k]
+        hi = k_hi[k]
+        c0 = src[k, 0]
+        c1 = src[k, 1]
+        c2 = src[k, 2]
+        out[k, 0] = c0 if a == 0 else np.uint8(c0 * lo + (255.0 - c0) * hi + 0.5)
+        out[k, 1] = c1 if a == 0 else np.uint8(c1 * lo + (255.0 - c1) * hi + 0.5)
+        out[k, 2] = c2 if a == 0 else np.uint8(c2 * lo + (255.0 - c2) * hi + 0.5)
+        out[k, 3] = a
+
+
+@kernel
+def relief_kernel(src, height, depth, lx, ly, lz, highlight, shadow, y0, y1, x0, x1, k_lo, k_hi,
+                  out):
+    """Lambert shading of the height field relative to a flat surface, inside the alpha only
+    (and inside the box); ``k_lo``, ``k_hi`` are float64 scratch rows of at least the box width.
 
     ``n = normalize(-depth * dh/dx, -depth * dh/dy, 1)``; ``s = n . L - L.z`` (0 when flat);
     s > 0 brightens towards white by ``s * highlight``, s < 0 darkens by ``s * shadow``. Alpha is
-    copied; a flat height field changes nothing.
+    copied; a flat height field changes nothing. Neighbours are clamped at the frame's edges.
     """
     h, w = height.shape
-    for ii in prange(h):
-        i = np.int64(ii)  # prange's index may be unsigned: keep neighbour arithmetic signed
-        for j in range(w):
-            out[i, j, 3] = src[i, j, 3]
-            i0 = i - 1 if i > 0 else i
-            i1 = i + 1 if i < h - 1 else i
-            j0 = j - 1 if j > 0 else j
-            j1 = j + 1 if j < w - 1 else j
-            gx = (height[i, j1] - height[i, j0]) * depth
-            gy = (height[i1, j] - height[i0, j]) * depth
-            s = (-gx * lx - gy * ly + lz) / math.sqrt(gx * gx + gy * gy + 1.0) - lz
-            if src[i, j, 3] == 0 or s == 0.0:
-                out[i, j, 0] = src[i, j, 0]
-                out[i, j, 1] = src[i, j, 1]
-                out[i, j, 2] = src[i, j, 2]
-            elif s > 0.0:
-                k = s * highlight
-                if k > 1.0:
-                    k = 1.0
-                for c in range(3):
-                    out[i, j, c] = np.uint8(src[i, j, c] + (255.0 - src[i, j, c]) * k + 0.5)
-            else:
-                k = 1.0 + s * shadow
-                if k < 0.0:
-                    k = 0.0
-                for c in range(3):
-                    out[i, j, c] = np.uint8(src[i, j, c] * k + 0.5)
+    a = max(x0, 1)                  # columns a..b-1 have both horizontal neighbours
+    b = min(x1, w - 1)
+    n = x1 - x0
+    for i in range(y0, y1):
+        i0 = max(i - 1, 0)
+        i1 = min(i + 1, h - 1)
+        if a < b:
+            _shading(height[i0, a:b], height[i1, a:b], height[i, a - 1:b - 1], height[i, a + 1:b + 1],
+                     depth, lx, ly, lz, highlight, shadow, k_lo[a - x0:b - x0], k_hi[a - x0:b - x0])
+        if x0 == 0 and n > 0:       # first column: its own height stands in for the left one
+            r = min(1, w - 1)
+            _shading(height[i0, 0:1], height[i1, 0:1], height[i, 0:1], height[i, r:r + 1],
+                     depth, lx, ly, lz, highlight, shadow, k_lo[0:1], k_hi[0:1])
+        if x1 == w and w > 1 and n > 0:   # last column
+            k = w - 1 - x0
+            _shading(height[i0, w - 1:w], height[i1, w - 1:w], height[i, w - 2:w - 1],
+                     height[i, w - 1:w], depth, lx, ly, lz, highlight, shadow, k_lo[k:k + 1],
+                     k_hi[k:k + 1])
+        _shade(src[i, x0:x1], k_lo, k_hi, out[i, x0:x1])
 
 
 @register("surface-bevel")
@@ -66,7 +100,8 @@ class SurfaceBevel:
     texture); alpha and flat areas unchanged.
 
     Notes: the height is smoothed once with OpenCV's Gaussian (sigma 1 px) so pixel noise does
-    not become relief.
+    not become relief. Only the subject's box is shaded (luma and blur: the box grown by the
+    gradient's 1 px and the blur's radius, so heights there equal the full-frame ones).
     """
 
     height: str = param("luma", help="'luma' (the frame's luminance) or an image path")
@@ -89,26 +124,37 @@ class SurfaceBevelOp:
         az, alt = math.radians(spec.angle), math.radians(spec.altitude)
         self.light = (math.cos(alt) * math.sin(az), -math.cos(alt) * math.cos(az), math.sin(alt))
         self.height = np.zeros((g.height, g.width), np.float32)
+        self.k_lo = np.zeros(g.width, np.float64)      # one row of shading factors
+        self.k_hi = np.zeros(g.width, np.float64)
         self.static = spec.height != "luma"
         if self.static:
             tex = load_rgb(spec.height, g.width, g.height, "stretch").astype(np.float32)
             h = (tex @ np.array([0.2126, 0.7152, 0.0722], np.float32)) / 255.0
-            cv2.GaussianBlur(np.ascontiguousarray(h), (0, 0), 1.0, dst=self.height)
+            cv2.GaussianBlur(np.ascontiguousarray(h), (0, 0), BLUR_SIGMA, dst=self.height)
 
     def __call__(self, src: np.ndarray, out: np.ndarray, t: float) -> None:
-        if not self.static:
-            luma_plane(src, self.height)
-            cv2.GaussianBlur(self.height, (0, 0), 1.0, dst=self.height)
+        fh, fw = src.shape[0], src.shape[1]
+        box = _composite.subject_box(src)
+        if not self.static and box[0] < box[1]:
+            # heights are read 1 px around the box; each needs luma within the blur's radius
+            ly0, ly1, lx0, lx1 = _composite.pad(box, 1 + BLUR_RADIUS, fh, fw)
+            luma_plane(src, ly0, ly1, lx0, lx1, self.height)
+            roi = self.height[ly0:ly1, lx0:lx1]
+            cv2.GaussianBlur(roi, (0, 0), BLUR_SIGMA, dst=roi)
         lx, ly, lz = self.light
         s = self.spec
-        relief_kernel(src, self.height, np.float32(s.depth), lx, ly, lz, s.highlight, s.shadow, out)
+        relief_kernel(src, self.height, np.float32(s.depth), lx, ly, lz, s.highlight, s.shadow,
+                      *box, self.k_lo, self.k_hi, out)
+        _composite.copy_outside(src, box, out)
 
     def close(self) -> None:
-        self.height = None
+        self.height = self.k_lo = self.k_hi = None
 
 
 def warm() -> None:
     s = np.zeros((3, 3, 4), np.uint8)
     hgt = np.zeros((3, 3), np.float32)
-    luma_plane(s, hgt)
-    relief_kernel(s, hgt, np.float32(1), 0.5, 0.5, 0.7, 0.5, 0.5, np.empty_like(s))
+    luma_plane(s, 0, 3, 0, 3, hgt)
+    k = np.zeros(3)
+    relief_kernel(s, hgt, np.float32(1), 0.5, 0.5, 0.7, 0.5, 0.5, 0, 3, 0, 3, k, k.copy(),
+                  np.empty_like(s))

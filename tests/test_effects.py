@@ -235,3 +235,107 @@ def test_steady_state_frames_allocate_nothing(name):
     tracemalloc.stop()
     # the peak over 10 frames counts temporaries too, not just what is kept
     assert peak - base < 4096, f"{name} allocated up to {peak - base} bytes in steady state"
+
+
+# ---------------------------------------------------------------- subject box (work only where alpha is)
+ALL_SEVEN = list(effects.ALL) + ["outline"]
+
+
+def test_subject_box_is_the_box_of_nonzero_alpha():
+    from effects._composite import subject_box
+
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        h, w = (int(v) for v in rng.integers(1, 90, 2))
+        img = rng.integers(0, 256, (h, w, 4)).astype(np.uint8)
+        img[..., 3] *= rng.random((h, w)) < rng.random() * 0.05
+        ys, xs = np.nonzero(img[..., 3])
+        expect = (ys.min(), ys.max() + 1, xs.min(), xs.max() + 1) if len(ys) else (0, 0, 0, 0)
+        assert subject_box(img) == expect
+
+
+def near_borders(h=96, w=128, seed=3):
+    """Subjects in the top-right corner, on the right and bottom edges and ragged in the middle,
+    with colour under alpha 0; the box of non-zero alpha leaves the left 20 columns out."""
+    rng = np.random.default_rng(seed)
+    img = rng.integers(0, 256, (h, w, 4)).astype(np.uint8)
+    img[..., 3] = 0
+    img[0:10, w - 12:w, 3] = 255                # corner
+    img[40:48, w - 3:w, 3] = 200                # right edge, soft
+    img[h - 2:h, 60:72, 3] = 255                # bottom edge
+    img[30:50, 20:60, 3] = rng.integers(0, 256, (20, 40))   # ragged
+    return img
+
+
+BOX_CASES = [(n, {}) for n in ALL_SEVEN] + [
+    ("displacement", {"edge": "clamp"}), ("displacement", {"amount": 12, "speed": 0}), ("drop-shadow", {"softness": 4, "distance": 9}),
+    ("drop-shadow", {"shadow_only": True, "angle": 300}), ("outline", {"width": 3, "softness": 0}),
+    ("alpha-bevel", {"thickness": 10}), ("surface-bevel", {"depth": 20, "angle": 90})]
+
+
+@pytest.mark.parametrize("name, params", BOX_CASES)
+@pytest.mark.parametrize("flip", [False, True], ids=["right", "left"])
+def test_box_path_equals_full_frame_path(name, params, flip):
+    src = near_borders()
+    if flip:
+        src = np.ascontiguousarray(src[:, ::-1])
+    # two faint pixels at the far corners make the box the whole frame: the full-frame path
+    col = -1 if flip else 0
+    full = src.copy()
+    full[0, col, 3] = full[-1, col, 3] = 1
+    a, b = apply(name, src, t=0.2, **params), apply(name, full, t=0.2, **params)
+    far = np.ones(src.shape[:2], bool)           # away from those two pixels' reach
+    cols = slice(-24, None) if flip else slice(0, 24)
+    far[:24, cols] = far[-24:, cols] = False
+    assert np.array_equal(a[far, 3], b[far, 3])
+    seen = far & (a[..., 3] > 0)
+    assert np.array_equal(a[seen], b[seen])
+    if name not in ("multiply", "add"):           # those copy unseen colour far from the subject
+        assert np.array_equal(a[far], b[far])
+
+
+@pytest.mark.parametrize("edge", ["wrap", "clamp"])
+def test_displacement_edge_rule_does_not_matter_far_from_the_edges(edge):
+    src = square(h=64, w=80, top=20, left=24, size=24)
+    src[24:40, 30:44, 3] = 90
+    assert np.array_equal(apply("displacement", src, t=0.3, edge=edge),
+                          apply("displacement", src, t=0.3))
+
+
+@pytest.mark.parametrize("name", ALL_SEVEN)
+def test_empty_frame_gives_a_transparent_frame_and_overwrites_the_buffer(name):
+    src = canvas(20, 30)
+    src[..., :3] = (40, 90, 50)                   # despilled screen colour under alpha 0
+    op = build(name, {}).bind(Geometry(width=30, height=20, fps=24))
+    out = np.full_like(src, 0xAB)                 # a reused buffer holds an older frame
+    op(src, out, 0.0)
+    assert not out[..., 3].any()
+    assert np.array_equal(out, src) or not out.any()
+
+
+@pytest.mark.parametrize("name", ALL_SEVEN)
+def test_a_smaller_subject_after_a_bigger_one_leaves_nothing_behind(name):
+    big = square(h=64, w=64, top=4, left=4, size=56)
+    small = square(h=64, w=64, top=40, left=44, size=10, rgb=(30, 200, 90))
+    op = build(name, {}).bind(Geometry(width=64, height=64, fps=24))
+    out = np.empty_like(big)
+    op(big, out, 0.0)
+    op(small, out, 0.0)
+    assert np.array_equal(out, apply(name, small))
+
+
+@pytest.mark.parametrize("name", ALL_SEVEN)
+def test_box_path_allocates_nothing_per_frame(name):
+    src = square(h=120, w=160, top=30, left=40, size=60)
+    src[..., :3] = np.where(src[..., 3:] == 0, 77, src[..., :3])
+    op = build(name, {}).bind(Geometry(width=160, height=120, fps=24))
+    out = np.empty_like(src)
+    for k in range(3):
+        op(src, out, k / 24)
+    tracemalloc.start()
+    base, _ = tracemalloc.get_traced_memory()
+    for k in range(3, 13):
+        op(src, out, k / 24)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak - base < 4096, f"{name} allocated up to {peak - base} bytes in steady state"

@@ -1,0 +1,98 @@
+"""CPU cost of each effect in ms per 1080p frame, single thread: ``python benchmarks/effects_cost.py``.
+
+Each effect is built with its defaults (``effects.base.build(name)``), bound once to the frame
+size and called as ``op(src, dst, t)`` on two frames:
+
+  keyed   a realistic keyed frame: a textured disc of opaque colour with a soft edge over
+          alpha 0 (about 22 % opaque, like a keyed person), despilled green under alpha 0
+  opaque  the worst case: the whole frame opaque (no transparent pixels to skip)
+
+The machine is shared and noisy, so each number is the MIN of ``--calls`` calls (min is robust
+to interference), after two warm-up calls. Numba and OpenCV are held to one thread: the pipeline
+already runs decode, key+effects and encode in three threads on two cores, so what counts is CPU
+time per frame, not parallel speed-up.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")   # before numba is imported
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import effects  # noqa: E402
+from effects.base import Geometry, build  # noqa: E402
+
+NAMES = list(effects.ALL) + ["outline"]
+
+
+def keyed_frame(w: int = 1920, h: int = 1080, radius: int = 380, seed: int = 0) -> np.ndarray:
+    """A textured opaque disc with a 3 px soft edge over alpha 0 (despilled green underneath)."""
+    rng = np.random.default_rng(seed)
+    img = np.zeros((h, w, 4), np.uint8)
+    base = cv2.GaussianBlur(rng.integers(40, 230, (h, w, 3), dtype=np.uint8), (0, 0), 3)
+    img[..., :3] = np.clip(base.astype(np.int16) + rng.integers(-12, 12, (h, w, 3)), 0, 255)
+    a = np.zeros((h, w), np.uint8)
+    cv2.circle(a, (w // 2, h // 2 + 60), radius, 255, -1, lineType=cv2.LINE_AA)
+    img[..., 3] = cv2.GaussianBlur(a, (0, 0), 1.5)
+    outside = img[..., 3] == 0
+    img[outside, 0] = 40
+    img[outside, 1] = 90
+    img[outside, 2] = 50
+    return img
+
+
+def opaque_frame(w: int = 1920, h: int = 1080) -> np.ndarray:
+    img = keyed_frame(w, h)
+    img[..., 3] = 255
+    return img
+
+
+def cost_ms(op, src: np.ndarray, dst: np.ndarray, calls: int) -> float:
+    for k in range(2):
+        op(src, dst, k / 24)
+    best = float("inf")
+    for k in range(calls):
+        t0 = time.perf_counter()
+        op(src, dst, (k + 2) / 24)
+        best = min(best, time.perf_counter() - t0)
+    return 1000.0 * best
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--calls", type=int, default=20, help="calls per effect (the min is kept)")
+    ap.add_argument("--only", nargs="*", default=NAMES, help="effects to time")
+    args = ap.parse_args(argv)
+    cv2.setNumThreads(1)
+    frames = {"keyed": keyed_frame(), "opaque": opaque_frame()}
+    h, w = frames["keyed"].shape[:2]
+    g = Geometry(w, h, 24.0)
+    dst = np.zeros_like(frames["keyed"])
+    share = float((frames["keyed"][..., 3] > 0).mean())
+    print(f"{w}x{h}, min of {args.calls} calls, NUMBA_NUM_THREADS={os.environ['NUMBA_NUM_THREADS']},"
+          f" cv2 threads 1; keyed frame {100 * share:.0f} % non-transparent")
+    print(f"{'effect':<14} {'keyed ms':>9} {'opaque ms':>10}")
+    totals = dict.fromkeys(frames, 0.0)
+    for name in args.only:
+        op = build(name).bind(g)
+        row = {}
+        for kind, src in frames.items():
+            row[kind] = cost_ms(op, src, dst, args.calls)
+            if name in effects.ALL:
+                totals[kind] += row[kind]
+        op.close()
+        print(f"{name:<14} {row['keyed']:9.2f} {row['opaque']:10.2f}")
+    print(f"{'all (six)':<14} {totals['keyed']:9.2f} {totals['opaque']:10.2f}")
+
+
+if __name__ == "__main__":
+    main()
