@@ -354,3 +354,33 @@ def test_audio_ends_with_the_video(tmp_path, audio_clip, ext):
         rate = c.streams.audio[0].codec_context.sample_rate
     # 12 frames at 24 fps = 0.5 s; at most one audio frame (~21 ms) of encoder padding more
     assert 0.45 < samples / rate < 0.5 + 0.025
+
+
+@pytest.mark.parametrize("make, output, options, path", [
+    (dict(), "o.webm", {}, "planar"),
+    (dict(), "o.mp4", {}, "planar"),
+    (dict(), "o.mov", {}, "planar-rgba"),
+    (dict(), "o.webm", {"effects": "drop-shadow"}, "planar-rgba"),
+    (dict(), "o.webm", {"pad": 4}, "rgba"),
+    (dict(rotation=90), "o.webm", {}, "rgba"),
+    (dict(pix_fmt="yuv444p"), "o.webm", {}, "rgba"),
+])
+def test_each_job_takes_the_key_path_it_fits_and_logs_its_first_frame(tmp_path, make, output,
+                                                                      options, path):
+    from structlog.testing import capture_logs
+
+    from keyer.pipeline import Job, run_job
+    from effects.base import parse_chain
+
+    src = make_clip(tmp_path / "src.mp4", 4, width=64, height=48, **make)
+    effects = tuple(parse_chain(options.pop("effects"))) if "effects" in options else ()
+    job = Job(input=src, output=str(tmp_path / output), effects=effects, **options)
+    with capture_logs() as events:
+        result = run_job(job)
+    assert result.frames_out == 4
+    (startup,) = [e for e in events if e["event"] == "startup"]
+    assert startup["key_path"] == path
+    names = [e["event"] for e in events]
+    (first,) = [e for e in events if e["event"] == "first_frame"]
+    assert names.index("startup") < names.index("first_frame") < names.index("job_end")
+    assert 0 < first["elapsed_s"] < first["since_process_start_s"]
