@@ -18,11 +18,6 @@ import click
 from keyer import __version__
 from keyer.errors import EXIT_CODES, Aborted, KeyerError, UsageProblem
 
-try:  # Python 3.11+
-    import tomllib
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
-
 
 # ---------------------------------------------------------------- parameter types
 class KeyColor(click.ParamType):
@@ -89,6 +84,10 @@ def _load_config(ctx: click.Context, param, value):
     """Eager --config: the TOML file fills the defaults, so command-line options win."""
     if not value:
         return value
+    try:  # Python 3.11+; imported here, as only --config needs it
+        import tomllib
+    except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
     try:
         with open(value, "rb") as fh:
             data = tomllib.load(fh)
@@ -352,6 +351,11 @@ def _on_sigterm(signum, frame):
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: one place turns errors into a message and an exit code."""
+    # numpy and OpenCV each load their own OpenBLAS, which starts a spinning worker thread per
+    # extra core; keyer makes no BLAS calls on the frame path (surface-bevel's bind does one
+    # small matmul), and on 2 cores the two workers burn ~100-250 ms of CPU before frame 0.
+    # Set before numpy is imported; a value the user set wins.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         cli.main(args=argv, prog_name="keyer", standalone_mode=False)

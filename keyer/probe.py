@@ -125,7 +125,9 @@ def probe(path: str | os.PathLike) -> StreamInfo:
             kind = "audio-only file" if container.streams.audio else "file with no video stream"
             raise InputProblem(f"{path}: {kind}; keyer needs a video stream")
         vs = videos[0]
-        cc = vs.codec_context
+        cc = vs.codec_context   # None when FFmpeg knows no codec for the stream (damaged header)
+        if cc is None:
+            raise InputProblem(f"{path}: no decoder for its video stream (damaged header?)")
         if cc.codec is None or not cc.codec.is_decoder:
             raise InputProblem(f"{path}: no decoder for video codec '{cc.name}'")
         if not cc.width or not cc.height:
