@@ -474,7 +474,8 @@ def planar_compose(y, u, v, pre, alpha, mean_a, mean_b, guide, grid, cell, y_off
     Chroma of a block with transparent pixels is scaled by its share of visible ones, as
     averaging their zeroed RGB would. RGBA pixels get their own luma with their block's
     colour difference (nearest chroma: the encoder averages the same 2x2 blocks again).
-    Blocks wholly transparent (most of a screen) are written without any colour work.
+    Blocks wholly transparent (most of a screen) are written without any colour work: black,
+    or the background's samples.
     """
     h, w = y.shape
     hc, wc = h // 2, w // 2
@@ -497,17 +498,17 @@ def planar_compose(y, u, v, pre, alpha, mean_a, mean_b, guide, grid, cell, y_off
                     p = pre[i, j]
                     if p != 0 and p != 255:
                         edge = True
-            if not visible and not flatten:
+            if not visible:
                 for i in range(i0, i1):
                     for j in range(j0, j1):
                         if to_rgba:
                             for c in range(4):
                                 rgba[i, j, c] = 0
                         else:
-                            y_out[i, j] = 16
+                            y_out[i, j] = bg_y[i, j] if flatten else 16
                 if not to_rgba:
-                    u_out[ci, cj] = 128
-                    v_out[ci, cj] = 128
+                    u_out[ci, cj] = bg_u[ci, cj] if flatten else 128
+                    v_out[ci, cj] = bg_v[ci, cj] if flatten else 128
                 continue
             r, g, b, ybar = _block_rgb(y, u, v, ci, cj, y_off, y_scale, c_off, c_scale,
                                        rv, gu, gv, bu)

@@ -13,7 +13,6 @@ import tempfile
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import av
 import cv2
@@ -199,6 +198,28 @@ def background_planes(spec: str, width: int, height: int) -> tuple[np.ndarray, n
     return y, u, v
 
 
+def rgba_to_frame(rgba: np.ndarray, fmt: OutputFormat, background: np.ndarray) -> av.VideoFrame:
+    """RGBA (H, W, 4) -> a new frame in ``fmt``'s planar Y'CbCr(A), BT.709 limited, in one
+    kernel pass (colour zeroed under alpha 0, or composited over ``background``, (H, W, 3)):
+    no swscale, no extra copy. ``keyer.warmup`` calls it too, so it loads the very kernel
+    variant (array layouts included) the job's frames will use."""
+    h, w = rgba.shape[:2]
+    sub, bits = PLANAR[fmt.pix_fmt]
+    dtype = np.uint8 if bits == 8 else np.dtype("<u2")
+    vf = av.VideoFrame(w, h, fmt.pix_fmt)
+    cw = (w + 1) // 2 if sub else w
+    y = plane_array(vf.planes[0], dtype, w)
+    u = plane_array(vf.planes[1], dtype, cw)
+    v = plane_array(vf.planes[2], dtype, cw)
+    a = plane_array(vf.planes[3], dtype, w) if fmt.alpha else np.zeros((1, 1), dtype)
+    if bits == 8 and sub and w % 2 == 0 and h % 2 == 0:
+        EK.rgba_to_yuv420(rgba, background, fmt.flatten, BT709[0], BT709[1], y, u, v, a)
+    else:
+        EK.rgba_to_yuv(rgba, background, fmt.flatten, BT709[0], BT709[1], bits, sub, y, u, v, a)
+    vf.colorspace, vf.color_range = 1, 1     # BT.709, limited ("tv") range
+    return vf
+
+
 class Sink:
     """Base for encoders: ``write(frame)`` for each keyed frame, then ``finish()`` or ``abort()``."""
 
@@ -228,11 +249,6 @@ class VideoSink(Sink):
             self._remove_tmp()
             raise OutputProblem(f"{final}: cannot write ({exc})") from None
         self.stream = self._video_stream(width, height)
-        self.size = (width, height)
-        planar = PLANAR[fmt.pix_fmt]
-        self.sub, self.bits = planar
-        self.dtype = np.uint8 if self.bits == 8 else np.dtype("<u2")
-        self.no_alpha = np.zeros((1, 1), self.dtype)
         self.background = (load_background(settings.background, width, height) if fmt.flatten
                            else np.zeros((1, 1, 3), np.uint8))
         self.audio = AudioPass(info, self.container, fmt) if (settings.audio and info.has_audio) else None
@@ -264,23 +280,7 @@ class VideoSink(Sink):
         return stream
 
     def _to_video_frame(self, rgba: np.ndarray) -> av.VideoFrame:
-        """RGBA -> the encoder's planar Y'CbCr(A), BT.709 limited, in one kernel pass (colour
-        zeroed under alpha 0, or composited over the background): no swscale, no extra copy."""
-        w, h = self.size
-        vf = av.VideoFrame(w, h, self.fmt.pix_fmt)
-        cw = (w + 1) // 2 if self.sub else w
-        y = plane_array(vf.planes[0], self.dtype, w)
-        u = plane_array(vf.planes[1], self.dtype, cw)
-        v = plane_array(vf.planes[2], self.dtype, cw)
-        a = plane_array(vf.planes[3], self.dtype, w) if self.fmt.alpha else self.no_alpha
-        if self.bits == 8 and self.sub and w % 2 == 0 and h % 2 == 0:
-            EK.rgba_to_yuv420(rgba, self.background, self.fmt.flatten, BT709[0], BT709[1],
-                              y, u, v, a)
-        else:
-            EK.rgba_to_yuv(rgba, self.background, self.fmt.flatten, BT709[0], BT709[1], self.bits,
-                           self.sub, y, u, v, a)
-        vf.colorspace, vf.color_range = 1, 1     # BT.709, limited ("tv") range
-        return vf
+        return rgba_to_frame(rgba, self.fmt, self.background)
 
     def write(self, frame: Frame) -> None:
         if self.first_pts is None:

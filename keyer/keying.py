@@ -375,28 +375,34 @@ def key(rgb: np.ndarray, settings: KeySettings | None = None) -> np.ndarray:
 
 
 def warm(planar: bool = False) -> None:
-    """Compile or load the keying kernels of one path on tiny arrays of the real dtypes:
-    the RGBA path (``planar`` False) or the planar one, with and without a background."""
-    if planar:
-        from keyer.colour import YCbCr
+    """Compile or load one path's keying kernels, called with the frame path's own argument
+    types on tiny arrays: the planar key (to planes, with and without a background, and to
+    RGBA), or the RGBA one (8- and 16-bit planes of each subsampling to RGBA, then the key).
+    The screen-grid kernels run only once a frame shows enough screen: they are run here."""
+    from keyer.colour import YCbCr
 
-        f = np.float32
-        c = YCbCr(1, 1, f(16), f(255 / 219), f(128), f(255 / 224), f(1.5748), f(0.1873),
-                  f(0.4681), f(1.8556), np.dtype(np.uint8))
-        y = np.full((4, 4), 100, np.uint8)
-        u = np.full((2, 2), 90, np.uint8)
+    f = np.float32
+    c = YCbCr(1, 1, f(16), f(255 / 219), f(128), f(255 / 224), f(1.5748), f(0.1873),
+              f(0.4681), f(1.8556), np.dtype(np.uint8))
+    rgba = np.zeros((4, 4, 4), np.uint8)
+    y = np.full((4, 4), 100, np.uint8)
+    u = np.full((2, 2), 90, np.uint8)
+    if planar:
         planes = [np.zeros((4, 4), np.uint8), np.zeros((2, 2), np.uint8),
                   np.zeros((2, 2), np.uint8), np.zeros((4, 4), np.uint8)]
-        for bg in (None, (planes[0], planes[1], planes[2])):
-            PlanarKeyer(KeySettings(), 4, 4, bg)(y, u, u, c, *planes)
-        PlanarKeyer(KeySettings(), 4, 4).to_rgba(y, u, u, c, np.zeros((4, 4, 4), np.uint8))
-        return
-    tiny = np.zeros((4, 4, 3), np.uint8)
-    tiny[..., 1] = 200
-    key(tiny)
-    for dt in (np.uint8, np.uint16):
-        y = np.zeros((4, 4), dt)
-        for cy, cx, sub in ((2, 2, (1, 1)), (4, 2, (1, 0)), (4, 4, (0, 0))):
-            c = np.zeros((cy, cx), dt)
-            K.planes_to_rgba(y, c, c, sub[0], sub[1], 16.0, 1.0, 128.0, 1.0, 1.5, 0.2, 0.5, 1.8,
-                             np.zeros((4, 4, 4), np.uint8))
+        keyer = PlanarKeyer(KeySettings(), 4, 4)
+        keyer(y, u, u, c, *planes)
+        keyer.to_rgba(y, u, u, c, rgba)
+        PlanarKeyer(KeySettings(), 4, 4, tuple(planes[:3]))(y, u, u, c, *planes[:3])
+    else:
+        for dt in (np.uint8, np.uint16):
+            y = np.zeros((4, 4), dt)
+            for cy, cx, sub in ((2, 2, (1, 1)), (4, 2, (1, 0)), (4, 4, (0, 0))):
+                cc = np.zeros((cy, cx), dt)
+                K.planes_to_rgba(y, cc, cc, sub[0], sub[1], c.y_off, c.y_scale, c.c_off,
+                                 c.c_scale, c.rv, c.gu, c.gv, c.bu, rgba)
+        rgba[..., 1] = 200
+        keyer = Keyer(KeySettings(), 4, 4)
+        keyer(rgba)
+    keyer.counts[...] = CELL * CELL
+    keyer._update_grid()

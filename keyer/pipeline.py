@@ -253,7 +253,7 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
         planes_out = planar and target.format.codec is not None and planar_output(
             target.format.pix_fmt, job.effects)
         key_path = ("planar" if planes_out else "planar-rgba") if planar else "rgba"
-        warm(job.effects, target.format, key_path)
+        warm(job.effects, target.format, key_path, (width, height))
         # Everything alive now (modules, compiled kernels) lives for the whole job: move it out
         # of the collector's sight, so each sampled gc.collect() scans only what frames made.
         gc.freeze()

@@ -13,14 +13,16 @@ import numpy as np
 _warmed: set[str] = set()
 
 
-def warm(effect_specs: Iterable = (), output_format=None, key_path: str = "rgba") -> None:
+def warm(effect_specs: Iterable = (), output_format=None, key_path: str = "rgba",
+         size: tuple[int, int] = (2, 2)) -> None:
     """Load the kernels one job runs: the key's (``key_path`` = ``rgba`` for ``KeyStage``,
     ``planar`` / ``planar-rgba`` for ``PlanarKeyStage`` writing planes / RGBA), the encoder
     kernel variant ``output_format`` needs (an ``keyer.encode.OutputFormat``; None: all of
-    them; none when the key writes the encoder's planes, but for a background to make) and the
-    kernels of ``effect_specs``."""
+    them; none when the key writes the encoder's planes, but for a background to make), run at
+    the job's ``size`` (width, height) so that frame planes have the layouts the job's will,
+    and the kernels of ``effect_specs``."""
     from keyer import _encode_kernels as EK
-    from keyer.encode import FORMATS, PLANAR
+    from keyer.encode import FORMATS, rgba_to_frame
     from keyer.keying import warm as warm_keying
 
     planar = key_path != "rgba"
@@ -30,23 +32,17 @@ def warm(effect_specs: Iterable = (), output_format=None, key_path: str = "rgba"
     formats = [output_format] if output_format is not None else list(FORMATS.values())
     if key_path == "planar":
         formats = [f for f in formats if f.flatten]
-    tiny = np.zeros((2, 2, 4), np.uint8)
+    w, h = size
     for fmt in formats:
-        key = f"encode:{fmt.name}"
+        key = f"encode:{fmt.name}:{w}x{h}"
         if key in _warmed:
             continue
+        rgba = np.zeros((h, w, 4), np.uint8)
         if fmt.codec is None:
-            EK.zero_transparent(tiny, np.empty_like(tiny))
-        else:
-            sub, bits = PLANAR[fmt.pix_fmt]
-            dtype = np.uint8 if bits == 8 else np.dtype("<u2")
-            planes = [np.zeros((2, 2), dtype) for _ in range(4)]
-            if (sub, bits) == (1, 8):
-                EK.rgba_to_yuv420(tiny, np.zeros((2, 2, 3), np.uint8), fmt.flatten, 0.2126,
-                                  0.0722, *planes)
-            else:
-                EK.rgba_to_yuv(tiny, np.zeros((2, 2, 3), np.uint8), fmt.flatten, 0.2126, 0.0722,
-                               bits, sub, *planes)
+            EK.zero_transparent(rgba, np.empty_like(rgba))
+        else:   # the sink's own conversion, at the job's size: the same array layouts
+            background = np.zeros((h, w, 3) if fmt.flatten else (1, 1, 3), np.uint8)
+            rgba_to_frame(rgba, fmt, background)
         _warmed.add(key)
     for spec in effect_specs:
         module_name = type(spec).__module__

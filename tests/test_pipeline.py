@@ -384,3 +384,30 @@ def test_each_job_takes_the_key_path_it_fits_and_logs_its_first_frame(tmp_path, 
     (first,) = [e for e in events if e["event"] == "first_frame"]
     assert names.index("startup") < names.index("first_frame") < names.index("job_end")
     assert 0 < first["elapsed_s"] < first["since_process_start_s"]
+
+
+@pytest.mark.parametrize("make, output, effects", [
+    (dict(width=128, height=64), "o.webm", ""),
+    (dict(width=128, height=64), "o.mp4", ""),
+    (dict(width=128, height=64), "o.mov", "all"),
+    (dict(width=128, height=64, pix_fmt="yuv444p"), "o.webm", "outline"),
+])
+def test_warm_up_loads_every_kernel_the_frames_use(tmp_path, make, output, effects):
+    """Compile or cache-load time belongs to the startup event, not to frame 0: in a fresh
+    interpreter, no kernel gains a compiled variant once warm() has returned.
+
+    Widths are multiples of 128, so decoded planes have no row padding (numba's C layout, as
+    1280 and 1920 do). Other widths pad rows and their frames load one more layout variant of
+    the key kernels at frame 0 (tens of ms): not covered here."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    src = make_clip(tmp_path / "src.mp4", 6, **make)
+    proc = subprocess.run([sys.executable, str(ROOT / "tests" / "warm_probe.py"), str(src),
+                           str(tmp_path / output), effects], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.splitlines()[-1]) == {}
