@@ -52,7 +52,18 @@ def anon_mb() -> float | None:
 
 
 def peak_rss_mb() -> float:
-    """The process's peak resident set size so far (kernel high-water mark)."""
+    """The process's peak resident set size so far (kernel high-water mark).
+
+    Linux: ``VmHWM``, this process's own. Not ``ru_maxrss``, which survives ``execve``: a job
+    started by a big parent (a worker, a test runner) would report the parent's peak as its own.
+    """
+    try:
+        with open("/proc/self/status", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 1024 if sys.platform != "darwin" else peak / MB
 

@@ -128,3 +128,19 @@ def test_html_is_self_contained_and_renders(tmp_path):
          out.as_uri()], capture_output=True, text=True, timeout=120)
     assert "main-svg" in proc.stdout, proc.stderr[-2000:]
     assert "scatterlayer" in proc.stdout
+
+
+def test_peak_rss_is_the_process_own_not_its_parents():
+    """ru_maxrss survives execve: a job started by a big parent would log the parent's peak."""
+    import sys
+
+    import numpy as np
+
+    from tests.conftest import ROOT
+
+    ballast = np.ones(600 << 20, np.uint8)     # this process now peaks above 600 MB
+    code = "from keyer.memory import peak_rss_mb; print(peak_rss_mb())"
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           cwd=ROOT, check=True)
+    del ballast
+    assert float(child.stdout) < 300, child.stdout
