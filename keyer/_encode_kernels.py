@@ -1,9 +1,17 @@
 """Numba kernels that prepare a keyed frame for the encoder."""
 from __future__ import annotations
 
-import numpy as np
 
-from keyer._jit import kernel_parallel, prange
+from keyer._jit import kernel, kernel_parallel, prange
+
+
+@kernel
+def _over(rgba, background, i, j):
+    """Pixel (i, j) of straight-alpha ``rgba`` composited over ``background``, as floats."""
+    f = rgba[i, j, 3] / 255.0
+    return (rgba[i, j, 0] * f + background[i, j, 0] * (1.0 - f),
+            rgba[i, j, 1] * f + background[i, j, 1] * (1.0 - f),
+            rgba[i, j, 2] * f + background[i, j, 2] * (1.0 - f))
 
 
 @kernel_parallel
@@ -58,10 +66,7 @@ def rgba_to_yuv(rgba, background, flatten, kr, kb, bits, sub, y, u, v, a):
                         continue
                     al = rgba[i, j, 3]
                     if flatten:
-                        f = al / 255.0
-                        r = rgba[i, j, 0] * f + background[i, j, 0] * (1.0 - f)
-                        g = rgba[i, j, 1] * f + background[i, j, 1] * (1.0 - f)
-                        b = rgba[i, j, 2] * f + background[i, j, 2] * (1.0 - f)
+                        r, g, b = _over(rgba, background, i, j)
                     elif al == 0:
                         r = 0.0
                         g = 0.0
@@ -105,10 +110,7 @@ def rgba_to_yuv420(rgba, background, flatten, kr, kb, y, u, v, a):
                 for j in range(2 * cj, 2 * cj + 2):
                     al = rgba[i, j, 3]
                     if flatten:
-                        f = al / 255.0
-                        r = rgba[i, j, 0] * f + background[i, j, 0] * (1.0 - f)
-                        g = rgba[i, j, 1] * f + background[i, j, 1] * (1.0 - f)
-                        b = rgba[i, j, 2] * f + background[i, j, 2] * (1.0 - f)
+                        r, g, b = _over(rgba, background, i, j)
                     else:
                         a[i, j] = al
                         if al == 0:

@@ -104,6 +104,22 @@ def planes_to_rgba(y, u, v, sub_x, sub_y, y_off, y_scale, c_off, c_scale,
             out[i, j, 3] = 255
 
 
+@kernel
+def _grid_row_d(grid, gy, rds):
+    """The screen's difference ``d`` along grid row position ``gy`` (cell units), interpolated
+    between grid rows, per grid column into ``rds`` (length columns + 1, the last repeated)."""
+    gh, gw = grid.shape[0], grid.shape[1]
+    a0 = int(np.floor(gy))
+    fy = gy - a0
+    if a0 < 0:
+        a0 = 0
+        fy = 0.0
+    a1 = a0 + 1 if a0 + 1 < gh else gh - 1
+    for c in range(gw):
+        rds[c] = (1.0 - fy) * grid[a0, c, 3] + fy * grid[a1, c, 3]
+    rds[gw] = rds[gw - 1]
+
+
 @kernel_parallel
 def ratio_and_screen_stats(rgba, grid, cell, col0, colf, primary, balance, screen_min,
                            ratio, luma, sums, counts):
@@ -127,16 +143,7 @@ def ratio_and_screen_stats(rgba, grid, cell, col0, colf, primary, balance, scree
             counts[gi, c] = 0.0
         i_end = min((gi + 1) * cell, h)
         for i in range(gi * cell, i_end):
-            gy = (i + 0.5) / cell - 0.5
-            a0 = int(np.floor(gy))
-            fy = gy - a0
-            if a0 < 0:
-                a0 = 0
-                fy = 0.0
-            a1 = a0 + 1 if a0 + 1 < gh else gh - 1
-            for c in range(gw):
-                rds[c] = (1.0 - fy) * grid[a0, c, 3] + fy * grid[a1, c, 3]
-            rds[gw] = rds[gw - 1]
+            _grid_row_d(grid, (i + 0.5) / cell - 0.5, rds)
             for j in range(w):
                 b0 = col0[j]
                 ds = rds[b0] + colf[j] * (rds[b0 + 1] - rds[b0])
@@ -373,16 +380,7 @@ def planar_ratio_and_stats(y, u, v, grid, cell, ccol0, ccolf, y_off, y_scale, c_
             sums[gi, c, 2] = 0.0
             counts[gi, c] = 0.0
         for ci in range(gi * half, min((gi + 1) * half, hc)):
-            gy = (2 * ci + 1.0) / cell - 0.5
-            a0 = int(np.floor(gy))
-            fy = gy - a0
-            if a0 < 0:
-                a0 = 0
-                fy = 0.0
-            a1 = a0 + 1 if a0 + 1 < gh else gh - 1
-            for c in range(gw):
-                rds[c] = (1.0 - fy) * grid[a0, c, 3] + fy * grid[a1, c, 3]
-            rds[gw] = rds[gw - 1]
+            _grid_row_d(grid, (2 * ci + 1.0) / cell - 0.5, rds)
             for cg in range(gw):
                 sr = zero
                 sg = zero

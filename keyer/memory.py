@@ -38,17 +38,22 @@ def _process() -> Any:
     return psutil.Process()
 
 
-def anon_mb() -> float | None:
-    """Anonymous resident memory (heap, buffers, compiled code), Linux only: the part of RSS that
-    does not depend on how many library file pages the page cache happens to map."""
+def _status_mb(field: bytes) -> float | None:
+    """One ``kB`` field of /proc/self/status in MB (None where there is no /proc)."""
     try:
         with open("/proc/self/status", "rb") as fh:
             for line in fh:
-                if line.startswith(b"RssAnon:"):
+                if line.startswith(field):
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
     return None
+
+
+def anon_mb() -> float | None:
+    """Anonymous resident memory (heap, buffers, compiled code), Linux only: the part of RSS that
+    does not depend on how many library file pages the page cache happens to map."""
+    return _status_mb(b"RssAnon:")
 
 
 def peak_rss_mb() -> float:
@@ -57,13 +62,9 @@ def peak_rss_mb() -> float:
     Linux: ``VmHWM``, this process's own. Not ``ru_maxrss``, which survives ``execve``: a job
     started by a big parent (a worker, a test runner) would report the parent's peak as its own.
     """
-    try:
-        with open("/proc/self/status", "rb") as fh:
-            for line in fh:
-                if line.startswith(b"VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
+    hwm = _status_mb(b"VmHWM:")
+    if hwm is not None:
+        return hwm
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 1024 if sys.platform != "darwin" else peak / MB
 
