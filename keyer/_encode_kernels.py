@@ -1,7 +1,6 @@
 """Numba kernels that prepare a keyed frame for the encoder."""
 from __future__ import annotations
 
-
 from keyer._jit import kernel, kernel_parallel, prange
 
 
