@@ -2,6 +2,9 @@
 
     decode (thread) -> posterize-time -> key -> effects (thread) -> encode (caller's thread)
 
+The key is ``PlanarKeyStage`` (chroma-resolution key from 8-bit 4:2:0 planes) where it fits,
+else ``KeyStage`` (planes -> RGBA, then a per-pixel key): see ``keyer.stages``.
+
 Two bounded queues join the three threads. Frames alive at once, whatever the clip's length:
 
 * decoded pictures: DECODE_DEPTH (4) queued + 1 held back by decode (its duration comes from the
@@ -9,6 +12,8 @@ Two bounded queues join the three threads. Frames alive at once, whatever the cl
   pictures (about threads + 1);
 * keyed RGBA frames: a ring of RING (5) buffers in the key stage (1 when effects follow), a ring
   of RING in the effects stage and 2 scratch buffers; PROCESS_DEPTH (2) of them queued for encode;
+  or, when the planar key writes the encoder's frames itself (key only, to .webm/.mp4), one new
+  Y'CbCr(A) frame per picture: PROCESS_DEPTH queued + 1 being made + 1 being encoded;
 * encoder input: 1 Y'CbCr(A) frame being handed over, plus the encoder's references (libvpx
   with lag-in-frames 0 keeps no look-ahead).
 
