@@ -1,6 +1,7 @@
 """Textures and noise for the effects: loaded or generated once per job, at the frame size."""
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -31,7 +32,34 @@ def _tileable_noise(rng: np.random.Generator, size: int, sigma: float) -> np.nda
 
 @lru_cache(maxsize=2)
 def paper_grain(size: int = 512, seed: int = 42) -> np.ndarray:
-    """A tileable light paper texture, (size, size, 3) uint8 RGB (fibres, blotches, grain)."""
+    """A tileable light paper texture, (size, size, 3) uint8 RGB (fibres, blotches, grain).
+
+    Making it takes ~200 ms (a sigma-24 blur over 1536x1536), so it is kept in the per-user
+    cache beside Numba's (``keyer.cache``), keyed by the numpy and OpenCV versions that made
+    it; where the cache cannot be written it is simply made again.
+    """
+    from keyer.cache import cache_dir
+
+    path = cache_dir() / "textures" / f"paper-{size}-{seed}-np{np.__version__}-cv{cv2.__version__}.npy"
+    try:
+        cached = np.load(path)
+        if cached.shape == (size, size, 3) and cached.dtype == np.uint8:
+            return cached
+    except (OSError, ValueError):
+        pass
+    paper = _make_paper(size, seed)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            np.save(fh, paper)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return paper
+
+
+def _make_paper(size: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     fine = rng.normal(0, 1, (size, size)).astype(np.float32)
     fibres = _tileable_noise(rng, size, 6)

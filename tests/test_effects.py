@@ -339,3 +339,30 @@ def test_box_path_allocates_nothing_per_frame(name):
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert peak - base < 4096, f"{name} allocated up to {peak - base} bytes in steady state"
+
+
+def test_paper_texture_is_made_once_per_user_and_read_back(tmp_path, monkeypatch):
+    from effects import textures
+
+    monkeypatch.setenv("KEYER_CACHE_DIR", str(tmp_path / "cache"))
+    textures.paper_grain.cache_clear()
+    made = textures.paper_grain()
+    (path,) = (tmp_path / "cache" / "textures").glob("paper-512-42-*.npy")
+    assert (np.load(path) == made).all() and (made == textures._make_paper(512, 42)).all()
+    marked = made.copy()
+    marked[0, 0] = (1, 2, 3)
+    np.save(path, marked)                      # a later job reads the file, not the recipe
+    textures.paper_grain.cache_clear()
+    assert textures.paper_grain()[0, 0].tolist() == [1, 2, 3]
+    textures.paper_grain.cache_clear()
+
+
+def test_paper_texture_without_a_writable_cache(tmp_path, monkeypatch):
+    from effects import textures
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    monkeypatch.setenv("KEYER_CACHE_DIR", str(blocker))
+    textures.paper_grain.cache_clear()
+    assert (textures.paper_grain() == textures._make_paper(512, 42)).all()
+    textures.paper_grain.cache_clear()
