@@ -120,6 +120,16 @@ def _grid_row_d(grid, gy, rds):
     rds[gw] = rds[gw - 1]
 
 
+@kernel
+def _clear_stats_row(sums, counts, gi):
+    """Zero one grid row of the screen statistics (each thread owns its grid rows)."""
+    for c in range(counts.shape[1]):
+        sums[gi, c, 0] = 0.0
+        sums[gi, c, 1] = 0.0
+        sums[gi, c, 2] = 0.0
+        counts[gi, c] = 0.0
+
+
 @kernel_parallel
 def ratio_and_screen_stats(rgba, grid, cell, col0, colf, primary, balance, screen_min,
                            ratio, luma, sums, counts):
@@ -136,11 +146,7 @@ def ratio_and_screen_stats(rgba, grid, cell, col0, colf, primary, balance, scree
     gh, gw = grid.shape[0], grid.shape[1]
     for gi in prange(gh):
         rds = np.empty(gw + 1, np.float32)
-        for c in range(gw):
-            sums[gi, c, 0] = 0.0
-            sums[gi, c, 1] = 0.0
-            sums[gi, c, 2] = 0.0
-            counts[gi, c] = 0.0
+        _clear_stats_row(sums, counts, gi)
         i_end = min((gi + 1) * cell, h)
         for i in range(gi * cell, i_end):
             _grid_row_d(grid, (i + 0.5) / cell - 0.5, rds)
@@ -374,11 +380,7 @@ def planar_ratio_and_stats(y, u, v, grid, cell, ccol0, ccolf, y_off, y_scale, c_
     zero = np.float32(0.0)
     for gi in prange(gh):
         rds = np.empty(gw + 1, np.float32)
-        for c in range(gw):
-            sums[gi, c, 0] = 0.0
-            sums[gi, c, 1] = 0.0
-            sums[gi, c, 2] = 0.0
-            counts[gi, c] = 0.0
+        _clear_stats_row(sums, counts, gi)
         for ci in range(gi * half, min((gi + 1) * half, hc)):
             _grid_row_d(grid, (2 * ci + 1.0) / cell - 0.5, rds)
             for cg in range(gw):
