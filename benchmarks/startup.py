@@ -3,9 +3,8 @@
 For key-only and ``--effects all`` on a short 720p clip: one run with a fresh, empty
 ``KEYER_CACHE_DIR`` (cold: every Numba kernel compiles), then ``--warm`` runs on the same cache
 (warm: kernels load from disk; the median is reported). The time is the bench's clock at spawn to
-the timestamp of keyer's ``first_frame`` event. Keyer's own ``since_process_start_s`` is kept
-beside it as ``logged``: it rests on psutil's ``create_time()``, whose boot time is whole seconds,
-so it can read up to 1 s high.
+the timestamp of keyer's ``first_frame`` event. Keyer's own ``since_process_start_s`` (from the
+process's start time in /proc, ``keyer.clock``) is kept beside it as ``logged``.
 
 Also the helpers bench.py shares: ``ENV``, ``keyer_cmd`` and reading a keyer log.
 """

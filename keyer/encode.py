@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -221,7 +222,11 @@ def rgba_to_frame(rgba: np.ndarray, fmt: OutputFormat, background: np.ndarray) -
 
 
 class Sink:
-    """Base for encoders: ``write(frame)`` for each keyed frame, then ``finish()`` or ``abort()``."""
+    """Base for encoders: ``start()`` once, ``write(frame)`` for each keyed frame, then
+    ``finish()`` or ``abort()``."""
+
+    def start(self) -> None:
+        """Begin any slow set-up in the background; ``write`` waits for it."""
 
     def write(self, frame: Frame) -> None: ...
 
@@ -255,6 +260,29 @@ class VideoSink(Sink):
         self.first_pts: int | None = None
         self.durations: dict[int, int] = {}
         self.end_time: float | None = None
+        self._opening: threading.Thread | None = None
+        self._open_error: BaseException | None = None
+
+    def start(self) -> None:
+        """Open the encoder in a thread: libvpx's set-up takes 0.1-0.2 s (two encoders with
+        alpha, at 720p-1080p) with the GIL released, so it overlaps the kernels' loading."""
+        self._opening = threading.Thread(target=self._open_codec, name="keyer-encoder-open",
+                                         daemon=True)
+        self._opening.start()
+
+    def _open_codec(self) -> None:
+        try:
+            self.stream.codec_context.open(strict=False)
+        except BaseException as exc:  # noqa: BLE001 - raised again by the first write
+            self._open_error = exc
+
+    def _opened(self) -> None:
+        """Wait for ``start``'s thread; raise what opening the encoder raised, if anything."""
+        if self._opening is not None:
+            self._opening.join()
+            self._opening = None
+        if self._open_error is not None:
+            raise self._open_error
 
     def _video_stream(self, width: int, height: int):
         fmt, s, info = self.fmt, self.settings, self.info
@@ -284,6 +312,7 @@ class VideoSink(Sink):
 
     def write(self, frame: Frame) -> None:
         if self.first_pts is None:
+            self._opened()
             self.first_pts = frame.pts
         vf = frame.video if frame.video is not None else self._to_video_frame(frame.rgba)
         vf.pts = frame.pts - self.first_pts
@@ -309,6 +338,7 @@ class VideoSink(Sink):
 
     def finish(self) -> Path:
         try:
+            self._opened()
             self._mux(self.stream.encode(None))
             if self.audio is not None:
                 self.audio.pump(None, end=self.end_time)
@@ -328,6 +358,10 @@ class VideoSink(Sink):
         return final
 
     def abort(self) -> None:
+        try:
+            self._opened()
+        except Exception:  # noqa: BLE001 - already failing; the encoder's own error is moot
+            pass
         try:
             if self.audio is not None:
                 self.audio.close()

@@ -12,8 +12,8 @@ Two bounded queues join the three threads. Frames alive at once, whatever the cl
   pictures (about threads + 1);
 * keyed RGBA frames: a ring of RING (5) buffers in the key stage (1 when effects follow), a ring
   of RING in the effects stage and 2 scratch buffers; PROCESS_DEPTH (2) of them queued for encode;
-  or, when the planar key writes the encoder's frames itself (key only, to .webm/.mp4), one new
-  Y'CbCr(A) frame per picture: PROCESS_DEPTH queued + 1 being made + 1 being encoded;
+  or, when the planar key writes the encoder's frames itself (key only, to .webm/.mp4), a ring
+  of RING Y'CbCr(A) frames instead;
 * encoder input: 1 Y'CbCr(A) frame being handed over, plus the encoder's references (libvpx
   with lag-in-frames 0 keeps no look-ahead).
 
@@ -250,10 +250,19 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
     frames_out = 0
     phase = "setup"
     fx = None
+    frames: Iterator[Frame] | None = None
+    decoded = None
     try:
         t = time.perf_counter()
         from keyer.warmup import warm
 
+        # Decoding and the encoder's set-up run in their own threads, mostly without the GIL:
+        # started first, they overlap the kernels' loading (start-up to the first frame).
+        sink = open_sink(target, info, width, height, job.encode, job.overwrite)
+        sink.start()
+        decoded = prefetch(metered("decode", decode(info, stats), meter), DECODE_DEPTH, "decode",
+                           stall_timeout=STALL_SECONDS)
+        frames = decoded
         planar = planar_key_fits(info, job.pad, plan.scaled)
         planes_out = planar and target.format.codec is not None and planar_output(
             target.format.pix_fmt, job.effects)
@@ -267,7 +276,8 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
         if planes_out:
             background = (background_planes(job.encode.background, width, height)
                           if target.format.flatten else None)
-            key_stage = PlanarKeyStage(job.key, width, height, target.format.pix_fmt, background)
+            key_stage = PlanarKeyStage(job.key, width, height, target.format.pix_fmt, background,
+                                       ring=RING)
         elif planar:
             key_stage = PlanarKeyStage(job.key, width, height, None, ring=ring)
         else:
@@ -276,8 +286,6 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
         ops = bind_effects(job.effects, width, height, float(info.fps or 30)) if job.effects else []
         fx = EffectsStage(ops, width, height, RING) if ops else None
 
-        frames: Iterator[Frame] = metered("decode", decode(info, stats), meter)
-        frames = prefetch(frames, DECODE_DEPTH, "decode", stall_timeout=STALL_SECONDS)
         if job.posterize_fps:
             from effects.posterize import posterize_time
 
@@ -289,7 +297,6 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
 
         phase = "encode"
         meter.stage_start("encode")
-        sink = open_sink(target, info, width, height, job.encode, job.overwrite)
         busy = 0.0
         try:
             for frame in frames:
@@ -307,6 +314,7 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
                     progress(stats.frames, total, stats.frames / max(1e-6, time.perf_counter() - t0))
         finally:
             frames.close()
+            frames = None
             if fx is not None:
                 fx.close()
             done = getattr(progress, "done", None)
@@ -320,6 +328,9 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
         meter.stage_end("encode", busy, frames_out)
         meter.stage_end("cleanup", time.perf_counter() - tc, 0)
     except BaseException as exc:
+        for it in (frames, decoded):   # failed before or in the encode loop: stop the threads
+            if it is not None:
+                it.close()
         err = _translate(exc, job, stats)
         if isinstance(exc, Stalled):
             meter.failed_stage = "decode"

@@ -84,10 +84,13 @@ class PlanarKeyStage:
 
     The fast path for upright, unscaled, even-sized 4:2:0 sources (``planar_key_fits``). With
     ``pix_fmt`` (an 8-bit 4:2:0 output's: ``yuva420p``, or ``yuv420p`` composited over
-    ``background``) it writes the encoder's frame directly: each frame gets a new
-    ``av.VideoFrame`` (the encoder may keep references to it), so there is no ring to size.
-    With ``pix_fmt`` None it writes straight RGBA into a ring of ``ring`` buffers, for the
-    effects or an encoder that takes RGBA.
+    ``background``) it writes the encoder's frame directly, into a ring of ``ring``
+    ``av.VideoFrame`` s reused in turn (fresh 5 MB frames at 1080p cost ~3 ms of page faults
+    each). libx264 and libvpx copy a picture when it is sent, so none holds a ring frame once
+    ``encode`` returns; ``make_writable`` checks it anyway (a buffer still referenced elsewhere
+    is replaced, never overwritten). With ``pix_fmt`` None it writes straight RGBA into a ring
+    of ``ring`` buffers, for the effects or an encoder that takes RGBA. Either way ``ring``
+    must exceed the keyed frames alive downstream (``keyer.pipeline.RING``).
     """
 
     name = "key"
@@ -99,6 +102,8 @@ class PlanarKeyStage:
         self.width, self.height, self.pix_fmt = width, height, pix_fmt
         self.alpha = pix_fmt == "yuva420p"
         self.ring = Ring(ring, height, width) if pix_fmt is None else None
+        self.frames = [av.VideoFrame(width, height, pix_fmt) for _ in range(max(1, ring))] if pix_fmt else []
+        self.turn = 0
         self._key = None
         self._consts = None
 
@@ -117,7 +122,9 @@ class PlanarKeyStage:
             frame.rgba = self.ring.next()
             self.keyer.to_rgba(*planes, self._consts, frame.rgba)
             return frame
-        out = av.VideoFrame(w, self.height, self.pix_fmt)
+        out = self.frames[self.turn]
+        self.turn = (self.turn + 1) % len(self.frames)
+        out.make_writable()
         a_out = plane_array(out.planes[3], np.uint8, w) if self.alpha else None
         self.keyer(*planes, self._consts, plane_array(out.planes[0], np.uint8, w),
                    plane_array(out.planes[1], np.uint8, cw), plane_array(out.planes[2], np.uint8, cw),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from typing import Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
@@ -23,13 +24,16 @@ class Stalled(Exception):
     """The worker produced nothing for longer than the stall timeout."""
 
 
-def prefetch(source: Iterable[T], depth: int, name: str, stall_timeout: float | None = None) -> Iterator[T]:
-    """Iterate ``source`` in a worker thread; yield its items here, at most ``depth`` ahead.
+def prefetch(source: Iterable[T], depth: int, name: str,
+             stall_timeout: float | None = None) -> "Prefetched[T]":
+    """Iterate ``source`` in a worker thread, started now; yield its items here, at most
+    ``depth`` ahead.
 
-    Closing the returned generator stops the worker and closes ``source`` in the worker's own
-    thread (a running generator cannot be closed from another one). Exceptions raised by
-    ``source`` are re-raised here. With ``stall_timeout``, waiting longer than that for the
-    next item raises ``Stalled`` (the worker, a daemon thread, is abandoned).
+    Closing the returned iterator (even before its first item) stops the worker and closes
+    ``source`` in the worker's own thread (a running generator cannot be closed from another
+    one). Exceptions raised by ``source`` are re-raised here. With ``stall_timeout``, waiting
+    longer than that for the next item raises ``Stalled`` (the worker, a daemon thread, is
+    abandoned).
     """
     q: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -60,35 +64,46 @@ def prefetch(source: Iterable[T], depth: int, name: str, stall_timeout: float | 
 
     thread = threading.Thread(target=work, name=f"keyer-{name}", daemon=True)
     thread.start()
-    return _consume(q, stop, thread, stall_timeout)
+    return Prefetched(q, stop, thread, stall_timeout)
 
 
-def _consume(q: queue.Queue, stop: threading.Event, thread: threading.Thread,
-             stall_timeout: float | None) -> Iterator:
-    import time
+class Prefetched(Iterator[T]):
+    """The consumer's end of ``prefetch``: an iterator with ``close``."""
 
-    last = time.monotonic()
-    try:
+    def __init__(self, q: queue.Queue, stop: threading.Event, thread: threading.Thread,
+                 stall_timeout: float | None) -> None:
+        self.q, self.stop, self.thread, self.stall_timeout = q, stop, thread, stall_timeout
+        self._last = time.monotonic()
+
+    def __next__(self) -> T:
         while True:
+            if self.stop.is_set():
+                raise StopIteration
             try:
-                item = q.get(timeout=0.1)
+                item = self.q.get(timeout=0.1)
             except queue.Empty:
-                if not thread.is_alive() and q.empty():
-                    return
-                if stall_timeout is not None and time.monotonic() - last > stall_timeout:
-                    raise Stalled(f"no frame for {stall_timeout:g} s") from None
+                if not self.thread.is_alive() and self.q.empty():
+                    self.close()
+                    raise StopIteration from None
+                if self.stall_timeout is not None and time.monotonic() - self._last > self.stall_timeout:
+                    self.close()
+                    raise Stalled(f"no frame for {self.stall_timeout:g} s") from None
                 continue
-            last = time.monotonic()
+            self._last = time.monotonic()
             if item is _DONE:
-                return
+                self.close()
+                raise StopIteration
             if isinstance(item, _Raised):
+                self.close()
                 raise item.exc
-            yield item
-    finally:
-        stop.set()
+            return item
+
+    def close(self) -> None:
+        """Stop the worker (it closes its source) and wait up to 5 s for it to finish."""
+        self.stop.set()
         deadline = time.monotonic() + 5.0
-        while thread.is_alive() and time.monotonic() < deadline:
+        while self.thread.is_alive() and time.monotonic() < deadline:
             try:
-                q.get_nowait()
+                self.q.get_nowait()
             except queue.Empty:
-                thread.join(0.05)
+                self.thread.join(0.05)

@@ -319,6 +319,83 @@ def test_a_stalled_decoder_is_reported_not_waited_for():
     release.set()
 
 
+def test_prefetch_closed_before_its_first_item_stops_its_worker_and_closes_its_source():
+    import threading
+
+    from keyer.threads import prefetch
+
+    closed = threading.Event()
+
+    def endless():
+        try:
+            n = 0
+            while True:
+                n += 1
+                yield n
+        finally:
+            closed.set()
+
+    it = prefetch(endless(), 2, "test")
+    it.close()                     # never iterated: the worker still stops
+    assert closed.wait(5) and not it.thread.is_alive()
+    with pytest.raises(StopIteration):
+        next(it)
+
+
+def test_a_failure_before_the_first_frame_stops_decoding_and_leaves_nothing(tmp_path, green_clip,
+                                                                           monkeypatch):
+    import threading
+
+    from effects.base import parse_chain
+    from keyer import pipeline
+    from keyer.errors import UsageProblem
+
+    tr = Tracking(monkeypatch)
+
+    def broken(*args):
+        raise UsageProblem("drop-shadow: cannot bind")
+
+    monkeypatch.setattr(pipeline, "bind_effects", broken)
+    job = pipeline.Job(input=green_clip, output=str(tmp_path / "o.webm"),
+                       effects=tuple(parse_chain("drop-shadow")))
+    with pytest.raises(UsageProblem, match="cannot bind"):
+        pipeline.run_job(job)
+    assert os.listdir(tmp_path) == []
+    assert not [t for t in threading.enumerate() if t.name.startswith("keyer-")]
+    assert tr.opened and tr.all_closed()
+
+
+@pytest.mark.parametrize("ext", [".webm", ".mp4"])
+def test_reused_encoder_frames_are_never_overwritten_while_queued(tmp_path, ext, monkeypatch):
+    """The planar key writes into a ring of encoder frames: with a slow encoder (the queue
+    always full) the output must equal one where every frame is new."""
+    import time
+
+    from keyer import encode, pipeline
+
+    frames = [np.full((48, 64, 3), (40, 200, 60), np.uint8) for _ in range(16)]
+    for i, f in enumerate(frames):          # a subject that moves and changes colour
+        f[10:30, 4 + 3 * i:20 + 3 * i] = (200, 40 + 10 * i, 90)
+    src = make_clip(tmp_path / "moving.mp4", frames)
+    with monkeypatch.context() as m:
+        m.setattr(pipeline, "RING", 64)      # more frames than the clip has: none reused
+        fresh = pipeline.run_job(pipeline.Job(input=src, output=str(tmp_path / f"fresh{ext}")))
+    real = encode.VideoSink.write
+
+    def slow(self, frame):
+        time.sleep(0.01)
+        return real(self, frame)
+
+    monkeypatch.setattr(encode.VideoSink, "write", slow)
+    ring = pipeline.run_job(pipeline.Job(input=src, output=str(tmp_path / f"ring{ext}")))
+    assert fresh.frames_out == ring.frames_out == 16
+    a, b = read_frames(tmp_path / f"fresh{ext}"), read_frames(tmp_path / f"ring{ext}")
+    assert len(a) == len(b) == 16
+    for (_, _, x), (_, _, y) in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+    assert len({x.tobytes() for _, _, x in a}) == 16     # every frame differs: a mix-up shows
+
+
 def test_key_stage_allocates_nothing_per_frame(tmp_path):
     import tracemalloc
 
