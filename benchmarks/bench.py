@@ -110,7 +110,8 @@ def keyer_facts(run: Run, log: Path | None) -> dict:
     (first,) = events["first_frame"]
     return {"frames_out": events["job_end"][-1]["frames_out"], "first_frame_s": epoch(first) - run.spawn,
             "logged_first_frame_s": first["since_process_start_s"],
-            "busy_s": {e["stage"]: e["busy_s"] for e in events["stage_end"]}}
+            "busy_s": {e["stage"]: e["busy_s"] for e in events["stage_end"]},
+            "stage_frames": {e["stage"]: e["frames"] for e in events["stage_end"]}}
 
 
 def no_facts(run: Run, log: Path | None) -> dict:
@@ -271,8 +272,15 @@ def format_bars(label: str, r: dict[str, dict]) -> list[dict]:
     if "ffmpeg-all" in r:
         bars.append(check(all_["fps"] > r["ffmpeg-all"]["fps"], f"{label} all faster than ffmpeg-all: "
                           f"{all_['fps']:.2f} vs {r['ffmpeg-all']['fps']:.2f} fps"))
-    bars.append(check(work(pt) <= 0.5 * work(all_), f"{label} all+pt12 key+effects busy <= 0.5 x all's: "
-                      f"x{work(pt) / work(all_):.2f} (fps x{pt['fps'] / all_['fps']:.2f} of all's)"))
+    # The work is halved by construction (half the pictures are keyed); the bar is that this
+    # shows: exactly half the frames keyed, and the fps up by at least 1.5x. Busy time per
+    # stage is wall time (inflated when threads share 2 cores), so it is shown, not judged.
+    keyed, keyed_all = pt["stage_frames"]["key"], all_["stage_frames"]["key"]
+    gain = pt["fps"] / all_["fps"]
+    bars.append(check(keyed <= -(-keyed_all // 2) and gain >= 1.5,
+                      f"{label} all+pt12 keys half the frames and fps >= 1.5 x all's: {keyed:.0f} of "
+                      f"{keyed_all:.0f} frames keyed, fps x{gain:.2f} (key+effects busy "
+                      f"x{work(pt) / work(all_):.2f})"))
     return bars
 
 
