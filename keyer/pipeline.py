@@ -267,10 +267,17 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
         planes_out = planar and target.format.codec is not None and planar_output(
             target.format.pix_fmt, job.effects)
         key_path = ("planar" if planes_out else "planar-rgba") if planar else "rgba"
-        warm(job.effects, target.format, key_path, (width, height))
-        # Everything alive now (modules, compiled kernels) lives for the whole job: move it out
-        # of the collector's sight, so each sampled gc.collect() scans only what frames made.
-        gc.freeze()
+        # Loading kernels makes ~10^5 objects that all live on: no collections meanwhile, and
+        # then out of the collector's sight, so each sampled gc.collect() scans only what frames
+        # made.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            warm(job.effects, target.format, key_path, (width, height))
+        finally:
+            gc.freeze()
+            if collecting:
+                gc.enable()
         log.info("startup", elapsed_s=round(time.perf_counter() - t, 4), key_path=key_path)
         ring = 1 if job.effects else RING
         if planes_out:

@@ -488,3 +488,15 @@ def test_warm_up_loads_every_kernel_the_frames_use(tmp_path, make, output, effec
                           timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads(proc.stdout.splitlines()[-1]) == {}
+
+
+@pytest.mark.parametrize("collecting", [True, False])
+def test_a_job_leaves_garbage_collection_as_it_found_it(tmp_path, green_clip, collecting):
+    import gc
+
+    (gc.enable if collecting else gc.disable)()
+    try:
+        keyer.run(green_clip, tmp_path / "o.webm")
+        assert gc.isenabled() is collecting
+    finally:
+        gc.enable()
