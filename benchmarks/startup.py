@@ -59,8 +59,10 @@ def first_frame(cmd: list[str], log: Path, env: dict) -> dict:
 
 
 def startup(warm: int = 3, fmt: str = ".webm") -> dict:
-    """Cold and median-warm time to first frame of each of ``CASES`` on a 2 s 720p clip, in seconds."""
+    """Cold and median-warm time to first frame of each of ``CASES`` on a 2 s 720p clip, then
+    median-warm on a 2 s 1080p clip (same cache), in seconds."""
     src = base_clip(1280, 720, 2.0)
+    big = base_clip(1920, 1080, 2.0)
     results = {}
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
@@ -69,18 +71,23 @@ def startup(warm: int = 3, fmt: str = ".webm") -> dict:
             env.pop("NUMBA_CACHE_DIR", None)    # it would win over KEYER_CACHE_DIR
             cmd = keyer_cmd(src, tmp / f"out{fmt}", *extra)
             cold, *warms = [first_frame(cmd, tmp / f"{name}-{i}.jsonl", env) for i in range(1 + warm)]
+            cmd = keyer_cmd(big, tmp / f"out{fmt}", *extra)
+            bigs = [first_frame(cmd, tmp / f"{name}-1080-{i}.jsonl", env) for i in range(warm)]
             results[name] = {"cold_s": round(cold["s"], 3), "cold_logged_s": cold["logged"],
                              "warm_s": round(statistics.median(w["s"] for w in warms), 3),
-                             "warm_logged_s": statistics.median(w["logged"] for w in warms)}
+                             "warm_logged_s": statistics.median(w["logged"] for w in warms),
+                             "warm_1080_s": round(statistics.median(w["s"] for w in bigs), 3),
+                             "warm_1080_logged_s": statistics.median(w["logged"] for w in bigs)}
     return results
 
 
 def report(results: dict, warm: int = 3) -> None:
     """Print one line per case (keyer's own ``since_process_start_s`` in brackets)."""
-    print("start-up to first frame, 720p (launch to first_frame event; keyer's own figure in brackets):")
+    print("start-up to first frame (launch to first_frame event; keyer's own figure in brackets):")
     for name, r in results.items():
-        print(f"  {name:<4} cold {r['cold_s']:6.2f} s [{r['cold_logged_s']:.2f}]   "
-              f"warm {r['warm_s']:5.2f} s [{r['warm_logged_s']:.2f}] (median of {warm})")
+        print(f"  {name:<4} 720p cold {r['cold_s']:6.2f} s [{r['cold_logged_s']:.2f}]   "
+              f"warm {r['warm_s']:5.2f} s [{r['warm_logged_s']:.2f}]   1080p warm "
+              f"{r['warm_1080_s']:5.2f} s [{r['warm_1080_logged_s']:.2f}] (medians of {warm})")
 
 
 def main(argv=None) -> int:
