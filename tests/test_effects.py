@@ -56,6 +56,15 @@ def test_multiply_formula_and_alpha(tmp_path):
     assert out[0, 0, 3] == 0
 
 
+def test_multiply_keeps_every_alpha_value_at_any_opacity():
+    src = np.zeros((16, 16, 4), np.uint8)
+    src[..., 3] = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    src[..., :3] = 255
+    for opacity in np.linspace(0.0, 1.0, 101):
+        out = apply("multiply", src, opacity=float(opacity))
+        assert np.array_equal(out[..., 3], src[..., 3]), opacity
+
+
 def test_multiply_opacity_zero_is_identity():
     src = square()
     assert np.array_equal(apply("multiply", src, opacity=0.0), src)
