@@ -281,8 +281,12 @@ class VideoSink(Sink):
         if self._opening is not None:
             self._opening.join()
             self._opening = None
-        if self._open_error is not None:
-            raise self._open_error
+        exc = self._open_error
+        if isinstance(exc, av.FFmpegError):
+            raise OutputProblem(f"{self.target.path}: the {self.fmt.codec} encoder would not "
+                                f"open ({exc})") from None
+        if exc is not None:
+            raise exc
 
     def _video_stream(self, width: int, height: int):
         fmt, s, info = self.fmt, self.settings, self.info

@@ -209,6 +209,8 @@ def metered(stage: str, frames: Iterable[Frame], meter: Meter,
             busy += time.perf_counter() - t
             n += 1
             yield frame
+    except GeneratorExit:      # closed by its consumer (which may be failing): not this stage
+        raise
     except BaseException:
         meter.failed_in(stage)
         raise

@@ -365,6 +365,25 @@ def test_a_failure_before_the_first_frame_stops_decoding_and_leaves_nothing(tmp_
     assert tr.opened and tr.all_closed()
 
 
+def test_an_encoder_that_will_not_open_is_a_clear_error(tmp_path, green_clip, monkeypatch):
+    import dataclasses
+    import threading
+
+    from structlog.testing import capture_logs
+
+    from keyer import encode
+
+    bad = {p: {"preset": "no-such-preset"} for p in encode.PRESETS}
+    monkeypatch.setitem(encode.FORMATS, ".mp4", dataclasses.replace(encode.FORMATS[".mp4"], presets=bad))
+    with capture_logs() as events, pytest.raises(
+            OutputProblem, match=r"o\.mp4: the libx264 encoder would not open \("):
+        keyer.run(green_clip, tmp_path / "o.mp4")
+    (failed,) = [e for e in events if e["event"] == "job_failed"]
+    assert failed["stage"] == "encode" and failed["exit_code"] == 4
+    assert os.listdir(tmp_path) == []
+    assert not [t for t in threading.enumerate() if t.name.startswith("keyer-")]
+
+
 @pytest.mark.parametrize("ext", [".webm", ".mp4"])
 def test_reused_encoder_frames_are_never_overwritten_while_queued(tmp_path, ext, monkeypatch):
     """The planar key writes into a ring of encoder frames: with a slow encoder (the queue
