@@ -265,9 +265,9 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
         decoded = prefetch(metered("decode", decode(info, stats), meter), DECODE_DEPTH, "decode",
                            stall_timeout=STALL_SECONDS)
         frames = decoded
-        planar = planar_key_fits(info, job.pad, plan.scaled)
+        planar = planar_key_fits(info, plan.coded_size)
         planes_out = planar and target.format.codec is not None and planar_output(
-            target.format.pix_fmt, job.effects)
+            target.format.pix_fmt, job.effects, job.pad)
         key_path = ("planar" if planes_out else "planar-rgba") if planar else "rgba"
         # Loading kernels makes ~10^5 objects that all live on: no collections meanwhile, and
         # then out of the collector's sight, so each sampled gc.collect() scans only what frames
@@ -282,13 +282,15 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
                 gc.enable()
         log.info("startup", elapsed_s=round(time.perf_counter() - t, 4), key_path=key_path)
         ring = 1 if job.effects else RING
+        coded_w, coded_h = plan.coded_size
         if planes_out:
             background = (background_planes(job.encode.background, width, height)
                           if target.format.flatten else None)
-            key_stage = PlanarKeyStage(job.key, width, height, target.format.pix_fmt, background,
-                                       ring=RING)
+            key_stage = PlanarKeyStage(job.key, coded_w, coded_h, target.format.pix_fmt, background,
+                                       ring=RING, rotation=info.rotation, scale=plan.scaled)
         elif planar:
-            key_stage = PlanarKeyStage(job.key, width, height, None, ring=ring)
+            key_stage = PlanarKeyStage(job.key, coded_w, coded_h, None, ring=ring,
+                                       rotation=info.rotation, pad=job.pad, scale=plan.scaled)
         else:
             key_stage = KeyStage(job.key, info.width, info.height, info.rotation, job.pad,
                                  ring=ring, scale_to=plan.coded_size if plan.scaled else None)

@@ -18,6 +18,7 @@ from keyer.keying import Keyer, KeySettings, PlanarKeyer
 from keyer.probe import StreamInfo
 
 _ROTATE = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}
+_UNROTATE = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
 
 
 class Ring:
@@ -33,6 +34,39 @@ class Ring:
         return buf
 
 
+class Placement:
+    """Where a keyed picture in coded orientation goes: turned upright and padded into the
+    output buffer. With neither to do, the key writes the output buffer itself (``target``)."""
+
+    def __init__(self, width: int, height: int, rotation: int, pad: int) -> None:
+        self.rotation = rotation % 360
+        self.pad = pad
+        ow, oh = (height, width) if self.rotation in (90, 270) else (width, height)
+        self.out_size = (ow + 2 * pad, oh + 2 * pad)
+        self.direct = self.rotation == 0 and pad == 0
+        self.work = None if self.direct else np.zeros((height, width, 4), np.uint8)
+        self.rotated = np.zeros((oh, ow, 4), np.uint8) if (self.rotation and pad) else None
+
+    def target(self, out: np.ndarray) -> np.ndarray:
+        """The buffer to key into for ``out``."""
+        return out if self.work is None else self.work
+
+    def place(self, out: np.ndarray) -> None:
+        """Move what was keyed into ``target(out)`` into ``out`` (the padding stays as it is:
+        transparent, since nothing else writes it)."""
+        if self.work is None:
+            return
+        p = self.pad
+        inner = out[p:out.shape[0] - p, p:out.shape[1] - p] if p else out
+        if self.rotation and p:
+            cv2.rotate(self.work, _ROTATE[self.rotation], dst=self.rotated)
+            inner[...] = self.rotated
+        elif self.rotation:
+            cv2.rotate(self.work, _ROTATE[self.rotation], dst=out)
+        else:
+            inner[...] = self.work
+
+
 class KeyStage:
     """Decoded picture -> keyed, upright, padded RGBA."""
 
@@ -45,18 +79,13 @@ class KeyStage:
         if scale_to:
             width, height = scale_to
         self.keyer = Keyer(settings, width, height)
-        self.rotation = rotation % 360
-        self.pad = pad
-        ow, oh = (height, width) if self.rotation in (90, 270) else (width, height)
-        self.out_size = (ow + 2 * pad, oh + 2 * pad)
-        direct = self.rotation == 0 and pad == 0
-        self.work = None if direct else np.zeros((height, width, 4), np.uint8)
-        self.rotated = np.zeros((oh, ow, 4), np.uint8) if (self.rotation and pad) else None
+        self.placement = Placement(width, height, rotation, pad)
+        self.out_size = self.placement.out_size
         self.ring = Ring(ring, self.out_size[1], self.out_size[0])
 
     def __call__(self, frame: Frame) -> Frame:
         out = self.ring.next()
-        work = out if self.work is None else self.work
+        work = self.placement.target(out)
         source = frame.source
         if self.scale_to:
             # --fit: swscale's area filter, once per frame, before any of our work
@@ -64,16 +93,7 @@ class KeyStage:
                                      interpolation="AREA")
         self.to_rgba(source, work)
         self.keyer(work)
-        if self.work is not None:
-            p = self.pad
-            inner = out[p:out.shape[0] - p, p:out.shape[1] - p] if p else out
-            if self.rotation and p:
-                cv2.rotate(work, _ROTATE[self.rotation], dst=self.rotated)
-                inner[...] = self.rotated
-            elif self.rotation:
-                cv2.rotate(work, _ROTATE[self.rotation], dst=out)
-            else:
-                inner[...] = work
+        self.placement.place(out)
         frame.rgba = out
         frame.source = None
         return frame
@@ -82,33 +102,57 @@ class KeyStage:
 class PlanarKeyStage:
     """Decoded 8-bit 4:2:0 picture -> keyed frame, with no RGB frame before the key.
 
-    The fast path for upright, unscaled, even-sized 4:2:0 sources (``planar_key_fits``). With
-    ``pix_fmt`` (an 8-bit 4:2:0 output's: ``yuva420p``, or ``yuv420p`` composited over
-    ``background``) it writes the encoder's frame directly, into a ring of ``ring``
-    ``av.VideoFrame`` s reused in turn (fresh 5 MB frames at 1080p cost ~3 ms of page faults
-    each). libx264 and libvpx copy a picture when it is sent, so none holds a ring frame once
-    ``encode`` returns; ``make_writable`` checks it anyway (a buffer still referenced elsewhere
-    is replaced, never overwritten). With ``pix_fmt`` None it writes straight RGBA into a ring
-    of ``ring`` buffers, for the effects or an encoder that takes RGBA. Either way ``ring``
-    must exceed the keyed frames alive downstream (``keyer.pipeline.RING``).
+    The fast path for 8-bit 4:2:0 sources keyed at an even size (``planar_key_fits``; with
+    ``scale``, each picture is first scaled to ``width`` x ``height`` by swscale's area filter,
+    as ``--fit`` does). ``width`` x ``height`` is the coded orientation; ``rotation`` and
+    ``pad`` place the result upright and padded.
+
+    With ``pix_fmt`` (an 8-bit 4:2:0 output's: ``yuva420p``, or ``yuv420p`` composited over
+    ``background``, upright Y'CbCr planes; no padding) it writes the encoder's frame directly,
+    into a ring of ``ring`` ``av.VideoFrame`` s reused in turn (fresh 5 MB frames at 1080p cost
+    ~3 ms of page faults each); a rotated picture is keyed into scratch planes and turned into
+    the frame plane by plane (OpenCV). libx264 and libvpx copy a picture when it is sent, so
+    none holds a ring frame once ``encode`` returns; ``make_writable`` checks it anyway (a
+    buffer still referenced elsewhere is replaced, never overwritten). With ``pix_fmt`` None it
+    writes straight RGBA into a ring of ``ring`` buffers, for the effects or an encoder that
+    takes RGBA. Either way ``ring`` must exceed the keyed frames alive downstream
+    (``keyer.pipeline.RING``).
     """
 
     name = "key"
     SOURCES = ("yuv420p", "yuvj420p")
 
     def __init__(self, settings: KeySettings, width: int, height: int, pix_fmt: str | None,
-                 background: tuple | None = None, ring: int = 1) -> None:
+                 background: tuple | None = None, ring: int = 1, rotation: int = 0,
+                 pad: int = 0, scale: bool = False) -> None:
+        if pix_fmt and pad:
+            raise ValueError("PlanarKeyStage writes padded pictures as RGBA only")
+        self.width, self.height, self.pix_fmt, self.scale = width, height, pix_fmt, scale
+        self.placement = Placement(width, height, rotation, pad)
+        ow, oh = self.placement.out_size
+        self.turn_code = _ROTATE.get(self.placement.rotation)
+        if background is not None and self.turn_code is not None:   # upright -> coded
+            background = tuple(cv2.rotate(p, _UNROTATE[self.placement.rotation])
+                               for p in background)
         self.keyer = PlanarKeyer(settings, width, height, background)
-        self.width, self.height, self.pix_fmt = width, height, pix_fmt
         self.alpha = pix_fmt == "yuva420p"
-        self.ring = Ring(ring, height, width) if pix_fmt is None else None
-        self.frames = [av.VideoFrame(width, height, pix_fmt) for _ in range(max(1, ring))] if pix_fmt else []
+        self.ring = Ring(ring, oh, ow) if pix_fmt is None else None
+        self.frames = [av.VideoFrame(ow, oh, pix_fmt) for _ in range(max(1, ring))] if pix_fmt else []
         self.turn = 0
+        self.scratch = None
+        if pix_fmt and self.turn_code is not None:
+            hc, wc = height // 2, width // 2
+            self.scratch = [np.zeros((height, width), np.uint8), np.zeros((hc, wc), np.uint8),
+                            np.zeros((hc, wc), np.uint8)]
+            if self.alpha:
+                self.scratch.append(np.zeros((height, width), np.uint8))
         self._key = None
         self._consts = None
 
     def __call__(self, frame: Frame) -> Frame:
         src = frame.source
+        if self.scale:
+            src = src.reformat(width=self.width, height=self.height, interpolation="AREA")
         if src.format.name not in self.SOURCES:   # a stream that changes format mid-way
             src = src.reformat(format="yuv420p")
         key = (src.format.name, int(src.colorspace), int(src.color_range))
@@ -120,32 +164,38 @@ class PlanarKeyStage:
         frame.source = None
         if self.ring is not None:
             frame.rgba = self.ring.next()
-            self.keyer.to_rgba(*planes, self._consts, frame.rgba)
+            self.keyer.to_rgba(*planes, self._consts, self.placement.target(frame.rgba))
+            self.placement.place(frame.rgba)
             return frame
         out = self.frames[self.turn]
         self.turn = (self.turn + 1) % len(self.frames)
         out.make_writable()
-        a_out = plane_array(out.planes[3], np.uint8, w) if self.alpha else None
-        self.keyer(*planes, self._consts, plane_array(out.planes[0], np.uint8, w),
-                   plane_array(out.planes[1], np.uint8, cw), plane_array(out.planes[2], np.uint8, cw),
-                   a_out)
+        ow = out.width
+        dst = [plane_array(out.planes[0], np.uint8, ow), plane_array(out.planes[1], np.uint8, ow // 2),
+               plane_array(out.planes[2], np.uint8, ow // 2)]
+        if self.alpha:
+            dst.append(plane_array(out.planes[3], np.uint8, ow))
+        keyed = dst if self.scratch is None else self.scratch
+        self.keyer(*planes, self._consts, *keyed[:3], keyed[3] if self.alpha else None)
+        if self.scratch is not None:
+            for a, b in zip(self.scratch, dst):
+                cv2.rotate(a, self.turn_code, dst=b)
         out.colorspace, out.color_range = 1, 1     # BT.709, limited ("tv") range
         frame.video = out
         return frame
 
 
-def planar_key_fits(info: StreamInfo, pad: int, scaled: bool) -> bool:
-    """Whether ``PlanarKeyStage`` can key this stream: 8-bit 4:2:0, even size, and no rotation,
-    padding or scaling to apply. Everything else takes ``KeyStage``."""
-    return (pad == 0 and not scaled and info.rotation % 360 == 0
-            and info.pix_fmt in PlanarKeyStage.SOURCES and info.width % 2 == 0
-            and info.height % 2 == 0)
+def planar_key_fits(info: StreamInfo, coded_size: tuple[int, int]) -> bool:
+    """Whether ``PlanarKeyStage`` can key this stream: 8-bit 4:2:0, keyed at an even size
+    (``coded_size``, after any --fit). Everything else takes ``KeyStage``."""
+    w, h = coded_size
+    return info.pix_fmt in PlanarKeyStage.SOURCES and w % 2 == 0 and h % 2 == 0
 
 
-def planar_output(output_pix_fmt: str | None, effects: Sequence) -> bool:
-    """Whether the planar key can write the encoder's frame itself: no effects, and an 8-bit
-    4:2:0 output (else it writes RGBA)."""
-    return not effects and output_pix_fmt in ("yuva420p", "yuv420p")
+def planar_output(output_pix_fmt: str | None, effects: Sequence, pad: int = 0) -> bool:
+    """Whether the planar key can write the encoder's frame itself: no effects, no padding,
+    and an 8-bit 4:2:0 output (else it writes RGBA)."""
+    return not effects and not pad and output_pix_fmt in ("yuva420p", "yuv420p")
 
 
 class EffectsStage:

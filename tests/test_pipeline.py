@@ -126,8 +126,9 @@ def test_ten_bit_source(tmp_path):
     assert alpha.min() == 0 and alpha.max() == 255
 
 
+@pytest.mark.parametrize("ext", [".mov", ".webm"])   # planar key via RGBA; straight to planes
 @pytest.mark.parametrize("rotation", [90, 180, 270])
-def test_rotation_metadata_gives_upright_output(tmp_path, rotation):
+def test_rotation_metadata_gives_upright_output(tmp_path, rotation, ext):
     # an asymmetric picture: a subject block in the top-left corner of the coded frame
     frames = []
     for _ in range(4):
@@ -139,13 +140,42 @@ def test_rotation_metadata_gives_upright_output(tmp_path, rotation):
                     rotation=rotation)
     info = probe(src)
     assert info.rotation == rotation
-    out = read_frames(keyer.run(src, tmp_path / f"rot{rotation}.mov").output)[0][2]
+    out = read_frames(keyer.run(src, tmp_path / f"rot{rotation}{ext}").output)[0][2]
     coded = np.zeros((48, 64), np.uint8)
     coded[4:20, 4:24] = 255
     k = {90: 1, 180: 2, 270: 3}[rotation]          # counter-clockwise quarter turns
     expected = np.rot90(coded, k)
     assert out.shape[:2] == expected.shape
     assert ((out[..., 3] > 128) == (expected > 128)).mean() > 0.97
+
+
+@pytest.mark.parametrize("rotation", [90, 270])
+def test_rotated_source_over_a_background_image_keeps_both_upright(tmp_path, rotation):
+    import cv2
+
+    frames = []
+    for _ in range(3):
+        f = np.zeros((48, 64, 3), np.uint8)
+        f[:] = (0, 177, 64)
+        f[4:20, 4:24] = (200, 150, 120)              # subject: top-left of the coded frame
+        frames.append(f)
+    src = make_clip(tmp_path / "rot.mp4", frames, width=64, height=48, rotation=rotation)
+    bg = np.zeros((64, 48, 3), np.uint8)             # upright 48x64: red top half, blue bottom
+    bg[:32] = (0, 0, 255)                            # (BGR for OpenCV)
+    bg[32:] = (255, 0, 0)
+    cv2.imwrite(str(tmp_path / "bg.png"), bg)
+    job = keyer.run(src, tmp_path / "o.mp4", encode=EncodeSettings(background=str(tmp_path / "bg.png")))
+    out = read_frames(job.output)[0][2]
+    coded = np.zeros((48, 64), bool)
+    coded[4:20, 4:24] = True
+    subject = np.rot90(coded, {90: 1, 270: 3}[rotation])
+    assert out.shape[:2] == (64, 48)
+    rgb = out[..., :3].astype(int)
+    is_subject = (np.abs(rgb - (200, 150, 120)).max(-1) < 30)
+    assert (is_subject == subject).mean() > 0.95
+    top, bottom = rgb[:30][~subject[:30]], rgb[34:][~subject[34:]]
+    assert (top[:, 0] > 200).mean() > 0.95 and (top[:, 2] < 60).mean() > 0.95      # red
+    assert (bottom[:, 2] > 200).mean() > 0.95 and (bottom[:, 0] < 60).mean() > 0.95  # blue
 
 
 def test_pad_grows_the_canvas(tmp_path, green_clip):
@@ -457,9 +487,11 @@ def test_audio_ends_with_the_video(tmp_path, audio_clip, ext):
     (dict(), "o.mp4", {}, "planar"),
     (dict(), "o.mov", {}, "planar-rgba"),
     (dict(), "o.webm", {"effects": "drop-shadow"}, "planar-rgba"),
-    (dict(), "o.webm", {"pad": 4}, "rgba"),
-    (dict(rotation=90), "o.webm", {}, "rgba"),
+    (dict(), "o.webm", {"pad": 4}, "planar-rgba"),
+    (dict(rotation=90), "o.webm", {}, "planar"),
+    (dict(rotation=90), "o.mp4", {"pad": 2}, "planar-rgba"),
     (dict(pix_fmt="yuv444p"), "o.webm", {}, "rgba"),
+    (dict(), "o.webm", {"max_megapixels": 0.002, "fit": True}, "planar"),
 ])
 def test_each_job_takes_the_key_path_it_fits_and_logs_its_first_frame(tmp_path, make, output,
                                                                       options, path):

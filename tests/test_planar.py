@@ -134,28 +134,26 @@ def test_planar_keyer_allocates_nothing_per_frame():
 
 
 class Info:
-    rotation, pix_fmt, width, height = 0, "yuv420p", 64, 48
+    pix_fmt = "yuv420p"
 
 
-@pytest.mark.parametrize("change, fits", [
-    ({}, True), ({"pix_fmt": "yuvj420p"}, True), ({"pix_fmt": "yuv444p"}, False),
-    ({"pix_fmt": "yuv420p10le"}, False), ({"rotation": 90}, False), ({"width": 63}, False),
-    ({"pad": 4}, False), ({"scaled": True}, False),
+@pytest.mark.parametrize("pix_fmt, size, fits", [
+    ("yuv420p", (64, 48), True), ("yuvj420p", (64, 48), True), ("yuv444p", (64, 48), False),
+    ("yuv420p10le", (64, 48), False), ("yuv420p", (63, 48), False), ("yuv420p", (64, 47), False),
 ])
-def test_planar_key_fits_only_what_it_can_key(change, fits):
+def test_planar_key_fits_only_what_it_can_key(pix_fmt, size, fits):
     info = Info()
-    for k in ("rotation", "pix_fmt", "width"):
-        if k in change:
-            setattr(info, k, change[k])
-    assert planar_key_fits(info, change.get("pad", 0), change.get("scaled", False)) is fits
+    info.pix_fmt = pix_fmt
+    assert planar_key_fits(info, size) is fits
 
 
-@pytest.mark.parametrize("pix_fmt, effects, planes", [
-    ("yuva420p", (), True), ("yuv420p", (), True), ("yuva420p", ("fx",), False),
-    ("yuva444p10le", (), False), ("rgba", (), False),
+@pytest.mark.parametrize("pix_fmt, effects, pad, planes", [
+    ("yuva420p", (), 0, True), ("yuv420p", (), 0, True), ("yuva420p", ("fx",), 0, False),
+    ("yuva444p10le", (), 0, False), ("rgba", (), 0, False), ("yuva420p", (), 4, False),
 ])
-def test_planar_key_writes_planes_only_for_8_bit_420_without_effects(pix_fmt, effects, planes):
-    assert planar_output(pix_fmt, effects) is planes
+def test_planar_key_writes_planes_only_for_8_bit_420_without_effects_or_padding(pix_fmt, effects,
+                                                                                pad, planes):
+    assert planar_output(pix_fmt, effects, pad) is planes
 
 
 def test_rgba_output_is_the_planar_picture():
