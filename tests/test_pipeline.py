@@ -414,29 +414,42 @@ def test_an_encoder_that_will_not_open_is_a_clear_error(tmp_path, green_clip, mo
     assert not [t for t in threading.enumerate() if t.name.startswith("keyer-")]
 
 
-@pytest.mark.parametrize("ext", [".webm", ".mp4"])
-def test_reused_encoder_frames_are_never_overwritten_while_queued(tmp_path, ext, monkeypatch):
-    """The planar key writes into a ring of encoder frames: with a slow encoder (the queue
-    always full) the output must equal one where every frame is new."""
+@pytest.mark.parametrize("ext, effects, slow_stage", [
+    (".webm", "", "encode"), (".mp4", "", "encode"),      # the planar key's encoder frames
+    (".webm", "drop-shadow", "effects"),                  # the key's RGBA ring, effects behind
+    (".webm", "drop-shadow", "encode"),                   # the effects' ring
+])
+def test_reused_frames_are_never_overwritten_while_queued(tmp_path, ext, effects, slow_stage,
+                                                          monkeypatch):
+    """Stages write into rings of reused frames: with a slow consumer (its queue always full)
+    the output must equal one where every frame is new."""
     import time
 
-    from keyer import encode, pipeline
+    from effects.base import parse_chain
+    from keyer import encode, pipeline, stages
 
     frames = [np.full((48, 64, 3), (40, 200, 60), np.uint8) for _ in range(16)]
     for i, f in enumerate(frames):          # a subject that moves and changes colour
         f[10:30, 4 + 3 * i:20 + 3 * i] = (200, 40 + 10 * i, 90)
     src = make_clip(tmp_path / "moving.mp4", frames)
+
+    def job(name):
+        return pipeline.Job(input=src, output=str(tmp_path / f"{name}{ext}"),
+                            effects=tuple(parse_chain(effects)) if effects else ())
+
     with monkeypatch.context() as m:
         m.setattr(pipeline, "RING", 64)      # more frames than the clip has: none reused
-        fresh = pipeline.run_job(pipeline.Job(input=src, output=str(tmp_path / f"fresh{ext}")))
-    real = encode.VideoSink.write
+        fresh = pipeline.run_job(job("fresh"))
+    owner, name = ((encode.VideoSink, "write") if slow_stage == "encode"
+                   else (stages.EffectsStage, "__call__"))
+    real = getattr(owner, name)
 
     def slow(self, frame):
         time.sleep(0.01)
         return real(self, frame)
 
-    monkeypatch.setattr(encode.VideoSink, "write", slow)
-    ring = pipeline.run_job(pipeline.Job(input=src, output=str(tmp_path / f"ring{ext}")))
+    monkeypatch.setattr(owner, name, slow)
+    ring = pipeline.run_job(job("ring"))
     assert fresh.frames_out == ring.frames_out == 16
     a, b = read_frames(tmp_path / f"fresh{ext}"), read_frames(tmp_path / f"ring{ext}")
     assert len(a) == len(b) == 16
