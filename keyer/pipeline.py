@@ -28,6 +28,7 @@ frames and checks RSS against the budget every frame.
 from __future__ import annotations
 
 import gc
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -46,7 +47,7 @@ from keyer.budget import BudgetWatch
 from keyer.memory import MB
 from keyer.probe import StreamInfo, expected_frames, probe
 from keyer.stages import EffectsStage, KeyStage, PlanarKeyStage, planar_key_fits, planar_output
-from keyer.threads import Stalled, prefetch
+from keyer.threads import Stalled, hold_after_first, prefetch
 
 DECODE_DEPTH = 4
 PROCESS_DEPTH = 2
@@ -258,6 +259,7 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
     fx = None
     frames: Iterator[Frame] | None = None
     decoded = None
+    first_out = threading.Event()   # the first frame is encoded: the key may run ahead
     try:
         t = time.perf_counter()
         from keyer.warmup import warm
@@ -304,7 +306,7 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
             from effects.posterize import posterize_time
 
             frames = metered("posterize", posterize_time(frames, job.posterize_fps), meter)
-        frames = metered("key", frames, meter, key_stage)
+        frames = metered("key", hold_after_first(frames, first_out), meter, key_stage)
         if fx is not None:    # key and effects each in a thread: together they outweigh encode
             frames = metered("effects", prefetch(frames, PROCESS_DEPTH, "key"), meter, fx)
         frames = prefetch(frames, PROCESS_DEPTH, "process")
@@ -319,6 +321,7 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
                 busy += time.perf_counter() - tw
                 frames_out += 1
                 if frames_out == 1:
+                    first_out.set()
                     log.info("first_frame", elapsed_s=meter.elapsed(),
                              since_process_start_s=round(since_process_start(), 4))
                 watch.check("encode", stats.frames)
@@ -327,6 +330,7 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
                 if progress:
                     progress(stats.frames, total, stats.frames / max(1e-6, time.perf_counter() - t0))
         finally:
+            first_out.set()
             frames.close()
             frames = None
             if fx is not None:
@@ -342,6 +346,7 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
         meter.stage_end("encode", busy, frames_out)
         meter.stage_end("cleanup", time.perf_counter() - tc, 0)
     except BaseException as exc:
+        first_out.set()
         for it in (frames, decoded):   # failed before or in the encode loop: stop the threads
             if it is not None:
                 it.close()

@@ -107,3 +107,19 @@ class Prefetched(Iterator[T]):
                 self.q.get_nowait()
             except queue.Empty:
                 self.thread.join(0.05)
+
+
+def hold_after_first(source: Iterable[T], go: threading.Event, timeout: float = 5.0) -> Iterator[T]:
+    """Yield ``source``'s first item at once and the next ones only once ``go`` is set (or
+    after ``timeout``): a stage that would race ahead of the first frame leaves the cores to
+    that frame's remaining stages and its encoding, which is what start-up waits for."""
+    it = iter(source)
+    try:
+        for i, item in enumerate(it):
+            if i == 1:
+                go.wait(timeout)
+            yield item
+    finally:
+        close = getattr(it, "close", None)
+        if close is not None:
+            close()

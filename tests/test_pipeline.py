@@ -372,6 +372,35 @@ def test_prefetch_closed_before_its_first_item_stops_its_worker_and_closes_its_s
         next(it)
 
 
+def test_hold_after_first_passes_the_first_item_and_holds_the_rest_until_go():
+    import threading
+    import time
+
+    from keyer.threads import hold_after_first
+
+    closed = threading.Event()
+
+    def items():
+        try:
+            yield from range(5)
+        finally:
+            closed.set()
+
+    go = threading.Event()
+    it = hold_after_first(items(), go, timeout=5.0)
+    assert next(it) == 0
+    got = []
+    worker = threading.Thread(target=lambda: got.append(next(it)))
+    worker.start()
+    time.sleep(0.2)
+    assert got == []                     # held: the first frame is not out yet
+    go.set()
+    worker.join(2)
+    assert got == [1] and list(it) == [2, 3, 4] and closed.is_set()
+    late = hold_after_first(range(3), threading.Event(), timeout=0.05)
+    assert list(late) == [0, 1, 2]       # never released: the timeout lets it go on
+
+
 def test_a_failure_before_the_first_frame_stops_decoding_and_leaves_nothing(tmp_path, green_clip,
                                                                            monkeypatch):
     import threading
