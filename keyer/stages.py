@@ -34,6 +34,13 @@ class Ring:
         return buf
 
 
+def upright_size(width: int, height: int, rotation: int, pad: int = 0) -> tuple[int, int]:
+    """(width, height) of a coded ``width`` x ``height`` picture turned upright and padded."""
+    if rotation % 180:
+        width, height = height, width
+    return width + 2 * pad, height + 2 * pad
+
+
 class Placement:
     """Where a keyed picture in coded orientation goes: turned upright and padded into the
     output buffer. With neither to do, the key writes the output buffer itself (``target``)."""
@@ -41,8 +48,8 @@ class Placement:
     def __init__(self, width: int, height: int, rotation: int, pad: int) -> None:
         self.rotation = rotation % 360
         self.pad = pad
-        ow, oh = (height, width) if self.rotation in (90, 270) else (width, height)
-        self.out_size = (ow + 2 * pad, oh + 2 * pad)
+        self.out_size = upright_size(width, height, rotation, pad)
+        ow, oh = self.out_size[0] - 2 * pad, self.out_size[1] - 2 * pad
         self.direct = self.rotation == 0 and pad == 0
         self.work = None if self.direct else np.zeros((height, width, 4), np.uint8)
         self.rotated = np.zeros((oh, ow, 4), np.uint8) if (self.rotation and pad) else None
@@ -128,12 +135,11 @@ class PlanarKeyStage:
         if pix_fmt and pad:
             raise ValueError("PlanarKeyStage writes padded pictures as RGBA only")
         self.width, self.height, self.pix_fmt, self.scale = width, height, pix_fmt, scale
-        self.placement = Placement(width, height, rotation, pad)
-        ow, oh = self.placement.out_size
-        self.turn_code = _ROTATE.get(self.placement.rotation)
+        self.placement = Placement(width, height, rotation, pad) if pix_fmt is None else None
+        ow, oh = upright_size(width, height, rotation, pad)
+        self.turn_code = _ROTATE.get(rotation % 360)
         if background is not None and self.turn_code is not None:   # upright -> coded
-            background = tuple(cv2.rotate(p, _UNROTATE[self.placement.rotation])
-                               for p in background)
+            background = tuple(cv2.rotate(p, _UNROTATE[rotation % 360]) for p in background)
         self.keyer = PlanarKeyer(settings, width, height, background)
         self.alpha = pix_fmt == "yuva420p"
         self.ring = Ring(ring, oh, ow) if pix_fmt is None else None
