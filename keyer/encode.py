@@ -21,6 +21,7 @@ import numpy as np
 
 from keyer import _encode_kernels as EK
 from keyer.errors import OutputProblem, UsageProblem
+from keyer.files import publish
 from keyer.frame import Frame
 from keyer.colour import plane_array
 from keyer.probe import StreamInfo, open_input
@@ -358,8 +359,7 @@ class VideoSink(Sink):
         if final.exists() and not self.overwrite:
             self._remove_tmp()
             raise OutputProblem(f"{final}: appeared while keyer was running; not replaced")
-        os.replace(self.tmp, final)
-        return final
+        return publish(self.tmp, final)
 
     def abort(self) -> None:
         try:

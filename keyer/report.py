@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterable
 
 from keyer.errors import InputProblem
+from keyer.files import publish
 
 MB = 1024 * 1024
 STAGES = ("decode", "posterize", "key", "effects", "encode", "cleanup")
@@ -272,7 +273,7 @@ def write_html(jobs: list[JobSummary], path: str | Path) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(html)
-        os.replace(tmp, target)
+        publish(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

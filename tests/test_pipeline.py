@@ -185,6 +185,19 @@ def test_pad_grows_the_canvas(tmp_path, green_clip):
     assert f[:8, :, 3].max() == 0
 
 
+@pytest.mark.parametrize("output", ["o.webm", "o.mp4"])
+def test_outputs_get_the_mode_a_new_file_would(tmp_path, green_clip, output):
+    """Partial outputs are private (mkstemp: 0600); the finished one follows the umask."""
+    import stat
+
+    old = os.umask(0o027)
+    try:
+        out = keyer.run(green_clip, tmp_path / output).output
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o640
+
+
 def test_existing_output_is_not_clobbered(tmp_path, green_clip):
     out = tmp_path / "exists.webm"
     out.write_bytes(b"precious")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 
@@ -110,8 +111,13 @@ def test_real_job_log_reports(tmp_path, green_clip):
 def test_html_is_self_contained_and_renders(tmp_path):
     log = write(tmp_path, job_lines("h", leak_per_10=0.2))
     out = tmp_path / "report.html"
-    report.write_html(report.load([log]), out)
+    old = os.umask(0o027)
+    try:
+        report.write_html(report.load([log]), out)
+    finally:
+        os.umask(old)
     html = out.read_text()
+    assert out.stat().st_mode & 0o777 == 0o640        # a new file's mode, not mkstemp's 0600
     import re
 
     assert not re.search(r"<script[^>]*\ssrc=", html)                # nothing fetched
