@@ -50,8 +50,8 @@ class Placement:
         self.pad = pad
         self.out_size = upright_size(width, height, rotation, pad)
         ow, oh = self.out_size[0] - 2 * pad, self.out_size[1] - 2 * pad
-        self.direct = self.rotation == 0 and pad == 0
-        self.work = None if self.direct else np.zeros((height, width, 4), np.uint8)
+        direct = self.rotation == 0 and pad == 0
+        self.work = None if direct else np.zeros((height, width, 4), np.uint8)
         self.rotated = np.zeros((oh, ow, 4), np.uint8) if (self.rotation and pad) else None
 
     def target(self, out: np.ndarray) -> np.ndarray:
