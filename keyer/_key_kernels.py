@@ -346,68 +346,99 @@ def rgb_to_rgba(rgb, out):
 
 
 @kernel
-def _block_rgb(y, u, v, ci, cj, y_off, y_scale, c_off, c_scale, rv, gu, gv, bu):
-    """(R, G, B, mean normalised Y) of one 2x2 block (even-sized pictures only): its mean luma
-    with its chroma sample, RGB clamped to 0..255."""
-    i0 = 2 * ci
-    j0 = 2 * cj
-    s = np.int32(y[i0, j0]) + np.int32(y[i0, j0 + 1]) + np.int32(y[i0 + 1, j0]) + np.int32(y[i0 + 1, j0 + 1])
-    yy = (np.float32(s) * np.float32(0.25) - y_off) * y_scale
-    cb = (np.float32(u[ci, cj]) - c_off) * c_scale
-    cr = (np.float32(v[ci, cj]) - c_off) * c_scale
-    r = min(max(yy + rv * cr, np.float32(0.0)), np.float32(255.0))
-    g = min(max(yy - gu * cb - gv * cr, np.float32(0.0)), np.float32(255.0))
-    b = min(max(yy + bu * cb, np.float32(0.0)), np.float32(255.0))
+def _block_rgb(y0, y1, ur, vr, cj, y_off, y_scale, c_off, c_scale, rv, gu, gv, bu):
+    """(R, G, B, normalised mean Y') of 2x2 block ``cj`` of luma rows ``y0``/``y1`` with its
+    chroma sample in rows ``ur``/``vr``; RGB clamped to 0..255, all float32 (so the loops
+    calling this vectorise)."""
+    f32 = np.float32
+    ja = 2 * cj
+    s4 = np.int32(y0[ja]) + np.int32(y0[ja + 1]) + np.int32(y1[ja]) + np.int32(y1[ja + 1])
+    yy = (f32(s4) * f32(0.25) - y_off) * y_scale
+    cb = (f32(ur[cj]) - c_off) * c_scale
+    cr = (f32(vr[cj]) - c_off) * c_scale
+    r = min(max(yy + rv * cr, f32(0.0)), f32(255.0))
+    g = min(max(yy - gu * cb - gv * cr, f32(0.0)), f32(255.0))
+    b = min(max(yy + bu * cb, f32(0.0)), f32(255.0))
     return r, g, b, yy
+
+
+@kernel
+def _row_weights(ci, cell, gh):
+    """Grid rows above and below chroma row ``ci``'s centre, and the lower one's weight."""
+    gy = (2 * ci + 1.0) / cell - 0.5
+    a0 = int(np.floor(gy))
+    fy = np.float32(gy - a0)
+    if a0 < 0:
+        a0 = 0
+        fy = np.float32(0.0)
+    a1 = a0 + 1 if a0 + 1 < gh else gh - 1
+    return a0, a1, fy
 
 
 @kernel_parallel
 def planar_ratio_and_stats(y, u, v, grid, cell, ccol0, ccolf, y_off, y_scale, c_off, c_scale,
                            rv, gu, gv, bu, primary, balance, screen_min, ratio, guide, sums,
-                           counts):
+                           counts, gcols):
     """``ratio_and_screen_stats`` at chroma resolution, straight from 4:2:0 planes (even size).
 
+    First ``gcols`` (gh, 4, chroma width): the grid interpolated along each grid row to every
+    chroma column (``ccol0``/``ccolf``: each column's left cell and weight), so the bilinear
+    screen estimate at a sample is one blend of two rows; ``planar_compose`` reuses it.
     Per chroma sample: its block's RGB (``_block_rgb``), ``ratio = d / d(local screen)`` and
-    ``guide`` = BT.709 luma in 0..1. Screen statistics count each block as its 4 pixels, and
-    are summed per grid cell without branches (a 0/1 weight), then stored once per cell.
-    ``ccol0``/``ccolf``: each chroma column's left grid cell and weight (for the bilinear
-    screen estimate). Threads split the rows by grid row (``cell`` is even): no races.
+    ``guide`` = BT.709 luma in 0..1. Screen statistics count each block as its 4 pixels: a 0/1
+    weight per sample is summed per chroma column over a grid row's rows, then per cell.
+    Each row's work is branch-free loops over contiguous rows, which LLVM vectorises.
+    Threads split the rows by grid row (``cell`` is even): no races.
     """
     hc, wc = ratio.shape
     gh, gw = grid.shape[0], grid.shape[1]
     half = cell // 2
-    one = np.float32(1.0)
-    zero = np.float32(0.0)
+    f32 = np.float32
+    one = f32(1.0)
+    zero = f32(0.0)
+    for a in prange(gh):
+        for c in range(4):
+            for cj in range(wc):
+                b0 = ccol0[cj]
+                b1 = b0 + 1 if b0 + 1 < gw else gw - 1
+                gcols[a, c, cj] = grid[a, b0, c] + ccolf[cj] * (grid[a, b1, c] - grid[a, b0, c])
     for gi in prange(gh):
-        rds = np.empty(gw + 1, np.float32)
-        _clear_stats_row(sums, counts, gi)
+        inv = np.empty(wc, np.float32)
+        acc = np.zeros((4, wc), np.float32)
         for ci in range(gi * half, min((gi + 1) * half, hc)):
-            _grid_row_d(grid, (2 * ci + 1.0) / cell - 0.5, rds)
-            for cg in range(gw):
-                sr = zero
-                sg = zero
-                sb = zero
-                n = zero
-                for cj in range(cg * half, min((cg + 1) * half, wc)):
-                    r, g, b, _ = _block_rgb(y, u, v, ci, cj, y_off, y_scale, c_off, c_scale,
-                                            rv, gu, gv, bu)
-                    b0 = ccol0[cj]
-                    ds = rds[b0] + ccolf[cj] * (rds[b0 + 1] - rds[b0])
-                    d = _difference(r, g, b, primary, balance)
-                    q = d / max(ds, one)
-                    q = q if ds > one else zero
-                    ratio[ci, cj] = q
-                    guide[ci, cj] = (np.float32(0.2126 / 255.0) * r + np.float32(0.7152 / 255.0) * g
-                                     + np.float32(0.0722 / 255.0) * b)
-                    m = one if q > screen_min else zero
-                    sr += m * r
-                    sg += m * g
-                    sb += m * b
-                    n += m
-                sums[gi, cg, 0] += 4.0 * sr
-                sums[gi, cg, 1] += 4.0 * sg
-                sums[gi, cg, 2] += 4.0 * sb
-                counts[gi, cg] += 4.0 * n
+            a0, a1, fy = _row_weights(ci, cell, gh)
+            d0 = gcols[a0, 3]
+            d1 = gcols[a1, 3]
+            for cj in range(wc):
+                ds = d0[cj] + fy * (d1[cj] - d0[cj])
+                inv[cj] = np.true_divide(one, ds) if ds > one else zero
+            y0 = y[2 * ci]
+            y1 = y[2 * ci + 1]
+            ur = u[ci]
+            vr = v[ci]
+            qr = ratio[ci]
+            gr = guide[ci]
+            for cj in range(wc):
+                r, g, b, _ = _block_rgb(y0, y1, ur, vr, cj, y_off, y_scale, c_off, c_scale,
+                                        rv, gu, gv, bu)
+                q = _difference(r, g, b, primary, balance) * inv[cj]
+                qr[cj] = q
+                gr[cj] = f32(0.2126 / 255.0) * r + f32(0.7152 / 255.0) * g + f32(0.0722 / 255.0) * b
+                m = one if q > screen_min else zero
+                acc[0, cj] += m * r
+                acc[1, cj] += m * g
+                acc[2, cj] += m * b
+                acc[3, cj] += m
+        _clear_stats_row(sums, counts, gi)
+        for cg in range(gw):
+            for cj in range(cg * half, min((cg + 1) * half, wc)):
+                sums[gi, cg, 0] += acc[0, cj]
+                sums[gi, cg, 1] += acc[1, cj]
+                sums[gi, cg, 2] += acc[2, cj]
+                counts[gi, cg] += acc[3, cj]
+            for c in range(3):
+                sums[gi, cg, c] *= 4.0
+            counts[gi, cg] *= 4.0
 
 
 @kernel_parallel
@@ -456,120 +487,295 @@ def planar_alpha(y, mean_a, mean_b, y_off, y_scale, hi, inv_width, clip_black, i
             alpha[i, 2 * k + 1] = np.uint8(min(max(v1, zero), np.float32(255.0)))
 
 
+@kernel
+def _visible_span(a0, a1, wc):
+    """Blocks ``[lo, hi)`` of a 2-row strip of alpha (rows ``a0``/``a1``) from its first to
+    its last with a visible pixel; ``(0, 0)`` when it has none."""
+    lo = 0
+    while lo < wc and (a0[2 * lo] | a0[2 * lo + 1] | a1[2 * lo] | a1[2 * lo + 1]) == 0:
+        lo += 1
+    if lo == wc:
+        return 0, 0
+    hi = wc
+    while (a0[2 * hi - 2] | a0[2 * hi - 1] | a1[2 * hi - 2] | a1[2 * hi - 1]) == 0:
+        hi -= 1
+    return lo, hi
+
+
+@kernel
+def _block_colours(y0, y1, ur, vr, mar, mbr, gr, s0r, s0g, s0b, s1r, s1g, s1b, fy, yc, mc, kr,
+                   kb, primary, limit_mode, spill, lum_p, dyb, ysb, rb, gb, bb):
+    """Keyed colour of a run of blocks of one 2-row strip, as ``matte_and_despill`` does per
+    pixel: ``dyb`` = the input matrix's luma moved to BT.709's, ``ysb`` = the local screen's
+    luma (``s0*``/``s1*``: ``gcols`` rows, blended by ``fy``), ``rb``/``gb``/``bb`` = the
+    colour minus its luma, after un-mixing from the screen (where the filtered ratio marks an
+    edge; coverage ``c = 1 - ratio``) and despill with luminance restore. With ``spill`` 0
+    both leave the colour as it is.
+
+    Every argument is a run starting at the first block (callers slice), so indices are
+    provably non-negative: Numba then drops its wraparound checks and the branch-free loop
+    vectorises (with ``range(lo, hi)`` it does not).
+    """
+    f32 = np.float32
+    y_off, y_scale, c_off, c_scale, rv, gu, gv, bu = yc
+    m_hi, inv_width, clip_black, inv_clip = mc
+    kg = f32(1.0) - kr - kb
+    zero = f32(0.0)
+    one = f32(1.0)
+    top = f32(255.0)
+    for cj in range(ur.shape[0]):
+        r, g, b, ybar = _block_rgb(y0, y1, ur, vr, cj, y_off, y_scale, c_off, c_scale,
+                                   rv, gu, gv, bu)
+        dyb[cj] = kr * r + kg * g + kb * b - ybar
+        sr = s0r[cj] + fy * (s1r[cj] - s0r[cj])
+        sg = s0g[cj] + fy * (s1g[cj] - s0g[cj])
+        sb = s0b[cj] + fy * (s1b[cj] - s0b[cj])
+        ysb[cj] = kr * sr + kg * sg + kb * sb
+        q = mar[cj] * gr[cj] + mbr[cj]
+        ab = ((m_hi - q) * inv_width - clip_black) * inv_clip
+        k = min(q, one) * spill
+        inv = np.true_divide(one, max(one - k, f32(0.001)))
+        part = (q > zero) & (ab > zero) & (ab < one)
+        r = min(max((r - k * sr) * inv, zero), top) if part else r
+        g = min(max((g - k * sg) * inv, zero), top) if part else g
+        b = min(max((b - k * sb) * inv, zero), top) if part else b
+        r, g, b = _despill(r, g, b, primary, limit_mode, spill, lum_p)
+        yf = kr * r + kg * g + kb * b
+        rb[cj] = r - yf
+        gb[cj] = g - yf
+        bb[cj] = b - yf
+
+
+@kernel
+def _pixel_luma(yv, p, dy, ys, y_off, y_scale, p_off, p_scale, spill):
+    """A pixel's keyed luma (0..255): its Y' with its block's ``dy``, un-mixed from the screen's
+    luma ``ys`` where its own ``pre`` alpha ``p`` marks an edge (its ratio recovered from it).
+    Branch-free with ``np.true_divide`` (Python's ``/`` checks for zero, which stops the
+    calling loops vectorising: 15x slower)."""
+    f32 = np.float32
+    one = f32(1.0)
+    yy = (f32(yv) - y_off) * y_scale + dy
+    qp = p_off - f32(p) * p_scale
+    k = min(qp, one) * spill
+    fix = (p != 0) & (p != 255) & (qp > f32(0.0)) & (k < f32(0.999))
+    k = k if fix else f32(0.0)
+    yy = np.true_divide(yy - k * ys, one - k)   # IEEE quotient, no ZeroDivisionError check
+    return min(max(yy, f32(0.0)), f32(255.0))
+
+
+@kernel
+def _u8(x):
+    """Round a float32 to uint8, clamped (float32 throughout, unlike ``_clamp_u8``)."""
+    return np.uint8(min(max(x, np.float32(0.0)), np.float32(255.0)) + np.float32(0.5))
+
+
+@kernel
+def _keyed_luma_row(yr, ar, pr, dyb, ysb, yl, pl, spill, first, seen, yo):
+    """Output luma (BT.709 limited range) of a run of blocks of one row: black-level 16 under
+    alpha 0. ``seen`` gets (``first`` row of the strip) or adds each block's visible pixels.
+    Runs start at the first block (see ``_block_colours``); two pixels a step."""
+    f32 = np.float32
+    y_off, y_scale = yl
+    p_off, p_scale = pl
+    luma_k = f32(219.0 / 255.0)
+    one = f32(1.0)
+    zero = f32(0.0)
+    keep = zero if first else one
+    for cj in range(dyb.shape[0]):
+        ja = 2 * cj
+        jb = ja + 1
+        ya = _pixel_luma(yr[ja], pr[ja], dyb[cj], ysb[cj], y_off, y_scale, p_off, p_scale, spill)
+        yb = _pixel_luma(yr[jb], pr[jb], dyb[cj], ysb[cj], y_off, y_scale, p_off, p_scale, spill)
+        va = ar[ja] != 0
+        vb = ar[jb] != 0
+        yo[ja] = np.uint8(f32(16.5) + luma_k * ya) if va else np.uint8(16)
+        yo[jb] = np.uint8(f32(16.5) + luma_k * yb) if vb else np.uint8(16)
+        seen[cj] = keep * seen[cj] + (one if va else zero) + (one if vb else zero)
+
+
+@kernel
+def _flattened_luma_row(yr, ar, pr, dyb, ysb, yl, pl, spill, first, by, seen, yo):
+    """``_keyed_luma_row`` composited over the background row ``by``; ``seen`` sums alpha."""
+    f32 = np.float32
+    y_off, y_scale = yl
+    p_off, p_scale = pl
+    luma_k = f32(219.0 / 255.0)
+    one = f32(1.0)
+    keep = f32(0.0) if first else one
+    for cj in range(dyb.shape[0]):
+        ja = 2 * cj
+        jb = ja + 1
+        ya = _pixel_luma(yr[ja], pr[ja], dyb[cj], ysb[cj], y_off, y_scale, p_off, p_scale, spill)
+        yb = _pixel_luma(yr[jb], pr[jb], dyb[cj], ysb[cj], y_off, y_scale, p_off, p_scale, spill)
+        fa = f32(ar[ja]) * f32(1.0 / 255.0)
+        fb = f32(ar[jb]) * f32(1.0 / 255.0)
+        yo[ja] = np.uint8(fa * (f32(16.0) + luma_k * ya) + (one - fa) * f32(by[ja]) + f32(0.5))
+        yo[jb] = np.uint8(fb * (f32(16.0) + luma_k * yb) + (one - fb) * f32(by[jb]) + f32(0.5))
+        seen[cj] = keep * seen[cj] + fa + fb
+
+
+@kernel
+def _rgba32(y, r, g, b, a):
+    """One straight-alpha RGBA pixel packed in a little-endian uint32 (R in the low byte); zero
+    under alpha 0."""
+    u32 = np.uint32
+    px = (u32(_u8(y + r)) | (u32(_u8(y + g)) << u32(8)) | (u32(_u8(y + b)) << u32(16))
+          | (u32(a) << u32(24)))
+    return px if a != 0 else u32(0)
+
+
+@kernel
+def _keyed_rgba_row(yr, ar, pr, dyb, ysb, rb, gb, bb, yl, pl, spill, out):
+    """Straight-alpha RGBA of a run of blocks of one row, into ``out``: the row's pixels as
+    uint32 (one store per pixel vectorises; four byte stores do not, 3x slower). Each pixel's
+    own luma with its block's colour difference; zero under alpha 0. Two pixels a step."""
+    y_off, y_scale = yl
+    p_off, p_scale = pl
+    for cj in range(dyb.shape[0]):
+        ja = 2 * cj
+        jb = ja + 1
+        ya = _pixel_luma(yr[ja], pr[ja], dyb[cj], ysb[cj], y_off, y_scale, p_off, p_scale, spill)
+        yb = _pixel_luma(yr[jb], pr[jb], dyb[cj], ysb[cj], y_off, y_scale, p_off, p_scale, spill)
+        out[ja] = _rgba32(ya, rb[cj], gb[cj], bb[cj], ar[ja])
+        out[jb] = _rgba32(yb, rb[cj], gb[cj], bb[cj], ar[jb])
+
+
+@kernel
+def _keyed_chroma_row(seen, rb, bb, kr, kb, uo, vo):
+    """Output Cb/Cr of a run of blocks (BT.709 limited): the block's colour scaled by its
+    visible share (as averaging its zeroed RGB would)."""
+    f32 = np.float32
+    cb_k = f32(224.0 / 255.0) / (f32(2.0) * (f32(1.0) - kb))
+    cr_k = f32(224.0 / 255.0) / (f32(2.0) * (f32(1.0) - kr))
+    for cj in range(seen.shape[0]):
+        share = seen[cj] * f32(0.25)
+        uo[cj] = _u8(f32(128.0) + share * bb[cj] * cb_k)
+        vo[cj] = _u8(f32(128.0) + share * rb[cj] * cr_k)
+
+
+@kernel
+def _flattened_chroma_row(seen, rb, bb, kr, kb, bu, bv, uo, vo):
+    """``_keyed_chroma_row`` blended over the background's Cb/Cr by the block's mean alpha."""
+    f32 = np.float32
+    cb_k = f32(224.0 / 255.0) / (f32(2.0) * (f32(1.0) - kb))
+    cr_k = f32(224.0 / 255.0) / (f32(2.0) * (f32(1.0) - kr))
+    one = f32(1.0)
+    for cj in range(seen.shape[0]):
+        share = seen[cj] * f32(0.25)
+        uo[cj] = _u8(share * (f32(128.0) + bb[cj] * cb_k) + (one - share) * f32(bu[cj]))
+        vo[cj] = _u8(share * (f32(128.0) + rb[cj] * cr_k) + (one - share) * f32(bv[cj]))
+
+
+@kernel
+def _background_row(lo, hi, flatten, i0, ci, bg_y, bg_u, bg_v, y_out, u_out, v_out):
+    """Blocks outside ``lo..hi`` of a 2-row strip of the output planes, wholly transparent:
+    black, or the background's samples (no colour work). Slice assignments: Numba makes
+    them plain fills and copies."""
+    i1 = i0 + 1
+    if flatten:
+        y_out[i0:i1 + 1, :2 * lo] = bg_y[i0:i1 + 1, :2 * lo]
+        y_out[i0:i1 + 1, 2 * hi:] = bg_y[i0:i1 + 1, 2 * hi:]
+        u_out[ci, :lo] = bg_u[ci, :lo]
+        u_out[ci, hi:] = bg_u[ci, hi:]
+        v_out[ci, :lo] = bg_v[ci, :lo]
+        v_out[ci, hi:] = bg_v[ci, hi:]
+    else:
+        y_out[i0:i1 + 1, :2 * lo] = 16
+        y_out[i0:i1 + 1, 2 * hi:] = 16
+        u_out[ci, :lo] = 128
+        u_out[ci, hi:] = 128
+        v_out[ci, :lo] = 128
+        v_out[ci, hi:] = 128
+
+
+@kernel
+def _clear_rgba_row(lo, hi, out):
+    """Pixels outside blocks ``lo..hi`` of a packed RGBA row, wholly transparent: zero."""
+    out[:2 * lo] = 0
+    out[2 * hi:] = 0
+
+
 @kernel_parallel
-def planar_compose(y, u, v, pre, alpha, mean_a, mean_b, guide, grid, cell, y_off, y_scale,
+def planar_compose(y, u, v, pre, alpha, mean_a, mean_b, guide, gcols, cell, y_off, y_scale,
                    c_off, c_scale, rv, gu, gv, bu, kr, kb, hi, inv_width, clip_black, inv_clip,
                    primary, limit_mode, spill, lum_p, flatten, to_rgba, bg_y, bg_u, bg_v,
                    y_out, u_out, v_out, rgba):
-    """The output's 4:2:0 planes (BT.709 limited range), one 2x2 block at a time (even size);
-    or, with ``to_rgba``, straight-alpha RGBA for the effects (the ``*_out`` planes unused).
+    """The output's 4:2:0 planes (BT.709 limited range) from the matte (even size); or, with
+    ``to_rgba``, straight-alpha RGBA for the effects into ``rgba``, (H, W) uint32: an
+    (H, W, 4) uint8 picture viewed as packed pixels (the ``*_out`` planes unused).
 
-    Colour is worked out once per block, as ``matte_and_despill`` does per pixel: un-mixed from
-    the local screen colour where the block is an edge (coverage ``c = 1 - ratio``), then
-    despilled with luminance restore. Luma stays per pixel: ``Y' + dY`` (``dY`` moves the input
-    matrix's luma to BT.709's; 0 when they agree), un-mixed where the pixel's own ``pre`` alpha
-    (the matte before shrink/feather, from which its ratio is recovered) marks an edge.
-    Under ``alpha`` 0 colour is black (``flatten`` = 0; the alpha plane is ``alpha`` itself), or pixels are
-    composited over the background planes (``flatten`` = 1; chroma with the block's mean alpha).
-    Chroma of a block with transparent pixels is scaled by its share of visible ones, as
-    averaging their zeroed RGB would. RGBA pixels get their own luma with their block's
-    colour difference (nearest chroma: the encoder averages the same 2x2 blocks again).
-    Blocks wholly transparent (most of a screen) are written without any colour work: black,
-    or the background's samples.
+    ``gcols`` is this frame's screen grid interpolated to chroma columns, as
+    ``planar_ratio_and_stats`` left it. Per 2-row strip, only the run of blocks from the first
+    to the last with a visible pixel gets colour work (``_visible_span``; the rest of a screen
+    is written as background); over that run, vectorised row loops work out each block's
+    colour once (``_block_colours``), then each pixel's luma and the block's chroma. Luma
+    stays per pixel: ``Y' + dY`` (``dY`` moves the input matrix's luma to BT.709's; 0 when
+    they agree), un-mixed where the pixel's own ``pre`` alpha (the matte before shrink/feather,
+    from which its ratio is recovered) marks an edge. Under ``alpha`` 0 colour is black
+    (``flatten`` = 0; the alpha plane is ``alpha`` itself), or pixels are composited over the
+    background planes (``flatten`` = 1; chroma with the block's mean alpha). RGBA pixels get
+    their own luma with their block's colour difference (nearest chroma: the encoder averages
+    the same 2x2 blocks again).
     """
     h, w = y.shape
     hc, wc = h // 2, w // 2
-    kg = 1.0 - kr - kb
-    cb_k = 224.0 / 255.0 / (2.0 * (1.0 - kb))
-    cr_k = 224.0 / 255.0 / (2.0 * (1.0 - kr))
-    luma_k = 219.0 / 255.0
-    for ci in prange(hc):
-        i0 = 2 * ci
-        i1 = i0 + 2
-        for cj in range(wc):
-            j0 = 2 * cj
-            j1 = j0 + 2
-            visible = False
-            edge = False
-            for i in range(i0, i1):
-                for j in range(j0, j1):
-                    if alpha[i, j] != 0:
-                        visible = True
-                    p = pre[i, j]
-                    if p != 0 and p != 255:
-                        edge = True
-            if not visible:
-                for i in range(i0, i1):
-                    for j in range(j0, j1):
-                        if to_rgba:
-                            for c in range(4):
-                                rgba[i, j, c] = 0
-                        else:
-                            y_out[i, j] = bg_y[i, j] if flatten else 16
-                if not to_rgba:
-                    u_out[ci, cj] = bg_u[ci, cj] if flatten else 128
-                    v_out[ci, cj] = bg_v[ci, cj] if flatten else 128
+    gh = gcols.shape[0]
+    f32 = np.float32
+    yc = (f32(y_off), f32(y_scale), f32(c_off), f32(c_scale), f32(rv), f32(gu), f32(gv), f32(bu))
+    mc = (f32(hi), f32(inv_width), f32(clip_black), f32(inv_clip))
+    yl = (f32(y_off), f32(y_scale))
+    pl = (f32(hi - clip_black / inv_width), f32(1.0 / 255.0 / inv_clip / inv_width))
+    kr = f32(kr)
+    kb = f32(kb)
+    spill = f32(spill)
+    lum_p = f32(lum_p)
+    nchunk = min(hc, 64)
+    for t in prange(nchunk):
+        dyb = np.zeros(wc, np.float32)
+        ysb = np.zeros(wc, np.float32)
+        rb = np.zeros(wc, np.float32)
+        gb = np.zeros(wc, np.float32)
+        bb = np.zeros(wc, np.float32)
+        seen = np.zeros(wc, np.float32)
+        for ci in range(t * hc // nchunk, (t + 1) * hc // nchunk):
+            i0 = 2 * ci
+            i1 = i0 + 1
+            lo, hi_ = _visible_span(alpha[i0], alpha[i1], wc)
+            if to_rgba:
+                _clear_rgba_row(lo, hi_, rgba[i0])
+                _clear_rgba_row(lo, hi_, rgba[i1])
+            else:
+                _background_row(lo, hi_, flatten, i0, ci, bg_y, bg_u, bg_v, y_out, u_out, v_out)
+            if lo == hi_:
                 continue
-            r, g, b, ybar = _block_rgb(y, u, v, ci, cj, y_off, y_scale, c_off, c_scale,
-                                       rv, gu, gv, bu)
-            dy = kr * r + kg * g + kb * b - ybar
-            ys = 0.0
-            if spill > 0.0:
-                q = mean_a[ci, cj] * guide[ci, cj] + mean_b[ci, cj]
-                ab = ((hi - q) * inv_width - clip_black) * inv_clip
-                if edge or (q > 0.0 and ab > 0.0 and ab < 1.0):
-                    sr = _grid_sample(grid, cell, i0 + 0.5, j0 + 0.5, 0)
-                    sg = _grid_sample(grid, cell, i0 + 0.5, j0 + 0.5, 1)
-                    sb = _grid_sample(grid, cell, i0 + 0.5, j0 + 0.5, 2)
-                    ys = kr * sr + kg * sg + kb * sb
-                    if q > 0.0 and ab > 0.0 and ab < 1.0:
-                        k = min(q, 1.0) * spill
-                        inv = 1.0 / (1.0 - k) if k < 0.999 else 1000.0
-                        r = min(max((r - k * sr) * inv, 0.0), 255.0)
-                        g = min(max((g - k * sg) * inv, 0.0), 255.0)
-                        b = min(max((b - k * sb) * inv, 0.0), 255.0)
-                r, g, b = _despill(r, g, b, primary, limit_mode, spill, lum_p)
-            yf = kr * r + kg * g + kb * b
-            cb = (b - yf) * cb_k
-            cr = (r - yf) * cr_k
-            seen = 0.0
-            for i in range(i0, i1):
-                for j in range(j0, j1):
-                    al = alpha[i, j]
-                    yy = (y[i, j] - y_off) * y_scale + dy
-                    p = pre[i, j]
-                    if edge and spill > 0.0 and p != 0 and p != 255:
-                        qp = hi - (p * (1.0 / 255.0) / inv_clip + clip_black) / inv_width
-                        if qp > 0.0:
-                            k = min(qp, 1.0) * spill
-                            if k < 0.999:
-                                yy = (yy - k * ys) / (1.0 - k)
-                    yy = min(max(yy, 0.0), 255.0)
-                    if to_rgba:
-                        if al == 0:
-                            for c in range(4):
-                                rgba[i, j, c] = 0
-                        else:
-                            rgba[i, j, 0] = _clamp_u8(yy + r - yf)
-                            rgba[i, j, 1] = _clamp_u8(yy + g - yf)
-                            rgba[i, j, 2] = _clamp_u8(yy + b - yf)
-                            rgba[i, j, 3] = al
-                    elif flatten:
-                        fa = al * (1.0 / 255.0)
-                        y_out[i, j] = np.uint8(fa * (16.0 + luma_k * yy) + (1.0 - fa) * bg_y[i, j] + 0.5)
-                        seen += fa
-                    else:
-                        if al == 0:
-                            y_out[i, j] = 16
-                        else:
-                            y_out[i, j] = np.uint8(16.5 + luma_k * yy)
-                            seen += 1.0
-            share = seen * 0.25
+            n = hi_ - lo
+            j0 = 2 * lo
+            j1 = 2 * hi_
+            a0, a1, fy = _row_weights(ci, cell, gh)
+            _block_colours(y[i0, j0:j1], y[i1, j0:j1], u[ci, lo:hi_], v[ci, lo:hi_],
+                           mean_a[ci, lo:hi_], mean_b[ci, lo:hi_], guide[ci, lo:hi_],
+                           gcols[a0, 0, lo:hi_], gcols[a0, 1, lo:hi_], gcols[a0, 2, lo:hi_],
+                           gcols[a1, 0, lo:hi_], gcols[a1, 1, lo:hi_], gcols[a1, 2, lo:hi_],
+                           fy, yc, mc, kr, kb, primary, limit_mode, spill, lum_p,
+                           dyb[:n], ysb[:n], rb[:n], gb[:n], bb[:n])
+            for i in range(i0, i0 + 2):
+                yr = y[i, j0:j1]
+                ar = alpha[i, j0:j1]
+                pr = pre[i, j0:j1]
+                if to_rgba:
+                    _keyed_rgba_row(yr, ar, pr, dyb[:n], ysb[:n], rb[:n], gb[:n], bb[:n], yl,
+                                    pl, spill, rgba[i, j0:j1])
+                elif flatten:
+                    _flattened_luma_row(yr, ar, pr, dyb[:n], ysb[:n], yl, pl, spill, i == i0,
+                                        bg_y[i, j0:j1], seen[:n], y_out[i, j0:j1])
+                else:
+                    _keyed_luma_row(yr, ar, pr, dyb[:n], ysb[:n], yl, pl, spill, i == i0,
+                                    seen[:n], y_out[i, j0:j1])
             if to_rgba:
                 continue
             if flatten:
-                u_out[ci, cj] = _clamp_u8(share * (128.0 + cb) + (1.0 - share) * bg_u[ci, cj])
-                v_out[ci, cj] = _clamp_u8(share * (128.0 + cr) + (1.0 - share) * bg_v[ci, cj])
+                _flattened_chroma_row(seen[:n], rb[:n], bb[:n], kr, kb, bg_u[ci, lo:hi_],
+                                      bg_v[ci, lo:hi_], u_out[ci, lo:hi_], v_out[ci, lo:hi_])
             else:
-                u_out[ci, cj] = _clamp_u8(128.0 + share * cb)
-                v_out[ci, cj] = _clamp_u8(128.0 + share * cr)
+                _keyed_chroma_row(seen[:n], rb[:n], bb[:n], kr, kb, u_out[ci, lo:hi_],
+                                  v_out[ci, lo:hi_])

@@ -294,7 +294,7 @@ class PlanarKeyer(_KeyBase):
     def __init__(self, settings: KeySettings, width: int, height: int,
                  background: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
         super().__init__(settings, width, height)
-        self.no_rgba = np.zeros((1, 1, 4), np.uint8)
+        self.no_rgba = np.zeros((1, 1), np.uint32)
         self.no_plane = np.zeros((1, 1), np.uint8)
         hc, wc = (height + 1) // 2, (width + 1) // 2
         self.ratio = np.zeros((hc, wc), np.float32)
@@ -308,6 +308,8 @@ class PlanarKeyer(_KeyBase):
         cx = (2 * np.arange(wc, dtype=np.float32) + 1.0) / CELL - 0.5
         self.ccol0 = np.clip(np.floor(cx), 0, gw - 1).astype(np.int64)
         self.ccolf = np.clip(cx - self.ccol0, 0.0, 1.0).astype(np.float32)
+        # the screen grid interpolated to chroma columns: made by the stats pass, used by compose
+        self.gcols = np.zeros((self.grid.shape[0], 4, wc), np.float32)
         self.flatten = background is not None
         self.background = background or (np.zeros((1, 1), np.uint8),) * 3
 
@@ -315,7 +317,7 @@ class PlanarKeyer(_KeyBase):
         K.planar_ratio_and_stats(y, u, v, self.grid, CELL, self.ccol0, self.ccolf, c.y_off,
                                  c.y_scale, c.c_off, c.c_scale, c.rv, c.gu, c.gv, c.bu,
                                  self.primary, np.float32(self.s.balance), np.float32(0.5),
-                                 self.ratio, self.guide, self.sums, self.counts)
+                                 self.ratio, self.guide, self.sums, self.counts, self.gcols)
 
     def _start_planar(self, y, u, v, c) -> None:
         """Measure the screen colour on the first frame's RGB (made once, then dropped)."""
@@ -333,8 +335,10 @@ class PlanarKeyer(_KeyBase):
                   self.alpha if a_out is None else a_out)
 
     def to_rgba(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, c, rgba: np.ndarray) -> None:
-        """Key one picture into straight-alpha RGBA (H, W, 4) uint8, for the effects."""
-        self._key(y, u, v, c, (self.no_plane,) * 3, rgba, self.alpha)
+        """Key one picture into straight-alpha RGBA (H, W, 4) uint8, for the effects (each
+        pixel's 4 bytes must be contiguous; the kernel writes them as one little-endian
+        uint32)."""
+        self._key(y, u, v, c, (self.no_plane,) * 3, rgba.view(np.uint32)[..., 0], self.alpha)
 
     def _key(self, y, u, v, c, planes, rgba, matte) -> None:
         if self.primary is None:
@@ -354,7 +358,7 @@ class PlanarKeyer(_KeyBase):
             if matte is not self.alpha:
                 np.copyto(matte, self.alpha)
         bg_y, bg_u, bg_v = self.background
-        K.planar_compose(y, u, v, pre, matte, mean_a, mean_b, self.guide, self.grid, CELL,
+        K.planar_compose(y, u, v, pre, matte, mean_a, mean_b, self.guide, self.gcols, CELL,
                          c.y_off, c.y_scale, c.c_off, c.c_scale, c.rv, c.gu, c.gv, c.bu,
                          LUMA[0], LUMA[2], self.hi, self.inv_width, s.clip_black, self.inv_clip,
                          self.primary, LIMITS[s.spill_limit], s.spill, LUMA[self.primary],
