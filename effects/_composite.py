@@ -28,9 +28,10 @@ def _first(px, i, j0, j1):
     """The first j in [j0, j1) of row i whose alpha is not 0, else j1."""
     j = j0
     while j + SCAN <= j1:
+        run = px[i, j:j + SCAN]   # indexed from 0: no negative-index check, so it vectorises
         acc = np.uint32(0)
         for k in range(SCAN):
-            acc |= px[i, j + k]
+            acc |= run[k]
         if acc > 0xFFFFFF:
             break
         j += SCAN
@@ -44,9 +45,10 @@ def _last(px, i, j0, j1):
     """The last j in [j0, j1) of row i whose alpha is not 0, else j0 - 1."""
     j = j1
     while j - SCAN >= j0:
+        run = px[i, j - SCAN:j]
         acc = np.uint32(0)
         for k in range(SCAN):
-            acc |= px[i, j - SCAN + k]
+            acc |= run[k]
         if acc > 0xFFFFFF:
             break
         j -= SCAN
@@ -86,10 +88,15 @@ def alpha_box(px):
     return y0, y1 + 1, x0, x1 + 1
 
 
+def words(pixels: np.ndarray, dtype) -> np.ndarray:
+    """An (H, W, C) C-contiguous picture as (H, W) packed pixels of ``dtype`` (one word per
+    pixel: RGBA uint8 as uint32, RGBA uint16 as uint64; little-endian, channel 0 lowest)."""
+    return pixels.view(dtype).reshape(pixels.shape[0], pixels.shape[1])
+
+
 def subject_box(src: np.ndarray) -> tuple[int, int, int, int]:
     """The box of non-zero alpha of an (H, W, 4) uint8 C-contiguous RGBA frame."""
-    h, w = src.shape[0], src.shape[1]
-    return alpha_box(src.view(np.uint32).reshape(h, w))
+    return alpha_box(words(src, np.uint32))
 
 
 def pad(box: tuple[int, int, int, int], reach: int, h: int, w: int) -> tuple[int, int, int, int]:
@@ -170,34 +177,36 @@ def under(src, layer, r, g, b, layer_only, y0, y1, x0, x1, out):
 
 
 @kernel
-def alpha_below(src, threshold, y0, y1, x0, x1, out):
+def alpha_below(px, threshold, y0, y1, x0, x1, out):
     """``out = 255`` where alpha < threshold else 0 (uint8), inside the box: the outside of
-    the subject. (Row runs indexed from 0, so the loop vectorises.)"""
+    the subject. ``px``: the frame as packed pixels (``words``; alpha is the top byte). Row
+    runs indexed from 0 and one word per pixel: the loop vectorises."""
     for i in range(y0, y1):
-        s = src[i, x0:x1]
+        s = px[i, x0:x1]
         o = out[i, x0:x1]
         for k in range(s.shape[0]):
-            o[k] = 255 if s[k, 3] < threshold else 0
+            o[k] = 255 if (s[k] >> np.uint32(24)) < threshold else 0
 
 
 @kernel
-def alpha_at_least(src, threshold, y0, y1, x0, x1, out):
-    """``out = 255`` where alpha >= threshold else 0 (uint8), inside the box: the subject."""
+def alpha_at_least(px, threshold, y0, y1, x0, x1, out):
+    """``out = 255`` where alpha >= threshold else 0 (uint8), inside the box: the subject
+    (packed pixels, as ``alpha_below``)."""
     for i in range(y0, y1):
-        s = src[i, x0:x1]
+        s = px[i, x0:x1]
         o = out[i, x0:x1]
         for k in range(s.shape[0]):
-            o[k] = 255 if s[k, 3] >= threshold else 0
+            o[k] = 255 if (s[k] >> np.uint32(24)) >= threshold else 0
 
 
 @kernel
-def alpha_scaled(src, scale, y0, y1, x0, x1, out):
-    """``out = alpha * scale`` as float32, inside the box."""
+def alpha_scaled(px, scale, y0, y1, x0, x1, out):
+    """``out = alpha * scale`` as float32, inside the box (packed pixels, as ``alpha_below``)."""
     for i in range(y0, y1):
-        s = src[i, x0:x1]
+        s = px[i, x0:x1]
         o = out[i, x0:x1]
         for k in range(s.shape[0]):
-            o[k] = s[k, 3] * scale
+            o[k] = np.float32(np.int32(s[k] >> np.uint32(24))) * scale
 
 
 def warm() -> None:
@@ -205,6 +214,7 @@ def warm() -> None:
     o = np.empty_like(s)
     subject_box(s)
     under(s, np.zeros((2, 2), np.float32), 0, 0, 0, False, 0, 2, 0, 2, o)
-    alpha_below(s, 128, 0, 2, 0, 2, np.zeros((2, 2), np.uint8))
-    alpha_at_least(s, 128, 0, 2, 0, 2, np.zeros((2, 2), np.uint8))
-    alpha_scaled(s, np.float32(1), 0, 2, 0, 2, np.zeros((2, 2), np.float32))
+    px = words(s, np.uint32)
+    alpha_below(px, 128, 0, 2, 0, 2, np.zeros((2, 2), np.uint8))
+    alpha_at_least(px, 128, 0, 2, 0, 2, np.zeros((2, 2), np.uint8))
+    alpha_scaled(px, np.float32(1), 0, 2, 0, 2, np.zeros((2, 2), np.float32))

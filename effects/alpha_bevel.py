@@ -25,18 +25,15 @@ def bevel_kernel(src, dist, thickness, lx, ly, intensity, cr, cg, cb, y0, y1, x0
     The surface normal is ``(-dh/dx, -dh/dy)`` (pointing out of the subject); ``shade =
     n . light`` with the light direction (lx, ly) pointing towards the light. shade > 0 mixes
     the light colour in (``c += (light - c) * shade * intensity``), shade < 0 darkens
-    (``c *= 1 + shade * intensity``). Pixels whose 3x3 neighbourhood is all beyond
-    ``thickness`` are copied exactly.
+    (``c *= 1 + shade * intensity``). Only shaded pixels are written: ``out`` holds a copy of
+    ``src`` (a memcpy is 3x cheaper than copying pixel by pixel here), so pixels whose 3x3
+    neighbourhood is all beyond ``thickness`` stay exactly as they were.
     """
     h, w = dist.shape
     for i in range(y0, y1):
         i0 = i - 1 if i > 0 else i
         i1 = i + 1 if i < h - 1 else i
         for j in range(x0, x1):
-            out[i, j, 0] = src[i, j, 0]
-            out[i, j, 1] = src[i, j, 1]
-            out[i, j, 2] = src[i, j, 2]
-            out[i, j, 3] = src[i, j, 3]
             if src[i, j, 3] == 0 or dist[i, j] > thickness + 1.5:
                 continue
             j0 = j - 1 if j > 0 else j
@@ -102,14 +99,14 @@ class AlphaBevelOp:
         box = _composite.subject_box(src)
         if box[0] < box[1]:
             y0, y1, x0, x1 = ring = _composite.pad(box, RING, src.shape[0], src.shape[1])
-            _composite.alpha_at_least(src, 128, *ring, self.inside)
+            _composite.alpha_at_least(_composite.words(src, np.uint32), 128, *ring, self.inside)
             cv2.distanceTransform(self.inside[y0:y1, x0:x1], cv2.DIST_L2, cv2.DIST_MASK_5,
                                   dst=self.dist[y0:y1, x0:x1])
         lx, ly = self.light
         r, g, b = self.rgb
+        np.copyto(out, src)
         bevel_kernel(src, self.dist, np.float32(self.spec.thickness), lx, ly,
                      self.spec.intensity, r, g, b, *box, out)
-        _composite.copy_outside(src, box, out)
 
     def close(self) -> None:
         self.inside = self.dist = None

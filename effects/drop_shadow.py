@@ -82,7 +82,8 @@ class DropShadowOp:
         box = self._box(_composite.subject_box(src))
         y0, y1, x0, x1 = box
         if y0 < y1:
-            _composite.alpha_scaled(src, np.float32(self.spec.opacity / 255.0), *box, self.alpha)
+            _composite.alpha_scaled(_composite.words(src, np.uint32),
+                                    np.float32(self.spec.opacity / 255.0), *box, self.alpha)
             alpha = self.alpha[y0:y1, x0:x1]
             shifted = self.shifted[y0:y1, x0:x1]
             cv2.warpAffine(alpha, self.matrix, (x1 - x0, y1 - y0), dst=shifted,

@@ -69,7 +69,7 @@ class OutlineOp:
         box = _composite.pad(_composite.subject_box(src), self.reach, src.shape[0], src.shape[1])
         y0, y1, x0, x1 = box
         if y0 < y1:
-            _composite.alpha_below(src, 128, *box, self.outside)
+            _composite.alpha_below(_composite.words(src, np.uint32), 128, *box, self.outside)
             cv2.distanceTransform(self.outside[y0:y1, x0:x1], cv2.DIST_L2, cv2.DIST_MASK_PRECISE,
                                   dst=self.dist[y0:y1, x0:x1])
             stroke_coverage(self.dist, np.float32(self.spec.width), np.float32(self.inv_soft),
