@@ -1,6 +1,8 @@
 """Numba kernels that prepare a keyed frame for the encoder."""
 from __future__ import annotations
 
+import numpy as np
+
 from keyer._jit import kernel, kernel_parallel, prange
 
 
@@ -91,17 +93,125 @@ def rgba_to_yuv(rgba, background, flatten, kr, kb, bits, sub, y, u, v, a):
             v[ci, cj] = int((128.0 + 224.0 * (r - yy) * cr_k) * scale + 0.5)
 
 
+SCAN = 32   # pixels OR-ed together per step of a span scan (the loop vectorises)
+
+
+@kernel
+def _visible_span(p0, p1):
+    """Pixels ``[lo, hi)`` of two rows of packed RGBA (uint32, alpha the top byte) from the
+    first to the last whose alpha is not 0 in either row; ``(0, 0)`` when there is none."""
+    w = p0.shape[0]
+    lo = 0
+    while lo + SCAN <= w:
+        a = p0[lo:lo + SCAN]
+        b = p1[lo:lo + SCAN]
+        acc = np.uint32(0)
+        for k in range(SCAN):
+            acc |= a[k] | b[k]
+        if acc > 0xFFFFFF:
+            break
+        lo += SCAN
+    while lo < w and (p0[lo] | p1[lo]) <= 0xFFFFFF:
+        lo += 1
+    if lo == w:
+        return 0, 0
+    hi = w
+    while hi - SCAN >= lo:
+        a = p0[hi - SCAN:hi]
+        b = p1[hi - SCAN:hi]
+        acc = np.uint32(0)
+        for k in range(SCAN):
+            acc |= a[k] | b[k]
+        if acc > 0xFFFFFF:
+            break
+        hi -= SCAN
+    while (p0[hi - 1] | p1[hi - 1]) <= 0xFFFFFF:
+        hi -= 1
+    return lo, hi
+
+
+@kernel
+def _yuv_pixel(v, kr, kg, kb):
+    """(R, G, B, Y) of one packed RGBA pixel (uint32, R lowest), colour 0 under alpha 0, as
+    floats, and Y as ``rgba_to_yuv420`` codes it."""
+    u32 = np.uint32
+    keep = (v >> u32(24)) != u32(0)
+    # via int32: AVX2 converts int32 to float64 four at a time, uint32 one by one
+    r = float(np.int32(v & u32(0xFF))) if keep else 0.0
+    g = float(np.int32((v >> u32(8)) & u32(0xFF))) if keep else 0.0
+    b = float(np.int32((v >> u32(16)) & u32(0xFF))) if keep else 0.0
+    return r, g, b, np.int32(16.0 + 219.0 * ((kr * r + kg * g + kb * b) / 255.0) + 0.5)
+
+
+@kernel
+def _yuva_rows(p0, p1, kr, kb, y0, y1, a0, a1, u, v):
+    """``rgba_to_yuv420``'s arithmetic (colour 0 under alpha 0, alpha kept) for a run of 2x2
+    blocks of two rows of packed pixels, every argument sliced to start at the run (indices
+    from 0, no branches: the loop vectorises, ~2x faster than the byte-wise form)."""
+    kg = 1.0 - kr - kb
+    cb_k = 0.5 / (1.0 - kb)
+    cr_k = 0.5 / (1.0 - kr)
+    u32 = np.uint32
+    for cj in range(u.shape[0]):
+        ja = 2 * cj
+        jb = ja + 1
+        r00, g00, b00, l00 = _yuv_pixel(p0[ja], kr, kg, kb)
+        r01, g01, b01, l01 = _yuv_pixel(p0[jb], kr, kg, kb)
+        r10, g10, b10, l10 = _yuv_pixel(p1[ja], kr, kg, kb)
+        r11, g11, b11, l11 = _yuv_pixel(p1[jb], kr, kg, kb)
+        y0[ja] = l00
+        y0[jb] = l01
+        y1[ja] = l10
+        y1[jb] = l11
+        a0[ja] = p0[ja] >> u32(24)
+        a0[jb] = p0[jb] >> u32(24)
+        a1[ja] = p1[ja] >> u32(24)
+        a1[jb] = p1[jb] >> u32(24)
+        # the sums in the order the byte-wise loop adds them: the same float64 results
+        r = (((r00 + r01) + r10) + r11) / 4.0 / 255.0
+        g = (((g00 + g01) + g10) + g11) / 4.0 / 255.0
+        b = (((b00 + b01) + b10) + b11) / 4.0 / 255.0
+        yy = kr * r + kg * g + kb * b
+        u[cj] = np.int32(128.0 + 224.0 * (b - yy) * cb_k + 0.5)
+        v[cj] = np.int32(128.0 + 224.0 * (r - yy) * cr_k + 0.5)
+
+
 @kernel_parallel
-def rgba_to_yuv420(rgba, background, flatten, kr, kb, y, u, v, a):
+def rgba_to_yuv420(rgba, px, background, flatten, kr, kb, y, u, v, a):
     """``rgba_to_yuv`` for 8-bit 4:2:0 and an even-sized picture, the common case, written
     without its general loops (numba makes ~2.5x faster code of this straight-line form);
-    same arithmetic, same results."""
+    same arithmetic, same results. ``px`` is ``rgba`` as packed pixels ((H, W) uint32):
+    without ``flatten``, the blocks of a row pair left and right of its visible pixels
+    (most of a keyed frame) are written as plain fills (Y 16, A 0, Cb = Cr = 128: what the
+    arithmetic gives for colour 0), the run between them by ``_yuva_rows``."""
     h, w = rgba.shape[0], rgba.shape[1]
     kg = 1.0 - kr - kb
     cb_k = 0.5 / (1.0 - kb)
     cr_k = 0.5 / (1.0 - kr)
     for ci in prange(h // 2):
-        for cj in range(w // 2):
+        c0 = 0
+        c1 = w // 2
+        if not flatten:
+            lo, hi = _visible_span(px[2 * ci], px[2 * ci + 1])
+            c0 = lo // 2
+            c1 = (hi + 1) // 2
+            for i in range(2 * ci, 2 * ci + 2):
+                y[i, :2 * c0] = 16
+                y[i, 2 * c1:] = 16
+                a[i, :2 * c0] = 0
+                a[i, 2 * c1:] = 0
+            u[ci, :c0] = 128
+            u[ci, c1:] = 128
+            v[ci, :c0] = 128
+            v[ci, c1:] = 128
+            i0 = 2 * ci
+            i1 = i0 + 1
+            j0 = 2 * c0
+            j1 = 2 * c1
+            _yuva_rows(px[i0, j0:j1], px[i1, j0:j1], kr, kb, y[i0, j0:j1], y[i1, j0:j1],
+                       a[i0, j0:j1], a[i1, j0:j1], u[ci, c0:c1], v[ci, c0:c1])
+            continue
+        for cj in range(c0, c1):
             sr = 0.0
             sg = 0.0
             sb = 0.0

@@ -196,7 +196,8 @@ def background_planes(spec: str, width: int, height: int) -> tuple[np.ndarray, n
     y = np.empty((height, width), np.uint8)
     u = np.empty((ch, cw), np.uint8)
     v = np.empty((ch, cw), np.uint8)
-    EK.rgba_to_yuv420(rgba, rgb, False, BT709[0], BT709[1], y, u, v, np.empty_like(y))
+    EK.rgba_to_yuv420(rgba, rgba.view(np.uint32)[..., 0], rgb, False, BT709[0], BT709[1], y, u, v,
+                      np.empty_like(y))
     return y, u, v
 
 
@@ -215,7 +216,8 @@ def rgba_to_frame(rgba: np.ndarray, fmt: OutputFormat, background: np.ndarray) -
     v = plane_array(vf.planes[2], dtype, cw)
     a = plane_array(vf.planes[3], dtype, w) if fmt.alpha else np.zeros((1, 1), dtype)
     if bits == 8 and sub and w % 2 == 0 and h % 2 == 0:
-        EK.rgba_to_yuv420(rgba, background, fmt.flatten, BT709[0], BT709[1], y, u, v, a)
+        EK.rgba_to_yuv420(rgba, rgba.view(np.uint32)[..., 0], background, fmt.flatten,
+                          BT709[0], BT709[1], y, u, v, a)
     else:
         EK.rgba_to_yuv(rgba, background, fmt.flatten, BT709[0], BT709[1], bits, sub, y, u, v, a)
     vf.colorspace, vf.color_range = 1, 1     # BT.709, limited ("tv") range

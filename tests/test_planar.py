@@ -176,14 +176,21 @@ def test_rgba_output_is_the_planar_picture():
 @pytest.mark.parametrize("flatten", [False, True])
 def test_encoder_fast_path_matches_the_general_kernel(flatten):
     rng = np.random.default_rng(7)
-    rgba = rng.integers(0, 256, (6, 10, 4), dtype=np.uint8)
-    rgba[:2, :, 3] = 0
+    rgba = rng.integers(0, 256, (8, 80, 4), dtype=np.uint8)
+    rgba[:2, :, 3] = 0                     # a transparent row pair
     rgba[2:4, :, 3] = 255
-    background = rng.integers(0, 256, (6, 10, 3), dtype=np.uint8)
-    general = [np.zeros((6, 10), np.uint8), np.zeros((3, 5), np.uint8), np.zeros((3, 5), np.uint8),
-               np.zeros((6, 10), np.uint8)]
-    fast = [np.zeros_like(p) for p in general]
+    rgba[4:6, :37, 3] = 0                  # visible pixels from an odd column to an odd column,
+    rgba[4:6, 71:, 3] = 0                  # past one 32-pixel scan step from either end
+    rgba[6, :, 3] = 0
+    rgba[7, :, 3] = 0
+    rgba[7, 79, 3] = 9                     # only the very last pixel visible
+    background = rng.integers(0, 256, (8, 80, 3), dtype=np.uint8)
+    general = [np.zeros((8, 80), np.uint8), np.zeros((4, 40), np.uint8),
+               np.zeros((4, 40), np.uint8), np.zeros((8, 80), np.uint8)]
+    fast = [np.full_like(p, 0xAB) for p in general]   # reused buffers: every sample is written
     EK.rgba_to_yuv(rgba, background, flatten, 0.2126, 0.0722, 8, 1, *general)
-    EK.rgba_to_yuv420(rgba, background, flatten, 0.2126, 0.0722, *fast)
-    for g, f in zip(general, fast):
+    EK.rgba_to_yuv420(rgba, rgba.view(np.uint32)[..., 0], background, flatten, 0.2126, 0.0722,
+                      *fast)
+    planes = 3 if flatten else 4                      # flattened output has no alpha plane
+    for g, f in zip(general[:planes], fast[:planes]):
         assert (g == f).all()
