@@ -20,13 +20,22 @@ BLUR_RADIUS = 4
 
 
 @kernel
-def luma_plane(src, y0, y1, x0, x1, out):
-    """BT.709 luma of RGBA in 0..1 (float32), inside the box."""
+def _channel(v, shift):
+    """Channel at bit ``shift`` of a packed pixel as float64 (via int32: AVX2 converts int32
+    four at a time, unsigned one by one)."""
+    return float(np.int32((v >> np.uint32(shift)) & np.uint32(0xFF)))
+
+
+@kernel
+def luma_plane(px, y0, y1, x0, x1, out):
+    """BT.709 luma of RGBA in 0..1 (float32), inside the box; ``px`` the frame's packed
+    pixels (``_composite.words``: one load per pixel, so the loop vectorises)."""
     for i in range(y0, y1):
-        s = src[i, x0:x1]
+        s = px[i, x0:x1]
         o = out[i, x0:x1]
         for k in range(s.shape[0]):
-            o[k] = (0.2126 * s[k, 0] + 0.7152 * s[k, 1] + 0.0722 * s[k, 2]) / 255.0
+            v = s[k]
+            o[k] = (0.2126 * _channel(v, 0) + 0.7152 * _channel(v, 8) + 0.0722 * _channel(v, 16)) / 255.0
 
 
 @kernel
@@ -47,18 +56,19 @@ def _shading(up, down, left, right, depth, lx, ly, lz, highlight, shadow, k_lo, 
 @kernel
 def _shade(src, k_lo, k_hi, out):
     """``c' = c * k_lo + (255 - c) * k_hi + 0.5`` (the shading below, term for term) where alpha
-    is not 0; transparent pixels and alpha are copied."""
+    is not 0; transparent pixels and alpha are copied. ``src``/``out``: a row run of packed
+    pixels (one load and one store per pixel: the loop vectorises)."""
+    u32 = np.uint32
     for k in range(src.shape[0]):
-        a = src[k, 3]
+        v = src[k]
         lo = k_lo[k]
         hi = k_hi[k]
-        c0 = src[k, 0]
-        c1 = src[k, 1]
-        c2 = src[k, 2]
-        out[k, 0] = c0 if a == 0 else np.uint8(c0 * lo + (255.0 - c0) * hi + 0.5)
-        out[k, 1] = c1 if a == 0 else np.uint8(c1 * lo + (255.0 - c1) * hi + 0.5)
-        out[k, 2] = c2 if a == 0 else np.uint8(c2 * lo + (255.0 - c2) * hi + 0.5)
-        out[k, 3] = a
+        c0 = _channel(v, 0)
+        c1 = _channel(v, 8)
+        c2 = _channel(v, 16)
+        shaded = (u32(c0 * lo + (255.0 - c0) * hi + 0.5) | (u32(c1 * lo + (255.0 - c1) * hi + 0.5) << u32(8))
+                  | (u32(c2 * lo + (255.0 - c2) * hi + 0.5) << u32(16)) | (v & u32(0xFF000000)))
+        out[k] = v if (v >> u32(24)) == u32(0) else shaded
 
 
 @kernel
@@ -72,6 +82,8 @@ def relief_kernel(src, height, depth, lx, ly, lz, highlight, shadow, y0, y1, x0,
     copied; a flat height field changes nothing. Neighbours are clamped at the frame's edges.
     """
     h, w = height.shape
+    px = src.view(np.uint32).reshape(h, w)      # packed pixels (see _shade)
+    out_px = out.view(np.uint32).reshape(h, w)
     a = max(x0, 1)                  # columns a..b-1 have both horizontal neighbours
     b = min(x1, w - 1)
     n = x1 - x0
@@ -90,7 +102,7 @@ def relief_kernel(src, height, depth, lx, ly, lz, highlight, shadow, y0, y1, x0,
             _shading(height[i0, w - 1:w], height[i1, w - 1:w], height[i, w - 2:w - 1],
                      height[i, w - 1:w], depth, lx, ly, lz, highlight, shadow, k_lo[k:k + 1],
                      k_hi[k:k + 1])
-        _shade(src[i, x0:x1], k_lo, k_hi, out[i, x0:x1])
+        _shade(px[i, x0:x1], k_lo, k_hi, out_px[i, x0:x1])
 
 
 @register("surface-bevel")
@@ -138,7 +150,7 @@ class SurfaceBevelOp:
         if not self.static and box[0] < box[1]:
             # heights are read 1 px around the box; each needs luma within the blur's radius
             ly0, ly1, lx0, lx1 = _composite.pad(box, 1 + BLUR_RADIUS, fh, fw)
-            luma_plane(src, ly0, ly1, lx0, lx1, self.height)
+            luma_plane(_composite.words(src, np.uint32), ly0, ly1, lx0, lx1, self.height)
             roi = self.height[ly0:ly1, lx0:lx1]
             cv2.GaussianBlur(roi, (0, 0), BLUR_SIGMA, dst=roi)
         lx, ly, lz = self.light
@@ -154,7 +166,7 @@ class SurfaceBevelOp:
 def warm() -> None:
     s = np.zeros((3, 3, 4), np.uint8)
     hgt = np.zeros((3, 3), np.float32)
-    luma_plane(s, 0, 3, 0, 3, hgt)
+    luma_plane(_composite.words(s, np.uint32), 0, 3, 0, 3, hgt)
     k = np.zeros(3)
     relief_kernel(s, hgt, np.float32(1), 0.5, 0.5, 0.7, 0.5, 0.5, 0, 3, 0, 3, k, k.copy(),
                   np.empty_like(s))
