@@ -169,29 +169,116 @@ def ratio_and_screen_stats(rgba, grid, cell, col0, colf, primary, balance, scree
                     counts[gi, cj] += 1.0
 
 
+@kernel
+def _reflect(i, n):
+    """OpenCV's BORDER_REFLECT index (``fedcba|abcdefgh|hgfedcb``), reflected again while a
+    reach longer than the line still falls outside it."""
+    if n == 1:
+        return 0
+    while i < 0 or i >= n:
+        i = -i - 1 if i < 0 else 2 * n - i - 1
+    return i
+
+
+@kernel
+def _box_row(col, r, pad, out, scale):
+    """``out[j] = scale * sum(col[j - r .. j + r])``, reflected at the ends, through ``pad``
+    (length w + 2r). Every loop indexes from 0 (a run is sliced first): they vectorise."""
+    w = col.shape[0]
+    inner = pad[r:r + w]
+    for j in range(w):
+        inner[j] = col[j]
+    for k in range(r):
+        pad[r - 1 - k] = col[_reflect(-1 - k, w)]
+        pad[r + w + k] = col[_reflect(w + k, w)]
+    if r == 1:
+        for j in range(w):
+            out[j] = (pad[j] + pad[j + 1] + pad[j + 2]) * scale
+        return
+    for j in range(w):
+        out[j] = pad[j]
+    for k in range(1, 2 * r + 1):
+        pk = pad[k:k + w]
+        for j in range(w):
+            out[j] += pk[j]
+    for j in range(w):
+        out[j] *= scale
+
+
 @kernel_parallel
-def guide_products(guide, src, g_src, g_g):
-    """``g_src = guide * src`` and ``g_g = guide * guide`` (inputs of the guided filter)."""
+def guided_fit(guide, src, r, eps, scratch, a_out, b_out):
+    """Per pixel, the guided filter's local linear model of ``src`` by ``guide`` over a
+    (2r+1)^2 box (reflected borders): ``a = cov(g, s) / (var(g) + eps)``, ``b = mean(s) -
+    a * mean(g)``. One pass: the four box means come from column sums of the rows in reach.
+    ``scratch`` (chunks, 9, w + 2r) float32: one set of row buffers per chunk of rows (the
+    rows are split into that many chunks), so nothing is allocated per call."""
     h, w = guide.shape
-    for i in prange(h):
-        for j in range(w):
-            g = guide[i, j]
-            g_src[i, j] = g * src[i, j]
-            g_g[i, j] = g * g
+    n = np.float32(1.0 / ((2 * r + 1) * (2 * r + 1)))
+    nchunk = scratch.shape[0]
+    for t in prange(nchunk):
+        rows = scratch[t]
+        cg = rows[0, :w]
+        cs = rows[1, :w]
+        cgs = rows[2, :w]
+        cgg = rows[3, :w]
+        pad = rows[4]
+        mg = rows[5, :w]
+        ms = rows[6, :w]
+        mgs = rows[7, :w]
+        mgg = rows[8, :w]
+        for i in range(t * h // nchunk, (t + 1) * h // nchunk):
+            cg[:] = 0.0
+            cs[:] = 0.0
+            cgs[:] = 0.0
+            cgg[:] = 0.0
+            for di in range(-r, r + 1):
+                gr = guide[_reflect(i + di, h)]
+                sr = src[_reflect(i + di, h)]
+                # one output per loop: few runtime alias checks, so each vectorises
+                for j in range(w):
+                    cg[j] += gr[j]
+                for j in range(w):
+                    cs[j] += sr[j]
+                for j in range(w):
+                    cgs[j] += gr[j] * sr[j]
+                for j in range(w):
+                    cgg[j] += gr[j] * gr[j]
+            _box_row(cg, r, pad, mg, n)
+            _box_row(cs, r, pad, ms, n)
+            _box_row(cgs, r, pad, mgs, n)
+            _box_row(cgg, r, pad, mgg, n)
+            ar = a_out[i]
+            br = b_out[i]
+            for j in range(w):
+                a = np.true_divide(mgs[j] - mg[j] * ms[j], mgg[j] - mg[j] * mg[j] + eps)
+                ar[j] = a
+                br[j] = ms[j] - a * mg[j]
 
 
 @kernel_parallel
-def guide_coefficients(mean_g, mean_s, mean_gs, mean_gg, eps, a_out, b_out):
-    """Local linear model of the guided filter: ``a = cov(g, s) / (var(g) + eps)``,
-    ``b = mean(s) - a * mean(g)``. Outputs may alias ``mean_gs`` / ``mean_gg``."""
-    h, w = mean_g.shape
-    for i in prange(h):
-        for j in range(w):
-            mg = mean_g[i, j]
-            ms = mean_s[i, j]
-            a = (mean_gs[i, j] - mg * ms) / (mean_gg[i, j] - mg * mg + eps)
-            a_out[i, j] = a
-            b_out[i, j] = ms - a * mg
+def box_mean2(a, b, r, scratch, a_out, b_out):
+    """(2r+1)^2 box means of ``a`` and ``b`` (reflected borders); ``scratch`` as in
+    ``guided_fit`` (its first three rows are used)."""
+    h, w = a.shape
+    n = np.float32(1.0 / ((2 * r + 1) * (2 * r + 1)))
+    nchunk = scratch.shape[0]
+    for t in prange(nchunk):
+        rows = scratch[t]
+        ca = rows[0, :w]
+        cb = rows[1, :w]
+        pad = rows[2]
+        for i in range(t * h // nchunk, (t + 1) * h // nchunk):
+            ca[:] = 0.0
+            cb[:] = 0.0
+            for di in range(-r, r + 1):
+                ar = a[_reflect(i + di, h)]
+                br = b[_reflect(i + di, h)]
+                for j in range(w):
+                    ca[j] += ar[j]
+                for j in range(w):
+                    cb[j] += br[j]
+            _box_row(ca, r, pad, a_out[i], n)
+            _box_row(cb, r, pad, b_out[i], n)
 
 
 @kernel
@@ -378,7 +465,7 @@ def _row_weights(ci, cell, gh):
 @kernel_parallel
 def planar_ratio_and_stats(y, u, v, grid, cell, ccol0, ccolf, y_off, y_scale, c_off, c_scale,
                            rv, gu, gv, bu, primary, balance, screen_min, ratio, guide, sums,
-                           counts, gcols):
+                           counts, gcols, scratch):
     """``ratio_and_screen_stats`` at chroma resolution, straight from 4:2:0 planes (even size).
 
     First ``gcols`` (gh, 4, chroma width): the grid interpolated along each grid row to every
@@ -388,7 +475,8 @@ def planar_ratio_and_stats(y, u, v, grid, cell, ccol0, ccolf, y_off, y_scale, c_
     ``guide`` = BT.709 luma in 0..1. Screen statistics count each block as its 4 pixels: a 0/1
     weight per sample is summed per chroma column over a grid row's rows, then per cell.
     Each row's work is branch-free loops over contiguous rows, which LLVM vectorises.
-    Threads split the rows by grid row (``cell`` is even): no races.
+    Threads split the rows by grid row (``cell`` is even): no races. ``scratch`` (gh, 5,
+    chroma width) float32 holds each grid row's buffers: nothing is allocated per call.
     """
     hc, wc = ratio.shape
     gh, gw = grid.shape[0], grid.shape[1]
@@ -403,8 +491,9 @@ def planar_ratio_and_stats(y, u, v, grid, cell, ccol0, ccolf, y_off, y_scale, c_
                 b1 = b0 + 1 if b0 + 1 < gw else gw - 1
                 gcols[a, c, cj] = grid[a, b0, c] + ccolf[cj] * (grid[a, b1, c] - grid[a, b0, c])
     for gi in prange(gh):
-        inv = np.empty(wc, np.float32)
-        acc = np.zeros((4, wc), np.float32)
+        inv = scratch[gi, 0]
+        acc = scratch[gi, 1:]
+        acc[:] = 0.0
         for ci in range(gi * half, min((gi + 1) * half, hc)):
             a0, a1, fy = _row_weights(ci, cell, gh)
             d0 = gcols[a0, 3]
@@ -699,7 +788,7 @@ def _clear_rgba_row(lo, hi, out):
 def planar_compose(y, u, v, pre, alpha, mean_a, mean_b, guide, gcols, cell, y_off, y_scale,
                    c_off, c_scale, rv, gu, gv, bu, kr, kb, hi, inv_width, clip_black, inv_clip,
                    primary, limit_mode, spill, lum_p, flatten, to_rgba, bg_y, bg_u, bg_v,
-                   y_out, u_out, v_out, rgba):
+                   scratch, y_out, u_out, v_out, rgba):
     """The output's 4:2:0 planes (BT.709 limited range) from the matte (even size); or, with
     ``to_rgba``, straight-alpha RGBA for the effects into ``rgba``, (H, W) uint32: an
     (H, W, 4) uint8 picture viewed as packed pixels (the ``*_out`` planes unused).
@@ -715,7 +804,9 @@ def planar_compose(y, u, v, pre, alpha, mean_a, mean_b, guide, gcols, cell, y_of
     (``flatten`` = 0; the alpha plane is ``alpha`` itself), or pixels are composited over the
     background planes (``flatten`` = 1; chroma with the block's mean alpha). RGBA pixels get
     their own luma with their block's colour difference (nearest chroma: the encoder averages
-    the same 2x2 blocks again).
+    the same 2x2 blocks again). ``scratch`` (chunks, 6, chroma width) float32: the row
+    buffers of each chunk of strips (the strips are split into that many), so nothing is
+    allocated per call.
     """
     h, w = y.shape
     hc, wc = h // 2, w // 2
@@ -729,14 +820,9 @@ def planar_compose(y, u, v, pre, alpha, mean_a, mean_b, guide, gcols, cell, y_of
     kb = f32(kb)
     spill = f32(spill)
     lum_p = f32(lum_p)
-    nchunk = min(hc, 64)
+    nchunk = scratch.shape[0]
     for t in prange(nchunk):
-        dyb = np.zeros(wc, np.float32)
-        ysb = np.zeros(wc, np.float32)
-        rb = np.zeros(wc, np.float32)
-        gb = np.zeros(wc, np.float32)
-        bb = np.zeros(wc, np.float32)
-        seen = np.zeros(wc, np.float32)
+        dyb, ysb, rb, gb, bb, seen = scratch[t]
         for ci in range(t * hc // nchunk, (t + 1) * hc // nchunk):
             i0 = 2 * ci
             i1 = i0 + 1

@@ -25,6 +25,8 @@ LUMA = (0.2126, 0.7152, 0.0722)  # BT.709, for luminance restore after despill
 LIMITS = {"max": 0, "average": 1, "min": 2}
 CELL = 16  # px per cell of the local screen estimate
 GUIDE_EPS = 1e-4  # guided filter regularisation (luma in 0..1): lower follows luma edges closer
+GUIDE_CHUNKS = 32  # row chunks the guided filter's kernels share among threads
+COMPOSE_CHUNKS = 64  # strip chunks of the planar compose
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -146,6 +148,8 @@ class _KeyBase:
         self._num = np.zeros((gh, gw, 3), np.float32)
         self._den = np.zeros((gh, gw), np.float32)
         self._fresh = np.zeros((gh, gw, 3), np.float32)
+        self._guide_rows: np.ndarray | None = None   # the guided filter's row buffers
+        self._eps = np.float32(GUIDE_EPS)
         self.primary: int | None = None
         self.screen: tuple[float, float, float] | None = None
         self.measured = False
@@ -205,22 +209,18 @@ class _KeyBase:
         model (mean_a, mean_b), so that ``mean_a * guide + mean_b`` is the filtered ``p``.
 
         A local linear model in luma gives the matte (from half-resolution chroma) luma's sharp
-        edges and averages noise away where the picture is flat. Box filters are OpenCV's
-        (SIMD): ``work`` is four scratch arrays of ``g``'s shape; the result lives in two of them.
+        edges and averages noise away where the picture is flat. Two Numba passes (box sums
+        with reflected borders, as OpenCV's boxFilter): the model's coefficients, then their
+        box means; ``work`` is four scratch arrays of ``g``'s shape, the result lives in two.
         """
         r = max(1, self.s.denoise // 2)
-        k = (2 * r + 1, 2 * r + 1)
-        mg, ms, mgs, mgg = work
-        K.guide_products(g, p, mgs, mgg)
-        box = cv2.boxFilter
-        box(g, -1, k, dst=mg, borderType=cv2.BORDER_REFLECT)
-        box(p, -1, k, dst=ms, borderType=cv2.BORDER_REFLECT)
-        box(mgs, -1, k, dst=mgs, borderType=cv2.BORDER_REFLECT)
-        box(mgg, -1, k, dst=mgg, borderType=cv2.BORDER_REFLECT)
-        K.guide_coefficients(mg, ms, mgs, mgg, np.float32(GUIDE_EPS), mgs, mgg)
-        box(mgs, -1, k, dst=mg, borderType=cv2.BORDER_REFLECT)
-        box(mgg, -1, k, dst=ms, borderType=cv2.BORDER_REFLECT)
-        return mg, ms
+        a, b, mean_a, mean_b = work
+        h, w = g.shape
+        if self._guide_rows is None:   # row buffers, once: none are allocated per frame
+            self._guide_rows = np.zeros((min(h, GUIDE_CHUNKS), 9, w + 2 * r), np.float32)
+        K.guided_fit(g, p, r, self._eps, self._guide_rows, a, b)
+        K.box_mean2(a, b, r, self._guide_rows, mean_a, mean_b)
+        return mean_a, mean_b
 
 
 class Keyer(_KeyBase):
@@ -310,6 +310,9 @@ class PlanarKeyer(_KeyBase):
         self.ccolf = np.clip(cx - self.ccol0, 0.0, 1.0).astype(np.float32)
         # the screen grid interpolated to chroma columns: made by the stats pass, used by compose
         self.gcols = np.zeros((self.grid.shape[0], 4, wc), np.float32)
+        # the kernels' row buffers (per grid row / per chunk of strips), made once
+        self.stats_rows = np.zeros((self.grid.shape[0], 5, wc), np.float32)
+        self.compose_rows = np.zeros((max(1, min(hc, COMPOSE_CHUNKS)), 6, wc), np.float32)
         self.flatten = background is not None
         self.background = background or (np.zeros((1, 1), np.uint8),) * 3
 
@@ -317,7 +320,8 @@ class PlanarKeyer(_KeyBase):
         K.planar_ratio_and_stats(y, u, v, self.grid, CELL, self.ccol0, self.ccolf, c.y_off,
                                  c.y_scale, c.c_off, c.c_scale, c.rv, c.gu, c.gv, c.bu,
                                  self.primary, np.float32(self.s.balance), np.float32(0.5),
-                                 self.ratio, self.guide, self.sums, self.counts, self.gcols)
+                                 self.ratio, self.guide, self.sums, self.counts, self.gcols,
+                                 self.stats_rows)
 
     def _start_planar(self, y, u, v, c) -> None:
         """Measure the screen colour on the first frame's RGB (made once, then dropped)."""
@@ -362,7 +366,8 @@ class PlanarKeyer(_KeyBase):
                          c.y_off, c.y_scale, c.c_off, c.c_scale, c.rv, c.gu, c.gv, c.bu,
                          LUMA[0], LUMA[2], self.hi, self.inv_width, s.clip_black, self.inv_clip,
                          self.primary, LIMITS[s.spill_limit], s.spill, LUMA[self.primary],
-                         self.flatten, rgba is not self.no_rgba, bg_y, bg_u, bg_v, *planes, rgba)
+                         self.flatten, rgba is not self.no_rgba, bg_y, bg_u, bg_v,
+                         self.compose_rows, *planes, rgba)
         self._update_grid()
 
 

@@ -527,6 +527,36 @@ def test_key_stage_allocates_nothing_per_frame(tmp_path):
     assert peak - base < 8192, f"key stage allocated up to {peak - base} bytes per 10 frames"
 
 
+@pytest.mark.parametrize("pix_fmt", ["yuva420p", None], ids=["planes", "rgba"])
+def test_planar_key_stage_allocates_nothing_per_frame(tmp_path, pix_fmt):
+    import tracemalloc
+
+    from keyer.frame import Frame
+    from keyer.keying import KeySettings
+    from keyer.stages import PlanarKeyStage
+
+    src = make_clip(tmp_path / "k.mp4", 8, width=160, height=120)
+    info = probe(src)
+    with av.open(str(src)) as c:
+        pictures = list(c.decode(video=0))
+    stage = PlanarKeyStage(KeySettings(), info.width, info.height, pix_fmt, ring=3)
+
+    def run(i):
+        frame = stage(Frame(index=i, pts=i, duration=1, time_base=info.time_base,
+                            source=pictures[i % 8]))
+        assert frame.video is not None if pix_fmt else frame.rgba is not None
+
+    for i in range(3):
+        run(i)
+    tracemalloc.start()
+    base, _ = tracemalloc.get_traced_memory()
+    for i in range(3, 13):
+        run(i)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak - base < 8192, f"planar key stage allocated up to {peak - base} bytes per 10 frames"
+
+
 @pytest.mark.parametrize("ext", [".webm", ".mp4"])
 def test_audio_ends_with_the_video(tmp_path, audio_clip, ext):
     out = keyer.run(audio_clip, tmp_path / f"a{ext}").output
