@@ -89,9 +89,10 @@ def alpha_box(px):
 
 
 def words(pixels: np.ndarray, dtype) -> np.ndarray:
-    """An (H, W, C) C-contiguous picture as (H, W) packed pixels of ``dtype`` (one word per
-    pixel: RGBA uint8 as uint32, RGBA uint16 as uint64; little-endian, channel 0 lowest)."""
-    return pixels.view(dtype).reshape(pixels.shape[0], pixels.shape[1])
+    """An (H, W, C) picture whose pixels are contiguous as (H, W) packed pixels of ``dtype``
+    (one word per pixel: RGBA uint8 as uint32, RGBA uint16 as uint64; little-endian, channel
+    0 lowest). Always a view (a reshape could copy, and writes would then be lost)."""
+    return pixels.view(dtype)[..., 0]
 
 
 def subject_box(src: np.ndarray) -> tuple[int, int, int, int]:
