@@ -205,6 +205,13 @@ def _box_row(col, r, pad, out, scale):
         out[j] *= scale
 
 
+@kernel
+def _add_row(acc, row):
+    """``acc += row`` (one output per loop: few runtime alias checks, so it vectorises)."""
+    for j in range(acc.shape[0]):
+        acc[j] += row[j]
+
+
 @kernel_parallel
 def guided_fit(guide, src, r, eps, scratch, a_out, b_out):
     """Per pixel, the guided filter's local linear model of ``src`` by ``guide`` over a
@@ -234,12 +241,9 @@ def guided_fit(guide, src, r, eps, scratch, a_out, b_out):
             for di in range(-r, r + 1):
                 gr = guide[_reflect(i + di, h)]
                 sr = src[_reflect(i + di, h)]
-                # one output per loop: few runtime alias checks, so each vectorises
-                for j in range(w):
-                    cg[j] += gr[j]
-                for j in range(w):
-                    cs[j] += sr[j]
-                for j in range(w):
+                _add_row(cg, gr)
+                _add_row(cs, sr)
+                for j in range(w):   # one output per loop, as in _add_row
                     cgs[j] += gr[j] * sr[j]
                 for j in range(w):
                     cgg[j] += gr[j] * gr[j]
@@ -271,12 +275,8 @@ def box_mean2(a, b, r, scratch, a_out, b_out):
             ca[:] = 0.0
             cb[:] = 0.0
             for di in range(-r, r + 1):
-                ar = a[_reflect(i + di, h)]
-                br = b[_reflect(i + di, h)]
-                for j in range(w):
-                    ca[j] += ar[j]
-                for j in range(w):
-                    cb[j] += br[j]
+                _add_row(ca, a[_reflect(i + di, h)])
+                _add_row(cb, b[_reflect(i + di, h)])
             _box_row(ca, r, pad, a_out[i], n)
             _box_row(cb, r, pad, b_out[i], n)
 

@@ -500,51 +500,28 @@ def test_reused_frames_are_never_overwritten_while_queued(tmp_path, ext, effects
     assert len({x.tobytes() for _, _, x in a}) == 16     # every frame differs: a mix-up shows
 
 
-def test_key_stage_allocates_nothing_per_frame(tmp_path):
+@pytest.mark.parametrize("path", ["rgba", "planar-planes", "planar-rgba"])
+def test_key_stage_allocates_nothing_per_frame(tmp_path, path):
     import tracemalloc
 
     from keyer.frame import Frame
     from keyer.keying import KeySettings
-    from keyer.stages import KeyStage
+    from keyer.stages import KeyStage, PlanarKeyStage
 
     src = make_clip(tmp_path / "k.mp4", 8, width=160, height=120)
     info = probe(src)
     with av.open(str(src)) as c:
         pictures = list(c.decode(video=0))
-    stage = KeyStage(KeySettings(), info.width, info.height, 0, 0, ring=3)
-
-    def run(i):
-        stage(Frame(index=i, pts=i, duration=1, time_base=info.time_base, source=pictures[i % 8]))
-
-    for i in range(3):
-        run(i)
-    tracemalloc.start()
-    base, _ = tracemalloc.get_traced_memory()
-    for i in range(3, 13):
-        run(i)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    assert peak - base < 8192, f"key stage allocated up to {peak - base} bytes per 10 frames"
-
-
-@pytest.mark.parametrize("pix_fmt", ["yuva420p", None], ids=["planes", "rgba"])
-def test_planar_key_stage_allocates_nothing_per_frame(tmp_path, pix_fmt):
-    import tracemalloc
-
-    from keyer.frame import Frame
-    from keyer.keying import KeySettings
-    from keyer.stages import PlanarKeyStage
-
-    src = make_clip(tmp_path / "k.mp4", 8, width=160, height=120)
-    info = probe(src)
-    with av.open(str(src)) as c:
-        pictures = list(c.decode(video=0))
-    stage = PlanarKeyStage(KeySettings(), info.width, info.height, pix_fmt, ring=3)
+    if path == "rgba":
+        stage = KeyStage(KeySettings(), info.width, info.height, 0, 0, ring=3)
+    else:
+        pix_fmt = "yuva420p" if path == "planar-planes" else None
+        stage = PlanarKeyStage(KeySettings(), info.width, info.height, pix_fmt, ring=3)
 
     def run(i):
         frame = stage(Frame(index=i, pts=i, duration=1, time_base=info.time_base,
                             source=pictures[i % 8]))
-        assert frame.video is not None if pix_fmt else frame.rgba is not None
+        assert frame.video is not None if path == "planar-planes" else frame.rgba is not None
 
     for i in range(3):
         run(i)
@@ -554,7 +531,7 @@ def test_planar_key_stage_allocates_nothing_per_frame(tmp_path, pix_fmt):
         run(i)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert peak - base < 8192, f"planar key stage allocated up to {peak - base} bytes per 10 frames"
+    assert peak - base < 8192, f"{path} key stage allocated up to {peak - base} bytes per 10 frames"
 
 
 @pytest.mark.parametrize("ext", [".webm", ".mp4"])
