@@ -190,12 +190,16 @@ def test_signals_stop_cleanly(tmp_path, sig, code):
     log = tmp_path / "log.jsonl"
     proc = subprocess.Popen([sys.executable, "-m", "keyer", "run", str(src), "-o", str(out_dir / "o.mov"),
                              "--log-file", str(log), "-q", "--gc-every", "1"],
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    deadline = time.monotonic() + 60
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            # a suite run in the background (nohup, `&`) ignores SIGINT, and
+                            # children inherit that: give keyer the default disposition
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 300        # a cold Numba cache compiles first (~1 min, loaded)
     while time.monotonic() < deadline:
         if log.exists() and '"frame_sample"' in log.read_text():
             break
         time.sleep(0.05)
+    assert '"frame_sample"' in log.read_text(), "the job never reached its frames"
     sent = time.monotonic()
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=30)
