@@ -14,3 +14,38 @@ import numba
 kernel = numba.njit(cache=True, nogil=True)
 kernel_parallel = numba.njit(cache=True, nogil=True, parallel=True)
 prange = numba.prange
+
+
+def _load_cached_code_without_refresh() -> None:
+    """Load kernels from the disk cache without first importing all of numba's lowering code.
+
+    Numba's ``Cache.load_overload`` refreshes the target context before every load: that imports
+    and registers the implementations of everything numba can compile (~0.15 s of a warm
+    start-up, once per process), which a compiled kernel loaded from disk never uses. Compiling
+    (a cache miss) still refreshes, in numba's compiler. A loaded kernel needs Numba's runtime
+    (NRT), so that is initialised first, as the refresh would have. Applied only where
+    ``load_overload`` has the shape this replaces (numba 0.57 to 0.68 at least); elsewhere numba's
+    own is kept.
+    """
+    from numba.core import caching
+    from numba.core.runtime import rtsys
+
+    cache = caching.Cache
+    if getattr(cache, "_keyer_no_refresh", False):
+        return
+    if not all(hasattr(cache, a) for a in ("load_overload", "_load_overload",
+                                           "_guard_against_spurious_io_errors")):
+        return
+
+    def load_overload(self, sig, target_context):
+        rtsys.initialize(target_context)
+        with self._guard_against_spurious_io_errors():
+            return self._load_overload(sig, target_context)
+        # None when the ``with`` block swallows an I/O error, as in numba's own
+
+    load_overload.__doc__ = cache.load_overload.__doc__
+    cache.load_overload = load_overload
+    cache._keyer_no_refresh = True
+
+
+_load_cached_code_without_refresh()

@@ -1,12 +1,16 @@
-"""Per-user Numba cache directory, set before numba is first imported.
+"""Per-user Numba cache directory, set before keyer's kernels are defined.
 
 Numba caches next to the source file by default, which fails (silently recompiling every run) when
 the package is installed read-only. We use ``$KEYER_CACHE_DIR``, else ``$XDG_CACHE_HOME/keyer``,
 else ``~/.cache/keyer``; an explicit ``NUMBA_CACHE_DIR`` wins.
+
+Numba reads ``NUMBA_CACHE_DIR`` when it is imported; a program that imported numba before keyer
+has its configuration re-read here, since a kernel's cache place is fixed when it is defined.
 """
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 
@@ -25,3 +29,7 @@ if "NUMBA_CACHE_DIR" not in os.environ:
         os.environ["NUMBA_CACHE_DIR"] = str(_dir)
     except OSError:  # unwritable home: numba falls back to its own default
         pass
+    else:
+        _config = sys.modules.get("numba.core.config")
+        if _config is not None:
+            _config.reload_config()

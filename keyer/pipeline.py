@@ -264,10 +264,10 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
         t = time.perf_counter()
         from keyer.warmup import warm
 
-        # Decoding and the encoder's set-up run in their own threads, mostly without the GIL:
-        # started first, they overlap the kernels' loading (start-up to the first frame).
+        # Decoding runs in its own thread, mostly without the GIL: started first, it overlaps
+        # the kernels' loading. The encoder opens later (holding the GIL, it would only delay
+        # the loading): with the first frame's key and effects, Numba code that releases it.
         sink = open_sink(target, info, width, height, job.encode, job.overwrite)
-        sink.start()
         decoded = prefetch(metered("decode", decode(info, stats), meter), DECODE_DEPTH, "decode",
                            stall_timeout=STALL_SECONDS)
         frames = decoded
@@ -287,6 +287,7 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
             if collecting:
                 gc.enable()
         log.info("startup", elapsed_s=round(time.perf_counter() - t, 4), key_path=key_path)
+        sink.start()   # the encoder opens while the first frame is keyed (see VideoSink.start)
         coded_w, coded_h = plan.coded_size
         if planes_out:
             background = (background_planes(job.encode.background, width, height)

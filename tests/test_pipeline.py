@@ -603,6 +603,54 @@ def test_warm_up_loads_every_kernel_the_frames_use(tmp_path, make, output, effec
     assert json.loads(proc.stdout.splitlines()[-1]) == {}
 
 
+_CACHED_KERNEL = """
+import json, sys
+import numpy as np
+from keyer import _encode_kernels as EK
+rgba = np.full((2, 3, 4), 7, np.uint8)
+rgba[0, 1, 3] = 0
+out = np.empty_like(rgba)
+EK.zero_transparent(rgba, out)
+print(json.dumps({"hits": sum(EK.zero_transparent.stats.cache_hits.values()),
+                  "registries": "numba.np.linalg" in sys.modules,
+                  "cache": EK.zero_transparent._cache._cache_path, "out": out.tolist()}))
+"""
+
+
+def _fresh_interpreter(code, cache_dir):
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**env, "PYTHONPATH": str(ROOT), "KEYER_CACHE_DIR": str(cache_dir)})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+def test_a_kernel_loads_from_the_cache_without_numbas_compiler_set_up(tmp_path):
+    """Numba would import and register all it can compile (~0.15 s) before loading a cached
+    kernel; keyer._jit skips that. The first interpreter compiles (and so registers), the
+    second loads from the cache without, and both compute the same."""
+    first = _fresh_interpreter(_CACHED_KERNEL, tmp_path)
+    second = _fresh_interpreter(_CACHED_KERNEL, tmp_path)
+    assert (first["hits"], first["registries"]) == (0, True)
+    assert (second["hits"], second["registries"]) == (1, False)
+    expected = np.full((2, 3, 4), 7, np.uint8)
+    expected[0, 1] = 0
+    assert first["out"] == second["out"] == expected.tolist()
+
+
+def test_the_cache_is_keyers_even_when_numba_was_imported_first(tmp_path):
+    """Numba reads its cache place when imported: keyer.cache re-reads it, else a program that
+    imported numba first would cache next to the source (or, installed read-only, not at all)."""
+    found = _fresh_interpreter("import numba\n" + _CACHED_KERNEL, tmp_path)
+    assert found["cache"].startswith(str(tmp_path / "numba"))
+
+
 @pytest.mark.parametrize("collecting", [True, False])
 def test_a_job_leaves_garbage_collection_as_it_found_it(tmp_path, green_clip, collecting):
     import gc
