@@ -38,10 +38,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.clips import base_clip, looped  # noqa: E402
-from benchmarks.floor import encoder_options  # noqa: E402
 from benchmarks.startup import ENV, epoch, keyer_cmd, read_log, startup  # noqa: E402
 from benchmarks.startup import report as report_startup  # noqa: E402
-from keyer.encode import FORMATS  # noqa: E402
+from keyer.formats import FORMATS, encoder_options  # noqa: E402
 from keyer.probe import probe  # noqa: E402
 
 SIZES = {"720": (1280, 720), "1080": (1920, 1080)}
@@ -132,7 +131,7 @@ def ffmpeg_codec_args(fmt: str) -> list[str]:
     """FFmpeg output options matching keyer's encoder settings for ``fmt``."""
     spec = FORMATS[fmt]
     args = ["-c:v", spec.codec, "-pix_fmt", spec.pix_fmt, "-threads", "2"]
-    for k, v in encoder_options(fmt).items():
+    for k, v in encoder_options(spec).items():
         args += [f"-{k}", v]
     return args
 

@@ -15,18 +15,7 @@ from fractions import Fraction
 import av
 
 from keyer.clock import since_process_start
-from keyer.encode import FORMATS
-
-
-def encoder_options(fmt: str) -> dict[str, str]:
-    """The encoder options keyer uses for ``fmt`` at ``--preset fast`` and the default CRF."""
-    spec = FORMATS[fmt]
-    options = dict(spec.presets["fast"])
-    if spec.codec == "libvpx-vp9":
-        options.update({"crf": str(spec.crf), "b": "0", "row-mt": "1"})
-    elif spec.codec == "libx264":
-        options.update({"crf": str(spec.crf)})
-    return options
+from keyer.formats import FORMATS, encoder_options   # not keyer.encode: no numpy, no Numba
 
 
 def floor(src: str, out: str, fmt: str) -> dict:
@@ -37,7 +26,7 @@ def floor(src: str, out: str, fmt: str) -> dict:
     with av.open(src) as inp, av.open(out, "w") as o:
         vs = inp.streams.video[0]
         vs.thread_type = "AUTO"
-        st = o.add_stream(spec.codec, rate=vs.average_rate or Fraction(24), options=encoder_options(fmt))
+        st = o.add_stream(spec.codec, rate=vs.average_rate or Fraction(24), options=encoder_options(spec))
         st.width, st.height, st.pix_fmt = vs.codec_context.width, vs.codec_context.height, spec.pix_fmt
         st.codec_context.thread_count = 2
         n = 0

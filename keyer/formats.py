@@ -1,0 +1,71 @@
+"""The output formats: container, codec, pixel format and encoder options of each.
+
+Kept apart from ``keyer.encode`` (and free of numpy and Numba) so that the bench's codec floor,
+which encodes with exactly these settings, does not pay for keyer's imports.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+PRESETS = ("fast", "balanced", "quality")
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """One row of the output table: codec, pixel format and how it is driven."""
+
+    name: str
+    container: str | None
+    codec: str | None
+    pix_fmt: str
+    alpha: bool
+    crf: int | None                       # default quality
+    presets: dict = field(default_factory=dict)   # preset -> encoder options
+    audio_copy: tuple[str, ...] = ()      # audio codecs the container takes as they are
+    audio_codec: str | None = None        # otherwise transcode to this
+    flatten: bool = False                 # composite over a background (no alpha)
+
+
+FORMATS = {
+    # VP9 with alpha (FFmpeg encodes the alpha plane as a second VP9 stream, tagged
+    # alpha_mode=1). realtime/cpu-used=8 is the speed floor the bench measures against;
+    # row-mt + 2 threads use both cores; lag-in-frames=0 keeps no look-ahead frames alive
+    # (default settings: ~700 MB RSS at 1080p; these: see benchmarks/memory-baseline.json).
+    ".webm": OutputFormat(
+        ".webm", "webm", "libvpx-vp9", "yuva420p", True, 32,
+        presets={
+            "fast": {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"},
+            "balanced": {"deadline": "good", "cpu-used": "4", "lag-in-frames": "0"},
+            "quality": {"deadline": "good", "cpu-used": "1", "lag-in-frames": "16",
+                        "auto-alt-ref": "1"},
+        },
+        audio_copy=("opus", "vorbis"), audio_codec="libopus"),
+    # ProRes 4444 with a 16-bit alpha plane (prores_ks profile 4); quality is fixed by the
+    # profile, --crf does not apply. ~7 fps at 1080p on 2 cores: the slowest format.
+    ".mov": OutputFormat(
+        ".mov", "mov", "prores_ks", "yuva444p10le", True, None,
+        presets={"fast": {"profile": "4", "vendor": "apl0", "quant_mat": "auto"},
+                 "balanced": {"profile": "4", "vendor": "apl0", "quant_mat": "auto"},
+                 "quality": {"profile": "4", "vendor": "apl0", "quant_mat": "hq"}},
+        audio_copy=("aac", "alac", "mp3", "pcm_s16le", "pcm_s24le"), audio_codec="aac"),
+    # H.264 has no alpha: frames are composited over --background.
+    ".mp4": OutputFormat(
+        ".mp4", "mp4", "libx264", "yuv420p", False, 20,
+        presets={"fast": {"preset": "veryfast"}, "balanced": {"preset": "medium"},
+                 "quality": {"preset": "slow"}},
+        audio_copy=("aac", "mp3", "opus", "ac3"), audio_codec="aac", flatten=True),
+    # RGBA PNG sequence: one file per source frame (a held image is repeated, since a
+    # sequence has no timing of its own).
+    "png": OutputFormat("png", None, None, "rgba", True, None),
+}
+
+
+def encoder_options(fmt: OutputFormat, preset: str = "fast", crf: int | None = None) -> dict[str, str]:
+    """The encoder's options for ``fmt`` at ``preset`` and ``crf`` (None: the format's default)."""
+    options = dict(fmt.presets.get(preset, {}))
+    crf = crf if crf is not None else fmt.crf
+    if fmt.codec == "libvpx-vp9":
+        options.update({"crf": str(crf), "b": "0", "row-mt": "1"})
+    elif fmt.codec == "libx264":
+        options.update({"crf": str(crf)})
+    return options
