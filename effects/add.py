@@ -8,7 +8,7 @@ import numpy as np
 
 from effects.base import Geometry, param, register
 from effects.colors import parse_color
-from effects.textures import check_texture, load_rgb
+from effects.textures import check_texture, load_rgb, with_alpha
 from effects import _composite
 from keyer._jit import kernel
 
@@ -57,12 +57,12 @@ class Add:
         # Each texture value's addend, once (a 256-entry table applied by OpenCV's LUT: a
         # fraction of the start-up of converting the whole texture to float32 and back)
         table = np.clip(np.arange(256, dtype=np.float32) * self.opacity + 0.5, 0, 255).astype(np.uint8)
-        addend = np.zeros((g.height, g.width, 4), np.uint8)        # alpha: + 0
         if self.texture == "none":
-            addend[..., :3] = table[np.array(parse_color(self.color)[:3], np.uint8)]
+            rgb = np.empty((g.height, g.width, 3), np.uint8)
+            rgb[...] = table[np.array(parse_color(self.color)[:3], np.uint8)]
         else:
-            addend[..., :3] = cv2.LUT(load_rgb(self.texture, g.width, g.height, self.fit), table)
-        return AddOp(addend)
+            rgb = cv2.LUT(load_rgb(self.texture, g.width, g.height, self.fit), table)
+        return AddOp(with_alpha(rgb, 0))                           # alpha: + 0
 
 
 class AddOp:

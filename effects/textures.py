@@ -89,7 +89,21 @@ def load_rgb(spec: str, width: int, height: int, fit: str = "stretch") -> np.nda
             raise UsageProblem(f"{spec}: cannot read the image")
         img = np.ascontiguousarray(bgr[..., ::-1])
     if fit == "tile":
-        reps = (-(-height // img.shape[0]), -(-width // img.shape[1]), 1)
-        return np.ascontiguousarray(np.tile(img, reps)[:height, :width])
+        ny, nx = -(-height // img.shape[0]), -(-width // img.shape[1])
+        return np.ascontiguousarray(cv2.repeat(img, ny, nx)[:height, :width])
     shrink = img.shape[0] * img.shape[1] > width * height
     return cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+
+
+def with_alpha(rgb: np.ndarray, alpha: int) -> np.ndarray:
+    """(H, W, 3) uint8 RGB as (H, W, 4) RGBA with every alpha ``alpha`` (0 or 255).
+
+    By OpenCV and one pass over packed pixels: writing a channel of a whole frame through a
+    strided numpy view took ~25 ms at 1080p, in a job's start-up."""
+    rgba = cv2.cvtColor(rgb, cv2.COLOR_RGB2RGBA)      # alpha 255
+    if alpha == 0:
+        words = rgba.view(np.uint32)                  # little-endian: alpha is the top byte
+        np.bitwise_and(words, np.uint32(0x00FFFFFF), out=words)
+    elif alpha != 255:
+        raise ValueError(f"alpha {alpha}: 0 or 255")
+    return rgba
