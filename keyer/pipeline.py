@@ -265,8 +265,9 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
         from keyer.warmup import warm
 
         # Decoding runs in its own thread, mostly without the GIL: started first, it overlaps
-        # the kernels' loading. The encoder opens later (holding the GIL, it would only delay
-        # the loading): with the first frame's key and effects, Numba code that releases it.
+        # the kernels' loading. The encoder opens last (holding the GIL, it would only delay the
+        # loading and the effects' set-up): beside the first frame's key and effects, Numba
+        # code that releases it.
         sink = open_sink(target, info, width, height, job.encode, job.overwrite)
         decoded = prefetch(metered("decode", decode(info, stats), meter), DECODE_DEPTH, "decode",
                            stall_timeout=STALL_SECONDS)
@@ -287,7 +288,6 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
             if collecting:
                 gc.enable()
         log.info("startup", elapsed_s=round(time.perf_counter() - t, 4), key_path=key_path)
-        sink.start()   # the encoder opens while the first frame is keyed (see VideoSink.start)
         coded_w, coded_h = plan.coded_size
         if planes_out:
             background = (background_planes(job.encode.background, width, height)
@@ -311,6 +311,7 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
         if fx is not None:    # key and effects each in a thread: together they outweigh encode
             frames = metered("effects", prefetch(frames, PROCESS_DEPTH, "key"), meter, fx)
         frames = prefetch(frames, PROCESS_DEPTH, "process")
+        sink.start()   # the encoder opens while the first frame is keyed (see VideoSink.start)
 
         phase = "encode"
         meter.stage_start("encode")
