@@ -48,7 +48,7 @@ def _difference(r, g, b, primary, balance):
     p, o1, o2 = _split(r, g, b, primary)
     hi = o1 if o1 > o2 else o2
     lo = o2 if o1 > o2 else o1
-    return p - (balance * hi + (1.0 - balance) * lo)
+    return p - (balance * hi + (np.float32(1.0) - balance) * lo)
 
 
 @kernel_parallel
@@ -314,7 +314,7 @@ def _despill(r, g, b, primary, limit_mode, spill, lum_p):
     elif limit_mode == 2:
         lim = mn
     else:
-        lim = 0.5 * (mx + mn)
+        lim = np.float32(0.5) * (mx + mn)
     excess = p - lim
     if excess > 0.0:
         removed = excess * spill
@@ -558,9 +558,10 @@ def planar_alpha(y, mean_a, mean_b, y_off, y_scale, hi, inv_width, clip_black, i
             r0 = 0
             fy = zero
         r1 = r0 + 1 if r0 + 1 < hc else hc - 1
+        gy = np.float32(1.0) - fy
         for k in range(wc):
-            ra[k] = (1 - fy) * mean_a[r0, k] + fy * mean_a[r1, k]
-            rb[k] = (1 - fy) * mean_b[r0, k] + fy * mean_b[r1, k]
+            ra[k] = gy * mean_a[r0, k] + fy * mean_a[r1, k]
+            rb[k] = gy * mean_b[r0, k] + fy * mean_b[r1, k]
         ra[wc] = ra[wc - 1]
         rb[wc] = rb[wc - 1]
         for k in range(wc):
