@@ -108,16 +108,46 @@ def estimate_screen(rgb: np.ndarray, wanted: str = "auto") -> tuple[int, tuple[f
     returns the median of those. ``wanted`` = green/blue forces the primary channel.
     """
     h, w = rgb.shape[:2]
-    bh, bw = max(1, h * 6 // 100), max(1, w * 6 // 100)
+    bh, bw = _border(h), _border(w)
     border = np.concatenate([rgb[:bh].reshape(-1, 3), rgb[-bh:].reshape(-1, 3),
                              rgb[:, :bw].reshape(-1, 3), rgb[:, -bw:].reshape(-1, 3)])
-    px = border.astype(np.float32)
+    return _screen_of(border.astype(np.float32), wanted)
+
+
+def estimate_screen_planar(y: np.ndarray, u: np.ndarray, v: np.ndarray, c,
+                           wanted: str = "auto") -> tuple[int, tuple[float, float, float]]:
+    """``estimate_screen`` from 8-bit 4:2:0 planes of an even-sized picture, read with constants
+    ``c`` (a ``keyer.colour.YCbCr``): the border's pixels only, at chroma resolution (each 2x2
+    block's mean luma with its chroma), a tenth of the work of converting the whole picture."""
+    hc, wc = u.shape
+    bh, bw = _border(hc), _border(wc)
+    f = np.float32
+    pixels = []
+    for r0, r1, c0, c1 in ((0, bh, 0, wc), (hc - bh, hc, 0, wc), (0, hc, 0, bw), (0, hc, wc - bw, wc)):
+        cb = (u[r0:r1, c0:c1].astype(f) - c.c_off) * c.c_scale
+        cr = (v[r0:r1, c0:c1].astype(f) - c.c_off) * c.c_scale
+        block = y[2 * r0:2 * r1, 2 * c0:2 * c1]
+        luma = (block[0::2, 0::2].astype(f) + block[0::2, 1::2] + block[1::2, 0::2]
+                + block[1::2, 1::2])
+        yy = (luma * f(0.25) - c.y_off) * c.y_scale
+        rgb = np.stack([yy + c.rv * cr, yy - c.gu * cb - c.gv * cr, yy + c.bu * cb], axis=-1)
+        pixels.append(np.clip(np.rint(rgb), 0, 255).reshape(-1, 3))
+    return _screen_of(np.concatenate(pixels), wanted)
+
+
+def _border(n: int) -> int:
+    """Rows (or columns) in the outer 6% of ``n``: at least one."""
+    return max(1, n * 6 // 100)
+
+
+def _screen_of(px: np.ndarray, wanted: str) -> tuple[int, tuple[float, float, float]]:
+    """(primary, screen RGB) of border pixels ``px`` (N, 3) float32: see ``estimate_screen``."""
     best = None
     for primary, name in ((1, "green"), (2, "blue")):
         if wanted not in ("auto", name):
             continue
-        others = [c for c in (0, 1, 2) if c != primary]
-        dom = px[:, primary] - px[:, others].max(axis=1)
+        a, b = [px[:, c] for c in (0, 1, 2) if c != primary]
+        dom = px[:, primary] - np.maximum(a, b)
         mask = dom > 20
         share = float(mask.mean())
         if best is None or share > best[0]:
@@ -160,13 +190,14 @@ class _KeyBase:
             r = int(round(settings.shrink))
             self.erode_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
 
-    def _start(self, rgb: np.ndarray) -> None:
+    def _start(self, estimate) -> None:
+        """Set the screen colour: the one given, or ``estimate(wanted)`` from the first frame."""
         name, colour = parse_key_color(self.s.color)
         if colour is not None:
             self.primary = int(np.argmax(colour))
             self.screen = tuple(float(c) for c in colour)
         else:
-            self.primary, self.screen = estimate_screen(rgb, name)
+            self.primary, self.screen = estimate(name)
         self.grid[..., 0], self.grid[..., 1], self.grid[..., 2] = self.screen
         self.grid[..., 3] = K._difference(*self.screen, self.primary, self.s.balance)
 
@@ -264,7 +295,7 @@ class Keyer(_KeyBase):
 
     def __call__(self, rgba: np.ndarray) -> None:
         if self.primary is None:
-            self._start(rgba[..., :3])
+            self._start(lambda wanted: estimate_screen(rgba[..., :3], wanted))
         self._measure(self._stats, rgba)
         if self.s.denoise:
             mean_a, mean_b = self._guided()
@@ -323,13 +354,6 @@ class PlanarKeyer(_KeyBase):
                                  self.ratio, self.guide, self.sums, self.counts, self.gcols,
                                  self.stats_rows)
 
-    def _start_planar(self, y, u, v, c) -> None:
-        """Measure the screen colour on the first frame's RGB (made once, then dropped)."""
-        rgba = np.empty((self.height, self.width, 4), np.uint8)
-        K.planes_to_rgba(y, u, v, 1, 1, c.y_off, c.y_scale, c.c_off, c.c_scale, c.rv, c.gu, c.gv,
-                         c.bu, rgba)
-        self._start(rgba[..., :3])
-
     def __call__(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, c, y_out: np.ndarray,
                  u_out: np.ndarray, v_out: np.ndarray, a_out: np.ndarray | None = None) -> None:
         """Key one picture: ``y``/``u``/``v`` decoded planes read with constants ``c`` (a
@@ -346,7 +370,7 @@ class PlanarKeyer(_KeyBase):
 
     def _key(self, y, u, v, c, planes, rgba, matte) -> None:
         if self.primary is None:
-            self._start_planar(y, u, v, c)
+            self._start(lambda wanted: estimate_screen_planar(y, u, v, c, wanted))
         self._measure(self._stats, y, u, v, c)
         if self.s.denoise:
             mean_a, mean_b = self._guided_model(self.guide, self.ratio, self.work)

@@ -9,7 +9,7 @@ import pytest
 from keyer import _encode_kernels as EK
 from keyer import _key_kernels as K
 from keyer.colour import YCbCr
-from keyer.keying import Keyer, KeySettings, PlanarKeyer
+from keyer.keying import Keyer, KeySettings, PlanarKeyer, estimate_screen, estimate_screen_planar
 from keyer.stages import planar_key_fits, planar_output
 from tests.clips import green_frames
 
@@ -51,6 +51,27 @@ def blocks(left, right, h=8, w=16):
 # screen and subject chroma, as any 4:2:0 decoder's upsampling does. The rest is exact.
 SCREEN_PX, SUBJECT_PX = slice(0, 6), slice(10, 16)
 SCREEN_C, SUBJECT_C = slice(0, 3), slice(5, 8)
+
+
+@pytest.mark.parametrize("screen, primary", [((20, 150, 60), 1), ((30, 70, 190), 2)])
+def test_the_screen_is_measured_from_the_planes_as_from_rgb(screen, primary):
+    """The planar key measures the screen on the border at chroma resolution: the colour the
+    RGB frame's full border gives, within rounding, and the subject in the middle is ignored."""
+    rng = np.random.default_rng(3)
+    rgb = np.clip(np.array(screen) + rng.normal(0, 4, (96, 128, 3)), 0, 255).astype(np.uint8)
+    rgb[20:76, 30:98] = SKIN
+    y, u, v = planes(rgb)
+    rgba = np.empty((96, 128, 4), np.uint8)
+    c = BT709_TV
+    K.planes_to_rgba(y, u, v, 1, 1, c.y_off, c.y_scale, c.c_off, c.c_scale, c.rv, c.gu, c.gv, c.bu, rgba)
+    want_primary, want = estimate_screen(rgba[..., :3])
+    got_primary, got = estimate_screen_planar(y, u, v, c)
+    assert got_primary == want_primary == primary
+    assert got == pytest.approx(want, abs=2)
+    assert got == pytest.approx(screen, abs=3)
+    # forced to the other screen colour, neither finds one: both fall back to the nominal colour
+    other = "blue" if primary == 1 else "green"
+    assert estimate_screen_planar(y, u, v, c, other) == estimate_screen(rgba[..., :3], other)
 
 
 def test_screen_is_transparent_black_and_subject_keeps_its_samples():
