@@ -176,65 +176,85 @@ def _yuva_rows(p0, p1, kr, kb, y0, y1, a0, a1, u, v):
         v[cj] = np.int32(128.0 + 224.0 * (r - yy) * cr_k + 0.5)
 
 
-@kernel_parallel
-def rgba_to_yuv420(rgba, px, background, flatten, kr, kb, y, u, v, a):
-    """``rgba_to_yuv`` for 8-bit 4:2:0 and an even-sized picture, the common case, written
-    without its general loops (numba makes ~2.5x faster code of this straight-line form);
-    same arithmetic, same results. ``px`` is ``rgba`` as packed pixels ((H, W) uint32):
-    without ``flatten``, the blocks of a row pair left and right of its visible pixels
-    (most of a keyed frame) are written as plain fills (Y 16, A 0, Cb = Cr = 128: what the
-    arithmetic gives for colour 0), the run between them by ``_yuva_rows``."""
-    h, w = rgba.shape[0], rgba.shape[1]
+@kernel
+def _over_pixel(v, br, bg, bb, kr, kg, kb):
+    """``_yuv_pixel`` for a packed pixel composited over the background colour (br, bg, bb):
+    ``_over``'s arithmetic, in its order."""
+    u32 = np.uint32
+    f = float(np.int32(v >> u32(24))) / 255.0
+    r = float(np.int32(v & u32(0xFF))) * f + br * (1.0 - f)
+    g = float(np.int32((v >> u32(8)) & u32(0xFF))) * f + bg * (1.0 - f)
+    b = float(np.int32((v >> u32(16)) & u32(0xFF))) * f + bb * (1.0 - f)
+    return r, g, b, np.int32(16.0 + 219.0 * ((kr * r + kg * g + kb * b) / 255.0) + 0.5)
+
+
+@kernel
+def _flat_rows(p0, p1, g0, g1, kr, kb, y0, y1, u, v):
+    """``_yuva_rows`` for pixels composited over the background rows ``g0``, ``g1`` ((n, 3)
+    uint8): no alpha plane; every argument sliced to start at the run."""
     kg = 1.0 - kr - kb
     cb_k = 0.5 / (1.0 - kb)
     cr_k = 0.5 / (1.0 - kr)
-    for ci in prange(h // 2):
-        c0 = 0
-        c1 = w // 2
+    for cj in range(u.shape[0]):
+        ja = 2 * cj
+        jb = ja + 1
+        r00, g00, b00, l00 = _over_pixel(p0[ja], float(g0[ja, 0]), float(g0[ja, 1]),
+                                         float(g0[ja, 2]), kr, kg, kb)
+        r01, g01, b01, l01 = _over_pixel(p0[jb], float(g0[jb, 0]), float(g0[jb, 1]),
+                                         float(g0[jb, 2]), kr, kg, kb)
+        r10, g10, b10, l10 = _over_pixel(p1[ja], float(g1[ja, 0]), float(g1[ja, 1]),
+                                         float(g1[ja, 2]), kr, kg, kb)
+        r11, g11, b11, l11 = _over_pixel(p1[jb], float(g1[jb, 0]), float(g1[jb, 1]),
+                                         float(g1[jb, 2]), kr, kg, kb)
+        y0[ja] = l00
+        y0[jb] = l01
+        y1[ja] = l10
+        y1[jb] = l11
+        r = (((r00 + r01) + r10) + r11) / 4.0 / 255.0
+        g = (((g00 + g01) + g10) + g11) / 4.0 / 255.0
+        b = (((b00 + b01) + b10) + b11) / 4.0 / 255.0
+        yy = kr * r + kg * g + kb * b
+        u[cj] = np.int32(128.0 + 224.0 * (b - yy) * cb_k + 0.5)
+        v[cj] = np.int32(128.0 + 224.0 * (r - yy) * cr_k + 0.5)
+
+
+@kernel_parallel
+def rgba_to_yuv420(rgba, px, background, flatten, bg_y, bg_u, bg_v, kr, kb, y, u, v, a):
+    """``rgba_to_yuv`` for 8-bit 4:2:0 and an even-sized picture, the common case, written
+    without its general loops (numba makes ~2.5x faster code of this straight-line form);
+    same arithmetic, same results. ``px`` is ``rgba`` as packed pixels ((H, W) uint32).
+    The blocks of a row pair left and right of its visible pixels (most of a keyed frame)
+    are written as what the arithmetic gives there: with ``flatten``, the background's own
+    planes (``bg_y``, ``bg_u``, ``bg_v``, made from ``background`` by this kernel once per
+    job; unused otherwise); without, plain fills (Y 16, A 0, Cb = Cr = 128: colour 0). The
+    run between them is made by ``_flat_rows`` (composited) or ``_yuva_rows``."""
+    for ci in prange(rgba.shape[0] // 2):
+        i0 = 2 * ci
+        i1 = i0 + 1
+        lo, hi = _visible_span(px[i0], px[i1])
+        c0 = lo // 2
+        c1 = (hi + 1) // 2
+        j0 = 2 * c0
+        j1 = 2 * c1
         if not flatten:
-            lo, hi = _visible_span(px[2 * ci], px[2 * ci + 1])
-            c0 = lo // 2
-            c1 = (hi + 1) // 2
-            for i in range(2 * ci, 2 * ci + 2):
-                y[i, :2 * c0] = 16
-                y[i, 2 * c1:] = 16
-                a[i, :2 * c0] = 0
-                a[i, 2 * c1:] = 0
+            for i in range(i0, i1 + 1):
+                y[i, :j0] = 16
+                y[i, j1:] = 16
+                a[i, :j0] = 0
+                a[i, j1:] = 0
             u[ci, :c0] = 128
             u[ci, c1:] = 128
             v[ci, :c0] = 128
             v[ci, c1:] = 128
-            i0 = 2 * ci
-            i1 = i0 + 1
-            j0 = 2 * c0
-            j1 = 2 * c1
             _yuva_rows(px[i0, j0:j1], px[i1, j0:j1], kr, kb, y[i0, j0:j1], y[i1, j0:j1],
                        a[i0, j0:j1], a[i1, j0:j1], u[ci, c0:c1], v[ci, c0:c1])
             continue
-        for cj in range(c0, c1):
-            sr = 0.0
-            sg = 0.0
-            sb = 0.0
-            for i in range(2 * ci, 2 * ci + 2):
-                for j in range(2 * cj, 2 * cj + 2):
-                    al = rgba[i, j, 3]
-                    if flatten:
-                        r, g, b = _over(rgba, background, i, j)
-                    else:
-                        a[i, j] = al
-                        if al == 0:
-                            y[i, j] = 16
-                            continue
-                        r = float(rgba[i, j, 0])
-                        g = float(rgba[i, j, 1])
-                        b = float(rgba[i, j, 2])
-                    y[i, j] = int(16.0 + 219.0 * ((kr * r + kg * g + kb * b) / 255.0) + 0.5)
-                    sr += r
-                    sg += g
-                    sb += b
-            r = sr / 4.0 / 255.0
-            g = sg / 4.0 / 255.0
-            b = sb / 4.0 / 255.0
-            yy = kr * r + kg * g + kb * b
-            u[ci, cj] = int(128.0 + 224.0 * (b - yy) * cb_k + 0.5)
-            v[ci, cj] = int(128.0 + 224.0 * (r - yy) * cr_k + 0.5)
+        for i in range(i0, i1 + 1):
+            y[i, :j0] = bg_y[i, :j0]
+            y[i, j1:] = bg_y[i, j1:]
+        u[ci, :c0] = bg_u[ci, :c0]
+        u[ci, c1:] = bg_u[ci, c1:]
+        v[ci, :c0] = bg_v[ci, :c0]
+        v[ci, c1:] = bg_v[ci, c1:]
+        _flat_rows(px[i0, j0:j1], px[i1, j0:j1], background[i0, j0:j1], background[i1, j0:j1],
+                   kr, kb, y[i0, j0:j1], y[i1, j0:j1], u[ci, c0:c1], v[ci, c0:c1])

@@ -137,23 +137,34 @@ def load_background(spec: str, width: int, height: int) -> np.ndarray:
 
 def background_planes(spec: str, width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``--background`` as 4:2:0 BT.709 limited-range (Y', Cb, Cr) planes of an even-sized
-    picture, made once per job by the kernel that converts RGBA frames for the encoder."""
-    rgb = load_background(spec, width, height)
+    picture (see ``yuv420_of``)."""
+    return yuv420_of(load_background(spec, width, height))
+
+
+NO_PLANES = (np.zeros((1, 1), np.uint8),) * 3   # for rgba_to_yuv420 when nothing is flattened
+
+
+def yuv420_of(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """An opaque even-sized (H, W, 3) picture as 4:2:0 BT.709 limited-range (Y', Cb, Cr)
+    planes, made once per job by the kernel that converts RGBA frames for the encoder: the
+    very samples it gives where a frame shows only this picture."""
+    height, width = rgb.shape[:2]
     rgba = np.empty((height, width, 4), np.uint8)
     rgba[..., :3] = rgb
     rgba[..., 3] = 255
-    cw, ch = (width + 1) // 2, (height + 1) // 2
     y = np.empty((height, width), np.uint8)
-    u = np.empty((ch, cw), np.uint8)
-    v = np.empty((ch, cw), np.uint8)
-    EK.rgba_to_yuv420(rgba, rgba.view(np.uint32)[..., 0], rgb, False, BT709[0], BT709[1], y, u, v,
-                      np.empty_like(y))
+    u = np.empty((height // 2, width // 2), np.uint8)
+    v = np.empty((height // 2, width // 2), np.uint8)
+    EK.rgba_to_yuv420(rgba, rgba.view(np.uint32)[..., 0], rgb, False, *NO_PLANES, BT709[0],
+                      BT709[1], y, u, v, np.empty_like(y))
     return y, u, v
 
 
-def rgba_to_frame(rgba: np.ndarray, fmt: OutputFormat, background: np.ndarray) -> av.VideoFrame:
+def rgba_to_frame(rgba: np.ndarray, fmt: OutputFormat, background: np.ndarray,
+                  background_yuv: tuple[np.ndarray, np.ndarray, np.ndarray] = NO_PLANES) -> av.VideoFrame:
     """RGBA (H, W, 4) -> a new frame in ``fmt``'s planar Y'CbCr(A), BT.709 limited, in one
-    kernel pass (colour zeroed under alpha 0, or composited over ``background``, (H, W, 3)):
+    kernel pass (colour zeroed under alpha 0, or composited over ``background``, (H, W, 3),
+    whose ``yuv420_of`` planes are ``background_yuv`` for 8-bit 4:2:0 at an even size):
     no swscale, no extra copy. ``keyer.warmup`` calls it too, so it loads the very kernel
     variant (array layouts included) the job's frames will use."""
     h, w = rgba.shape[:2]
@@ -165,13 +176,19 @@ def rgba_to_frame(rgba: np.ndarray, fmt: OutputFormat, background: np.ndarray) -
     u = plane_array(vf.planes[1], dtype, cw)
     v = plane_array(vf.planes[2], dtype, cw)
     a = plane_array(vf.planes[3], dtype, w) if fmt.alpha else np.zeros((1, 1), dtype)
-    if bits == 8 and sub and w % 2 == 0 and h % 2 == 0:
+    if fast_yuv420(fmt, w, h):
         EK.rgba_to_yuv420(rgba, rgba.view(np.uint32)[..., 0], background, fmt.flatten,
-                          BT709[0], BT709[1], y, u, v, a)
+                          *background_yuv, BT709[0], BT709[1], y, u, v, a)
     else:
         EK.rgba_to_yuv(rgba, background, fmt.flatten, BT709[0], BT709[1], bits, sub, y, u, v, a)
     vf.colorspace, vf.color_range = 1, 1     # BT.709, limited ("tv") range
     return vf
+
+
+def fast_yuv420(fmt: OutputFormat, width: int, height: int) -> bool:
+    """Whether ``rgba_to_frame`` takes ``rgba_to_yuv420`` (8-bit 4:2:0, even size)."""
+    sub, bits = PLANAR[fmt.pix_fmt]
+    return bits == 8 and bool(sub) and width % 2 == 0 and height % 2 == 0
 
 
 class Sink:
@@ -209,6 +226,8 @@ class VideoSink(Sink):
         self.stream = self._video_stream(width, height)
         self.background = (load_background(settings.background, width, height) if fmt.flatten
                            else np.zeros((1, 1, 3), np.uint8))
+        self.background_yuv = (yuv420_of(self.background)
+                               if fmt.flatten and fast_yuv420(fmt, width, height) else NO_PLANES)
         self.audio = AudioPass(info, self.container, fmt) if (settings.audio and info.has_audio) else None
         self.first_pts: int | None = None
         self.durations: dict[int, int] = {}
@@ -264,7 +283,7 @@ class VideoSink(Sink):
         return stream
 
     def _to_video_frame(self, rgba: np.ndarray) -> av.VideoFrame:
-        return rgba_to_frame(rgba, self.fmt, self.background)
+        return rgba_to_frame(rgba, self.fmt, self.background, self.background_yuv)
 
     def write(self, frame: Frame) -> None:
         if self.first_pts is None:

@@ -22,7 +22,7 @@ def warm(effect_specs: Iterable = (), output_format=None, key_path: str = "rgba"
     the job's ``size`` (width, height) so that frame planes have the layouts the job's will,
     and the kernels of ``effect_specs``."""
     from keyer import _encode_kernels as EK
-    from keyer.encode import FORMATS, rgba_to_frame
+    from keyer.encode import FORMATS, NO_PLANES, fast_yuv420, rgba_to_frame
     from keyer.keying import warm as warm_keying
 
     planar = key_path != "rgba"
@@ -42,7 +42,10 @@ def warm(effect_specs: Iterable = (), output_format=None, key_path: str = "rgba"
             EK.zero_transparent(rgba, np.empty_like(rgba))
         else:   # the sink's own conversion, at the job's size: the same array layouts
             background = np.zeros((h, w, 3) if fmt.flatten else (1, 1, 3), np.uint8)
-            rgba_to_frame(rgba, fmt, background)
+            planes = NO_PLANES
+            if fmt.flatten and fast_yuv420(fmt, w, h):
+                planes = (np.zeros((h, w), np.uint8),) + (np.zeros((h // 2, w // 2), np.uint8),) * 2
+            rgba_to_frame(rgba, fmt, background, planes)
         _warmed.add(key)
     for spec in effect_specs:
         module_name = type(spec).__module__

@@ -9,6 +9,7 @@ import pytest
 from keyer import _encode_kernels as EK
 from keyer import _key_kernels as K
 from keyer.colour import YCbCr
+from keyer.encode import NO_PLANES, yuv420_of
 from keyer.keying import Keyer, KeySettings, PlanarKeyer, estimate_screen, estimate_screen_planar
 from keyer.stages import planar_key_fits, planar_output
 from tests.clips import green_frames
@@ -210,8 +211,9 @@ def test_encoder_fast_path_matches_the_general_kernel(flatten):
                np.zeros((4, 40), np.uint8), np.zeros((8, 80), np.uint8)]
     fast = [np.full_like(p, 0xAB) for p in general]   # reused buffers: every sample is written
     EK.rgba_to_yuv(rgba, background, flatten, 0.2126, 0.0722, 8, 1, *general)
-    EK.rgba_to_yuv420(rgba, rgba.view(np.uint32)[..., 0], background, flatten, 0.2126, 0.0722,
-                      *fast)
+    bg_planes = yuv420_of(background) if flatten else NO_PLANES
+    EK.rgba_to_yuv420(rgba, rgba.view(np.uint32)[..., 0], background, flatten, *bg_planes,
+                      0.2126, 0.0722, *fast)
     planes = 3 if flatten else 4                      # flattened output has no alpha plane
     for g, f in zip(general[:planes], fast[:planes]):
         assert (g == f).all()
