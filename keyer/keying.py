@@ -118,7 +118,7 @@ def estimate_screen_planar(y: np.ndarray, u: np.ndarray, v: np.ndarray, c,
                            wanted: str = "auto") -> tuple[int, tuple[float, float, float]]:
     """``estimate_screen`` from 8-bit 4:2:0 planes of an even-sized picture, read with constants
     ``c`` (a ``keyer.colour.YCbCr``): the border's pixels only, at chroma resolution (each 2x2
-    block's mean luma with its chroma), a tenth of the work of converting the whole picture."""
+    block's mean luma with its chroma): some 6 % as many samples as converting the picture."""
     hc, wc = u.shape
     bh, bw = _border(hc), _border(wc)
     f = np.float32
