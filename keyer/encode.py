@@ -177,6 +177,8 @@ def rgba_to_frame(rgba: np.ndarray, fmt: OutputFormat, background: np.ndarray,
     v = plane_array(vf.planes[2], dtype, cw)
     a = plane_array(vf.planes[3], dtype, w) if fmt.alpha else np.zeros((1, 1), dtype)
     if fast_yuv420(fmt, w, h):
+        if fmt.flatten and background_yuv[0].shape != (h, w):   # the kernel reads them unchecked
+            background_yuv = yuv420_of(background)
         EK.rgba_to_yuv420(rgba, rgba.view(np.uint32)[..., 0], background, fmt.flatten,
                           *background_yuv, BT709[0], BT709[1], y, u, v, a)
     else:

@@ -8,8 +8,8 @@ import pytest
 
 from keyer import _encode_kernels as EK
 from keyer import _key_kernels as K
-from keyer.colour import YCbCr
-from keyer.encode import NO_PLANES, yuv420_of
+from keyer.colour import YCbCr, plane_array
+from keyer.encode import FORMATS, NO_PLANES, rgba_to_frame, yuv420_of
 from keyer.keying import Keyer, KeySettings, PlanarKeyer, estimate_screen, estimate_screen_planar
 from keyer.stages import planar_key_fits, planar_output
 from tests.clips import green_frames
@@ -217,3 +217,18 @@ def test_encoder_fast_path_matches_the_general_kernel(flatten):
     planes = 3 if flatten else 4                      # flattened output has no alpha plane
     for g, f in zip(general[:planes], fast[:planes]):
         assert (g == f).all()
+
+
+def test_flattening_a_frame_without_the_backgrounds_planes_makes_them():
+    """``rgba_to_frame`` given only the background picture (no planes made once per job) still
+    composites exactly as the general kernel does, instead of reading planes that are not there."""
+    rng = np.random.default_rng(11)
+    rgba = rng.integers(0, 256, (12, 40, 4), dtype=np.uint8)
+    rgba[:4, :, 3] = 0
+    background = rng.integers(0, 256, (12, 40, 3), dtype=np.uint8)
+    vf = rgba_to_frame(rgba, FORMATS[".mp4"], background)
+    want = [np.zeros((12, 40), np.uint8), np.zeros((6, 20), np.uint8), np.zeros((6, 20), np.uint8),
+            np.zeros((12, 40), np.uint8)]
+    EK.rgba_to_yuv(rgba, background, True, 0.2126, 0.0722, 8, 1, *want)
+    for i, (w, plane) in enumerate(zip(want[:3], vf.planes)):
+        assert (plane_array(plane, np.uint8, w.shape[1]) == w).all(), f"plane {i}"
