@@ -79,6 +79,56 @@ def make_maps(dx, dy, ax, ay, y0, y1, x0, x1, ox, oy, map_x, map_y):
             my[k] = (fi + ay * fy[k]) - foy
 
 
+@kernel
+def grid_maps(gx, gy, cols, colf, rows, rowf, ax, ay, y0, y1, x0, x1, ox, oy, line, map_x, map_y):
+    """``make_maps`` with the fields sampled bilinearly from the noise grids ``gx``, ``gy``
+    ((gh, gw) float32) inside the box only, as ``cv2.resize`` would upsample them to the frame:
+    grid column ``cols[x]`` (and the next) weighted ``1 - colf[x]``, ``colf[x]``; rows likewise.
+    Each row of the box blends two grid rows into ``line`` ((2, gw) float32) first, so the
+    per-pixel work is two lookups in a short row and a blend per field."""
+    gw = gx.shape[1]
+    fox = np.float32(ox)
+    foy = np.float32(oy)
+    one = np.float32(1.0)
+    lx = line[0]
+    ly = line[1]
+    for i in range(y0, y1):
+        r0 = rows[i]
+        r1 = min(r0 + 1, gx.shape[0] - 1)
+        fy = rowf[i]
+        for c in range(gw):
+            lx[c] = gx[r0, c] * (one - fy) + gx[r1, c] * fy
+            ly[c] = gy[r0, c] * (one - fy) + gy[r1, c] * fy
+        c0 = cols[x0:x1]
+        cf = colf[x0:x1]
+        mx = map_x[i, x0:x1]
+        my = map_y[i, x0:x1]
+        fi = np.float32(i)
+        for k in range(mx.shape[0]):
+            c = c0[k]
+            f = cf[k]
+            fx = lx[c] * (one - f) + lx[c + 1] * f
+            fy_ = ly[c] * (one - f) + ly[c + 1] * f
+            mx[k] = (np.float32(np.int32(x0 + k)) + ax * fx) - fox
+            my[k] = (fi + ay * fy_) - foy
+
+
+def _taps(size: int, grid: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each of ``size`` pixels, the grid cell (int32) and the weight of the next one
+    (float32) that ``cv2.resize`` (INTER_LINEAR) gives when upsampling ``grid`` cells to
+    ``size``; the last cell is paired with itself (its index is kept below ``grid - 1`` and the
+    weight set to 1 there)."""
+    pos = (np.arange(size, dtype=np.float64) + 0.5) * (grid / size) - 0.5
+    cell = np.floor(pos)
+    frac = pos - cell
+    frac[cell < 0] = 0.0
+    cell[cell < 0] = 0
+    last = cell >= grid - 1
+    cell[last] = max(grid - 2, 0)
+    frac[last] = 1.0 if grid > 1 else 0.0
+    return cell.astype(np.int32), frac.astype(np.float32)
+
+
 @register("displacement")
 @dataclass(frozen=True, kw_only=True)
 class Displacement:
@@ -112,13 +162,10 @@ class Displacement:
 class DisplacementOp:
     def __init__(self, spec: Displacement, g: Geometry) -> None:
         self.spec = spec
-        self.size = (g.width, g.height)
         self.ax = spec.amount if spec.amount_x < 0 else spec.amount_x
         self.ay = spec.amount if spec.amount_y < 0 else spec.amount_y
         self.identity = self.ax == 0 and self.ay == 0
         shape = (g.height, g.width)
-        self.dx = np.zeros(shape, np.float32)
-        self.dy = np.zeros(shape, np.float32)
         self.map_x = np.zeros(shape, np.float32)
         self.map_y = np.zeros(shape, np.float32)
         self.pm = np.zeros((g.height, g.width, 4), np.uint16)
@@ -133,11 +180,14 @@ class DisplacementOp:
             self.keys = [[self._cut(smooth_noise(rng, n, 1.0), gh, gw) for _ in range(2)]
                          for _ in range(KEYFRAMES)]
             self.small = [np.zeros((gh, gw), np.float32) for _ in range(2)]
+            self.cols, self.colf = _taps(g.width, gw)
+            self.rows, self.rowf = _taps(g.height, gh)
+            self.line = np.zeros((2, gw), np.float32)
             self._fields(0.0)
-        else:
+        else:   # a picture: its fields at full size, made once
             rgb = load_rgb(spec.map, g.width, g.height, "stretch").astype(np.float32)
-            self.dx[...] = (rgb[..., 0] - 128.0) / 127.0
-            self.dy[...] = (rgb[..., 1] - 128.0) / 127.0
+            self.dx = (rgb[..., 0] - 128.0) / 127.0
+            self.dy = (rgb[..., 1] - 128.0) / 127.0
         # how far an output pixel reads from itself: the largest shift and the bilinear footprint
         self.reach = int(np.ceil(max(abs(self.ax), abs(self.ay)))) + 1
         self.maps_for: tuple | None = None    # (in box, out box) the static maps were made for
@@ -147,15 +197,15 @@ class DisplacementOp:
         return np.ascontiguousarray(noise[:gh, :gw])
 
     def _fields(self, t: float) -> None:
-        """Noise at time t: smoothstep blend between keyframes, upsampled (bilinear) to full size."""
+        """Noise grids at time t: smoothstep blend between keyframes (upsampled by
+        ``grid_maps``, inside the box only)."""
         phase = t * self.spec.speed
         k = int(np.floor(phase))
         f = phase - k
         f = f * f * (3 - 2 * f)
         a, b = self.keys[k % KEYFRAMES], self.keys[(k + 1) % KEYFRAMES]
-        for c, dst in enumerate((self.dx, self.dy)):
+        for c in range(2):
             cv2.addWeighted(a[c], 1.0 - f, b[c], f, 0.0, dst=self.small[c])
-            cv2.resize(self.small[c], self.size, dst=dst, interpolation=cv2.INTER_LINEAR)
 
     def __call__(self, src: np.ndarray, out: np.ndarray, t: float) -> None:
         if self.identity:
@@ -176,8 +226,13 @@ class DisplacementOp:
         if self.animated:
             self._fields(t)
         if self.animated or self.maps_for != (inbox, outbox):
-            make_maps(self.dx, self.dy, np.float32(self.ax), np.float32(self.ay), *outbox,
-                      inbox[2], inbox[0], self.map_x, self.map_y)
+            if self.spec.map == "noise":
+                grid_maps(*self.small, self.cols, self.colf, self.rows, self.rowf,
+                          np.float32(self.ax), np.float32(self.ay), *outbox, inbox[2], inbox[0],
+                          self.line, self.map_x, self.map_y)
+            else:
+                make_maps(self.dx, self.dy, np.float32(self.ax), np.float32(self.ay), *outbox,
+                          inbox[2], inbox[0], self.map_x, self.map_y)
             self.maps_for = (inbox, outbox)
         iy0, iy1, ix0, ix1 = inbox
         oy0, oy1, ox0, ox1 = outbox
@@ -200,3 +255,6 @@ def warm() -> None:
     unpremultiply(pm, 0, 2, 0, 2, s)
     z = np.zeros((2, 2), np.float32)
     make_maps(z, z, np.float32(1), np.float32(1), 0, 2, 0, 2, 0, 0, z.copy(), z.copy())
+    cols, colf = _taps(2, 2)
+    grid_maps(z, z, cols, colf, cols, colf, np.float32(1), np.float32(1), 0, 2, 0, 2, 0, 0,
+              z.copy(), z.copy(), z.copy())

@@ -8,6 +8,7 @@ import pytest
 
 import effects
 from effects import Geometry, build, parse_chain
+from effects.displacement import grid_maps
 from keyer.errors import UsageProblem
 
 
@@ -186,6 +187,29 @@ def test_displacement_noise_moves_and_boils():
     assert not np.array_equal(a[..., 3], b[..., 3])
     still = apply("displacement", src, t=0.3, amount=4, speed=0)
     assert np.array_equal(still, apply("displacement", src, t=0.0, amount=4, speed=0))
+
+
+@pytest.mark.parametrize("w, h, scale", [(96, 64, 24.0), (101, 37, 10.0)])
+def test_displacement_noise_is_the_grid_upsampled_as_cv2_resize_does(w, h, scale):
+    """The noise fields are sampled from the small grids inside the box only; the maps are those
+    of the grids resized (bilinear) to the whole frame, within float rounding."""
+    import cv2
+
+    op = build("displacement", {"amount": 5, "scale": scale}).bind(Geometry(width=w, height=h, fps=24))
+    op._fields(0.4)
+    fields = [cv2.resize(g, (w, h), interpolation=cv2.INTER_LINEAR) for g in op.small]
+    box = (3, h - 5, 7, w - 2)           # (y0, y1, x0, x1), read from the image at (x 9, y 4)
+    map_x = np.full((h, w), -1.0, np.float32)
+    map_y = np.full((h, w), -1.0, np.float32)
+    grid_maps(*op.small, op.cols, op.colf, op.rows, op.rowf, np.float32(5), np.float32(5), *box,
+              9, 4, op.line, map_x, map_y)
+    y0, y1, x0, x1 = box
+    yy, xx = np.mgrid[y0:y1, x0:x1]
+    assert np.abs(map_x[y0:y1, x0:x1] - (xx + 5 * fields[0][y0:y1, x0:x1] - 9)).max() < 1e-3
+    assert np.abs(map_y[y0:y1, x0:x1] - (yy + 5 * fields[1][y0:y1, x0:x1] - 4)).max() < 1e-3
+    outside = np.ones((h, w), bool)
+    outside[y0:y1, x0:x1] = False
+    assert (map_x[outside] == -1).all() and (map_y[outside] == -1).all()
 
 
 # ---------------------------------------------------------------- chain parsing
