@@ -94,11 +94,10 @@ def grid_maps(gx, gy, cols, colf, rows, rowf, ax, ay, y0, y1, x0, x1, ox, oy, li
     ly = line[1]
     for i in range(y0, y1):
         r0 = rows[i]
-        r1 = min(r0 + 1, gx.shape[0] - 1)
         fy = rowf[i]
         for c in range(gw):
-            lx[c] = gx[r0, c] * (one - fy) + gx[r1, c] * fy
-            ly[c] = gy[r0, c] * (one - fy) + gy[r1, c] * fy
+            lx[c] = gx[r0, c] * (one - fy) + gx[r0 + 1, c] * fy
+            ly[c] = gy[r0, c] * (one - fy) + gy[r0 + 1, c] * fy
         c0 = cols[x0:x1]
         cf = colf[x0:x1]
         mx = map_x[i, x0:x1]
@@ -115,17 +114,17 @@ def grid_maps(gx, gy, cols, colf, rows, rowf, ax, ay, y0, y1, x0, x1, ox, oy, li
 
 def _taps(size: int, grid: int) -> tuple[np.ndarray, np.ndarray]:
     """For each of ``size`` pixels, the grid cell (int32) and the weight of the next one
-    (float32) that ``cv2.resize`` (INTER_LINEAR) gives when upsampling ``grid`` cells to
-    ``size``; the last cell is paired with itself (its index is kept below ``grid - 1`` and the
-    weight set to 1 there)."""
+    (float32) that ``cv2.resize`` (INTER_LINEAR) gives when upsampling ``grid`` (>= 2) cells to
+    ``size``; pixels on or past the last cell take cell ``grid - 2`` at weight 1, so the next
+    cell always exists."""
     pos = (np.arange(size, dtype=np.float64) + 0.5) * (grid / size) - 0.5
     cell = np.floor(pos)
     frac = pos - cell
     frac[cell < 0] = 0.0
     cell[cell < 0] = 0
     last = cell >= grid - 1
-    cell[last] = max(grid - 2, 0)
-    frac[last] = 1.0 if grid > 1 else 0.0
+    cell[last] = grid - 2
+    frac[last] = 1.0
     return cell.astype(np.int32), frac.astype(np.float32)
 
 

@@ -42,7 +42,7 @@ def warm(effect_specs: Iterable = (), output_format=None, key_path: str = "rgba"
             EK.zero_transparent(rgba, np.empty_like(rgba))
         else:   # the sink's own conversion, at the job's size: the same array layouts
             background = np.zeros((h, w, 3) if fmt.flatten else (1, 1, 3), np.uint8)
-            planes = NO_PLANES
+            planes = NO_PLANES   # zero planes of the real shapes: none made for the warm-up
             if fmt.flatten and fast_yuv420(fmt, w, h):
                 planes = (np.zeros((h, w), np.uint8),) + (np.zeros((h // 2, w // 2), np.uint8),) * 2
             rgba_to_frame(rgba, fmt, background, planes)
