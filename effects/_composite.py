@@ -2,16 +2,27 @@
 flat-colour layer UNDER the subject (drop-shadow, outline).
 
 Most of a keyed frame is transparent, so every effect finds the box of non-zero alpha once per
-frame (:func:`subject_box`), pads it by its own reach (blur radius, displacement amount, shadow
+frame (:func:`find_subject`), pads it by its own reach (blur radius, displacement amount, shadow
 offset) with :func:`pad`, works inside it only, and writes the rest with :func:`copy_outside` or
 :func:`clear_outside` (what the full-frame computation gives there). Boxes are half-open
 ``(y0, y1, x0, x1)``; an empty box has ``y0 == y1``.
+
+In a chain (``keyer.stages.EffectsStage``) a :class:`Boxes` carries what is already known from
+one effect to the next: the subject's box (searched for once, then passed on or searched for
+inside the box an effect wrote) and, per picture, a box outside which it is all zero. The copy
+or clear outside an effect's box then covers only where the two pictures can differ, not the
+whole frame. Without a ``Boxes`` (an effect called on its own) both are worked out in full.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from keyer._jit import kernel
+
+Box = tuple[int, int, int, int]
+EMPTY: Box = (0, 0, 0, 0)
 
 # How far from the subject a later effect reads colour under alpha 0 (surface-bevel's height
 # from luma: Gaussian radius 4 + gradient 1). Effects that change only colour (multiply, add)
@@ -59,33 +70,32 @@ def _last(px, i, j0, j1):
 
 
 @kernel
-def alpha_box(px):
-    """The half-open box ``(y0, y1, x0, x1)`` of the pixels whose alpha is not 0, ``(0, 0, 0,
-    0)`` when there are none; ``px`` is the frame as (H, W) uint32 (RGBA little-endian: alpha is
-    the top byte).
+def alpha_box(px, y0, y1, x0, x1):
+    """The half-open box ``(y0, y1, x0, x1)`` of the pixels whose alpha is not 0 within the box
+    given (nothing outside it is read), ``(0, 0, 0, 0)`` when there are none; ``px`` is the
+    frame as (H, W) uint32 (RGBA little-endian: alpha is the top byte).
 
     Rows above and below the box are read once; rows inside it only outside its current left
     and right edges, so a pass reads the transparent part of the frame at most.
     """
-    h, w = px.shape
-    y0 = 0
-    x0 = w
-    while y0 < h:
-        x0 = _first(px, y0, 0, w)
-        if x0 < w:
+    top = y0
+    left = x1
+    while top < y1:
+        left = _first(px, top, x0, x1)
+        if left < x1:
             break
-        y0 += 1
-    if y0 == h:
+        top += 1
+    if top == y1:
         return 0, 0, 0, 0
-    y1 = h - 1
-    x1 = _last(px, y1, 0, w)
-    while x1 < 0:
-        y1 -= 1
-        x1 = _last(px, y1, 0, w)
-    for i in range(y0, y1 + 1):
-        x0 = _first(px, i, 0, x0)
-        x1 = max(x1, _last(px, i, x1 + 1, w))
-    return y0, y1 + 1, x0, x1 + 1
+    bottom = y1 - 1
+    right = _last(px, bottom, x0, x1)
+    while right < x0:
+        bottom -= 1
+        right = _last(px, bottom, x0, x1)
+    for i in range(top, bottom + 1):
+        left = _first(px, i, x0, left)
+        right = max(right, _last(px, i, right + 1, x1))
+    return top, bottom + 1, left, right + 1
 
 
 def words(pixels: np.ndarray, dtype) -> np.ndarray:
@@ -95,12 +105,16 @@ def words(pixels: np.ndarray, dtype) -> np.ndarray:
     return pixels.view(dtype)[..., 0]
 
 
-def subject_box(src: np.ndarray) -> tuple[int, int, int, int]:
-    """The box of non-zero alpha of an (H, W, 4) uint8 C-contiguous RGBA frame."""
-    return alpha_box(words(src, np.uint32))
+def subject_box(src: np.ndarray, within: Box | None = None) -> Box:
+    """The box of non-zero alpha of an (H, W, 4) uint8 C-contiguous RGBA frame, searched for
+    ``within`` a box only (None: the whole frame) when alpha is known to be 0 beyond it."""
+    y0, y1, x0, x1 = (0, src.shape[0], 0, src.shape[1]) if within is None else within
+    if y0 >= y1:
+        return EMPTY
+    return alpha_box(words(src, np.uint32), y0, y1, x0, x1)
 
 
-def pad(box: tuple[int, int, int, int], reach: int, h: int, w: int) -> tuple[int, int, int, int]:
+def pad(box: Box, reach: int, h: int, w: int) -> Box:
     """``box`` grown by ``reach`` px on every side, clipped to the (h, w) frame; empty stays empty."""
     y0, y1, x0, x1 = box
     if y0 >= y1:
@@ -108,29 +122,92 @@ def pad(box: tuple[int, int, int, int], reach: int, h: int, w: int) -> tuple[int
     return max(0, y0 - reach), min(h, y1 + reach), max(0, x0 - reach), min(w, x1 + reach)
 
 
-def copy_outside(src: np.ndarray, box: tuple[int, int, int, int], out: np.ndarray) -> None:
-    """``out = src`` outside the box; the box itself is not touched. (NumPy slice copies: row
-    spans are memcpy, several times faster than a Numba loop over bytes.)"""
-    y0, y1, x0, x1 = box
-    if y0 >= y1:
-        np.copyto(out, src)
-        return
-    out[:y0] = src[:y0]
-    out[y1:] = src[y1:]
-    out[y0:y1, :x0] = src[y0:y1, :x0]
-    out[y0:y1, x1:] = src[y0:y1, x1:]
+def hull(a: Box | None, b: Box | None) -> Box | None:
+    """The smallest box holding both; None (the whole frame) if either is None."""
+    if a is None or b is None:
+        return None
+    if a[0] >= a[1]:
+        return b
+    if b[0] >= b[1]:
+        return a
+    return min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3])
 
 
-def clear_outside(box: tuple[int, int, int, int], out: np.ndarray) -> None:
-    """``out = 0`` (transparent black) outside the box; the box itself is not touched."""
+@dataclass(slots=True)
+class Boxes:
+    """What a chain knows of the pictures around one effect call; None = not known (the whole
+    frame). The effect reads all three and leaves them describing its output: ``alpha`` its
+    subject's box, ``out`` the box outside which it is all zero.
+
+    ``alpha``: the box of src's non-zero alpha, exact (effects pad it into the boxes they
+    compute, and their output must not depend on how it was found).
+    ``src``: src is all zero (colour and alpha) outside it.
+    ``out``: what the out buffer still holds from before is all zero outside it.
+    """
+
+    alpha: Box | None = None
+    src: Box | None = None
+    out: Box | None = None
+
+
+def find_subject(src: np.ndarray, boxes: Boxes | None) -> Box:
+    """src's box of non-zero alpha: as ``boxes`` knows it, else searched for (within
+    ``boxes.src`` when known) and noted there."""
+    if boxes is None:
+        return subject_box(src)
+    if boxes.alpha is None:
+        boxes.alpha = subject_box(src, boxes.src)
+    return boxes.alpha
+
+
+def output_subject(out: np.ndarray, box: Box, boxes: Boxes | None) -> None:
+    """Note the output's box of non-zero alpha for the next effect, for an effect that moves or
+    adds alpha only inside ``box`` (its output's alpha is 0 beyond)."""
+    if boxes is not None:
+        boxes.alpha = subject_box(out, box)
+
+
+def _frame(a: np.ndarray, box: Box | None) -> Box:
+    return (0, a.shape[0], 0, a.shape[1]) if box is None else box
+
+
+def _outside(region: Box, box: Box) -> list[tuple[slice, slice]]:
+    """The part of ``region`` outside ``box`` as up to four (rows, columns) slices."""
+    ry0, ry1, rx0, rx1 = region
+    if ry0 >= ry1 or rx0 >= rx1:
+        return []
     y0, y1, x0, x1 = box
     if y0 >= y1:
-        out.fill(0)
-        return
-    out[:y0] = 0
-    out[y1:] = 0
-    out[y0:y1, :x0] = 0
-    out[y0:y1, x1:] = 0
+        return [(slice(ry0, ry1), slice(rx0, rx1))]
+    top = min(max(y0, ry0), ry1)          # the box clipped to the region
+    bottom = max(min(y1, ry1), top)
+    left = min(max(x0, rx0), rx1)
+    right = max(min(x1, rx1), left)
+    cols = slice(rx0, rx1)
+    return [(slice(ry0, top), cols), (slice(bottom, ry1), cols),
+            (slice(top, bottom), slice(rx0, left)), (slice(top, bottom), slice(right, rx1))]
+
+
+def copy_outside(src: np.ndarray, box: Box, out: np.ndarray, boxes: Boxes | None = None) -> None:
+    """``out = src`` outside the box; the box itself is not touched. With ``boxes``, only where
+    src or out's old content can be non-zero (beyond, both are 0), and ``boxes.out`` becomes
+    the box outside which ``out`` is now 0. (NumPy slice copies: row spans are memcpy, several
+    times faster than a Numba loop over bytes.)"""
+    region = _frame(out, None if boxes is None else hull(boxes.src, boxes.out))
+    for rows, cols in _outside(region, box):
+        out[rows, cols] = src[rows, cols]
+    if boxes is not None:
+        boxes.out = hull(boxes.src, box)
+
+
+def clear_outside(box: Box, out: np.ndarray, boxes: Boxes | None = None) -> None:
+    """``out = 0`` (transparent black) outside the box; the box itself is not touched. With
+    ``boxes``, only where out's old content can be non-zero, and ``boxes.out`` becomes ``box``."""
+    region = _frame(out, None if boxes is None else boxes.out)
+    for rows, cols in _outside(region, box):
+        out[rows, cols] = 0
+    if boxes is not None:
+        boxes.out = box
 
 
 @kernel

@@ -69,11 +69,12 @@ class AddOp:
     def __init__(self, addend: np.ndarray) -> None:
         self.addend = addend
 
-    def __call__(self, src: np.ndarray, out: np.ndarray, t: float) -> None:
+    def __call__(self, src: np.ndarray, out: np.ndarray, t: float,
+                 boxes: _composite.Boxes | None = None) -> None:
         h, w = src.shape[0], src.shape[1]
-        box = _composite.pad(_composite.subject_box(src), _composite.COLOUR_REACH, h, w)
+        box = _composite.pad(_composite.find_subject(src, boxes), _composite.COLOUR_REACH, h, w)
         add_kernel(src, self.addend, *box, out)
-        _composite.copy_outside(src, box, out)
+        _composite.copy_outside(src, box, out, boxes)
 
     def close(self) -> None:
         self.addend = None

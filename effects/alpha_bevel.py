@@ -95,8 +95,9 @@ class AlphaBevelOp:
         self.light = light_vector(spec.angle)
         self.rgb = parse_color(spec.color)
 
-    def __call__(self, src: np.ndarray, out: np.ndarray, t: float) -> None:
-        box = _composite.subject_box(src)
+    def __call__(self, src: np.ndarray, out: np.ndarray, t: float,
+                 boxes: _composite.Boxes | None = None) -> None:
+        box = _composite.find_subject(src, boxes)
         if box[0] < box[1]:
             y0, y1, x0, x1 = ring = _composite.pad(box, RING, src.shape[0], src.shape[1])
             _composite.alpha_at_least(_composite.words(src, np.uint32), 128, *ring, self.inside)
@@ -104,7 +105,7 @@ class AlphaBevelOp:
                                   dst=self.dist[y0:y1, x0:x1])
         lx, ly = self.light
         r, g, b = self.rgb
-        np.copyto(out, src)
+        _composite.copy_outside(src, _composite.EMPTY, out, boxes)   # all of it
         bevel_kernel(src, self.dist, np.float32(self.spec.thickness), lx, ly,
                      self.spec.intensity, r, g, b, *box, out)
 

@@ -206,14 +206,15 @@ class DisplacementOp:
         for c in range(2):
             cv2.addWeighted(a[c], 1.0 - f, b[c], f, 0.0, dst=self.small[c])
 
-    def __call__(self, src: np.ndarray, out: np.ndarray, t: float) -> None:
+    def __call__(self, src: np.ndarray, out: np.ndarray, t: float,
+                 boxes: _composite.Boxes | None = None) -> None:
         if self.identity:
-            np.copyto(out, src)
+            _composite.copy_outside(src, _composite.EMPTY, out, boxes)   # all of it
             return
         h, w = src.shape[0], src.shape[1]
-        inbox = _composite.subject_box(src)
+        inbox = _composite.find_subject(src, boxes)
         if inbox[0] >= inbox[1]:
-            out.fill(0)
+            _composite.clear_outside(_composite.EMPTY, out, boxes)   # all of it
             return
         border = cv2.BORDER_CONSTANT
         outbox = _composite.pad(inbox, self.reach, h, w)
@@ -241,7 +242,8 @@ class DisplacementOp:
                   dst=self.moved[oy0:oy1, ox0:ox1], borderMode=border, borderValue=0)
         unpremultiply(_composite.words(self.moved, np.uint64), *outbox,
                       _composite.words(out, np.uint32))
-        _composite.clear_outside(outbox, out)
+        _composite.clear_outside(outbox, out, boxes)
+        _composite.output_subject(out, outbox, boxes)
 
     def close(self) -> None:
         self.pm = self.moved = self.map_x = self.map_y = None

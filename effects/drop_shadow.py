@@ -78,8 +78,9 @@ class DropShadowOp:
         return (max(0, min(y0, math.floor(y0 + dy) - r)), min(h, max(y1, math.ceil(y1 + dy) + r)),
                 max(0, min(x0, math.floor(x0 + dx) - r)), min(w, max(x1, math.ceil(x1 + dx) + r)))
 
-    def __call__(self, src: np.ndarray, out: np.ndarray, t: float) -> None:
-        box = self._box(_composite.subject_box(src))
+    def __call__(self, src: np.ndarray, out: np.ndarray, t: float,
+                 boxes: _composite.Boxes | None = None) -> None:
+        box = self._box(_composite.find_subject(src, boxes))
         y0, y1, x0, x1 = box
         if y0 < y1:
             _composite.alpha_scaled(_composite.words(src, np.uint32),
@@ -93,9 +94,10 @@ class DropShadowOp:
         r, g, b = self.rgb
         _composite.under(src, self.shifted, r, g, b, self.spec.shadow_only, *box, out)
         if self.spec.shadow_only:
-            _composite.clear_outside(box, out)
+            _composite.clear_outside(box, out, boxes)
         else:
-            _composite.copy_outside(src, box, out)
+            _composite.copy_outside(src, box, out, boxes)
+        _composite.output_subject(out, box, boxes)
 
     def close(self) -> None:
         self.alpha = self.shifted = None

@@ -62,11 +62,12 @@ class MultiplyOp:
     def __init__(self, tex: np.ndarray, base: np.float32, gain: np.float32) -> None:
         self.tex, self.base, self.gain = tex, base, gain
 
-    def __call__(self, src: np.ndarray, out: np.ndarray, t: float) -> None:
+    def __call__(self, src: np.ndarray, out: np.ndarray, t: float,
+                 boxes: _composite.Boxes | None = None) -> None:
         h, w = src.shape[0], src.shape[1]
-        box = _composite.pad(_composite.subject_box(src), _composite.COLOUR_REACH, h, w)
+        box = _composite.pad(_composite.find_subject(src, boxes), _composite.COLOUR_REACH, h, w)
         multiply_kernel(src, self.tex, self.base, self.gain, *box, out)
-        _composite.copy_outside(src, box, out)
+        _composite.copy_outside(src, box, out, boxes)
 
     def close(self) -> None:
         self.tex = None

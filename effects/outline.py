@@ -65,8 +65,10 @@ class OutlineOp:
         # coverage is 0 beyond width + softness / 2 from the subject
         self.reach = int(np.ceil(spec.width + 0.5 * spec.softness)) + 1
 
-    def __call__(self, src: np.ndarray, out: np.ndarray, t: float) -> None:
-        box = _composite.pad(_composite.subject_box(src), self.reach, src.shape[0], src.shape[1])
+    def __call__(self, src: np.ndarray, out: np.ndarray, t: float,
+                 boxes: _composite.Boxes | None = None) -> None:
+        box = _composite.pad(_composite.find_subject(src, boxes), self.reach, src.shape[0],
+                             src.shape[1])
         y0, y1, x0, x1 = box
         if y0 < y1:
             _composite.alpha_below(_composite.words(src, np.uint32), 128, *box, self.outside)
@@ -76,7 +78,8 @@ class OutlineOp:
                             *box, self.cover)
         r, g, b = self.rgb
         _composite.under(src, self.cover, r, g, b, False, *box, out)
-        _composite.copy_outside(src, box, out)
+        _composite.copy_outside(src, box, out, boxes)
+        _composite.output_subject(out, box, boxes)
 
     def close(self) -> None:
         self.outside = self.dist = self.cover = None

@@ -144,9 +144,10 @@ class SurfaceBevelOp:
             h = (tex @ np.array([0.2126, 0.7152, 0.0722], np.float32)) / 255.0
             cv2.GaussianBlur(np.ascontiguousarray(h), (0, 0), BLUR_SIGMA, dst=self.height)
 
-    def __call__(self, src: np.ndarray, out: np.ndarray, t: float) -> None:
+    def __call__(self, src: np.ndarray, out: np.ndarray, t: float,
+                 boxes: _composite.Boxes | None = None) -> None:
         fh, fw = src.shape[0], src.shape[1]
-        box = _composite.subject_box(src)
+        box = _composite.find_subject(src, boxes)
         if not self.static and box[0] < box[1]:
             # heights are read 1 px around the box; each needs luma within the blur's radius
             ly0, ly1, lx0, lx1 = _composite.pad(box, 1 + BLUR_RADIUS, fh, fw)
@@ -157,7 +158,7 @@ class SurfaceBevelOp:
         s = self.spec
         relief_kernel(src, self.height, np.float32(s.depth), lx, ly, lz, s.highlight, s.shadow,
                       *box, self.k_lo, self.k_hi, out)
-        _composite.copy_outside(src, box, out)
+        _composite.copy_outside(src, box, out, boxes)
 
     def close(self) -> None:
         self.height = self.k_lo = self.k_hi = None

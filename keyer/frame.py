@@ -18,7 +18,8 @@ class Frame:
     buffer: a stage that keeps a frame past its own ``next()`` must copy it) and ``source`` is
     dropped. The planar key (``keyer.stages.PlanarKeyStage``) leaves ``rgba`` None and sets
     ``video`` instead: the encoder-ready ``av.VideoFrame`` in the output's pixel format.
-    ``covers`` counts the source frames a held image stands for (posterize-time).
+    ``covers`` counts the source frames a held image stands for (posterize-time). ``extent``,
+    when known, is a box ``(y0, y1, x0, x1)`` (half-open) outside which ``rgba`` is all zero.
     """
 
     index: int
@@ -29,6 +30,7 @@ class Frame:
     rgba: np.ndarray | None = None
     video: Any = None
     covers: int = 1
+    extent: tuple[int, int, int, int] | None = None
 
     @property
     def time(self) -> float:

@@ -12,6 +12,7 @@ import av
 import cv2
 import numpy as np
 
+from effects._composite import EMPTY, Boxes
 from keyer.colour import ToRGBA, plane_array, ycbcr_constants
 from keyer.frame import Frame
 from keyer.keying import Keyer, KeySettings, PlanarKeyer
@@ -205,7 +206,15 @@ def planar_output(output_pix_fmt: str | None, effects: Sequence, pad: int = 0) -
 
 
 class EffectsStage:
-    """Applies a chain of bound effects, ping-ponging through two scratch buffers."""
+    """Applies a chain of bound effects, ping-ponging through two scratch buffers.
+
+    Effects work inside the subject's box and copy (or clear) the rest. The stage passes an
+    ``effects._composite.Boxes`` along the chain, so the subject is searched for once (within
+    the frame's ``extent`` when the key says it is all zero beyond), and it remembers, per
+    buffer, a box outside which the buffer is all zero: an effect then copies only where its
+    input and the buffer's old content can differ, not the whole frame. Nothing but this stage
+    writes its buffers (the encoder only reads the ring's), so what it remembers holds.
+    """
 
     name = "effects"
 
@@ -213,16 +222,22 @@ class EffectsStage:
         self.ops = list(ops)
         self.scratch = [np.zeros((height, width, 4), np.uint8) for _ in range(min(2, len(ops) - 1))]
         self.ring = Ring(ring, height, width)
+        # id(buffer) -> the box outside which it is all zero (new buffers are all zero)
+        self.extents = {id(b): EMPTY for b in (*self.scratch, *self.ring.buffers)}
 
     def __call__(self, frame: Frame) -> Frame:
         src = frame.rgba
         t = frame.time
         last = len(self.ops) - 1
+        boxes = Boxes(src=frame.extent)
         for i, op in enumerate(self.ops):
             dst = self.ring.next() if i == last else self.scratch[i % 2]
-            op(src, dst, t)
+            boxes.out = self.extents[id(dst)]
+            op(src, dst, t, boxes)
+            self.extents[id(dst)] = boxes.src = boxes.out
             src = dst
         frame.rgba = src
+        frame.extent = boxes.out
         return frame
 
     def close(self) -> None:

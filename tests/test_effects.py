@@ -385,3 +385,82 @@ def test_paper_texture_without_a_writable_cache(tmp_path, monkeypatch):
     textures.paper_grain.cache_clear()
     assert (textures.paper_grain() == textures._make_paper(512, 42)).all()
     textures.paper_grain.cache_clear()
+
+
+# ---------------------------------------------------------------- a chain passes its boxes on
+
+
+def moving_subject(k, h=72, w=96, zero_under=True):
+    """Frame ``k`` of a soft, textured disc that moves and changes size; frame 3 is empty and
+    frame 5 touches the right and bottom edges. Colour is 0 under alpha 0 (as the key leaves
+    it) or, with ``zero_under`` False, noise there too."""
+    import cv2
+
+    rng = np.random.default_rng(k)
+    img = rng.integers(0, 256, (h, w, 4)).astype(np.uint8)
+    a = np.zeros((h, w), np.uint8)
+    if k != 3:
+        centre = (w - 6, h - 5) if k == 5 else (18 + 9 * k % 60, 20 + 7 * k % 30)
+        cv2.circle(a, centre, 6 + 3 * (k % 4), 255, -1, lineType=cv2.LINE_AA)
+    img[..., 3] = a
+    if zero_under:
+        img[a == 0] = 0
+    return img
+
+
+CHAINS = ["all", "displacement,multiply,add,surface-bevel,alpha-bevel,drop-shadow,outline",
+          "drop-shadow=shadow-only=1,multiply,outline=width=3", "displacement=amount=0,add",
+          "outline=width=4,alpha-bevel",
+          "drop-shadow=distance=20:opacity=1,alpha-bevel,drop-shadow=distance=30:softness=6",
+          "displacement=edge=clamp,surface-bevel"]
+
+
+@pytest.mark.parametrize("chain", CHAINS)
+def test_a_chain_passing_its_boxes_on_writes_what_each_effect_alone_writes(chain):
+    """EffectsStage tells each effect the subject's box and where its input and its output
+    buffer's old content are all zero, so it copies only there; each effect called on its own
+    (no boxes: a full search and full-frame copies into a buffer of garbage) is the reference.
+    The subject moves, vanishes and comes back, so stale content from earlier frames would show."""
+    from fractions import Fraction
+
+    from keyer.frame import Frame
+    from keyer.stages import EffectsStage
+
+    h, w = 72, 96
+    g = Geometry(width=w, height=h, fps=24)
+    stage = EffectsStage([s.bind(g) for s in parse_chain(chain)], w, h, ring=2)
+    alone = [s.bind(g) for s in parse_chain(chain)]
+    rng = np.random.default_rng(1)
+    for k in range(12):
+        zero_under = k % 4 != 1
+        src = moving_subject(k, h, w, zero_under)
+        ys, xs = np.nonzero(src[..., 3])
+        extent = ((ys.min(), ys.max() + 1, xs.min(), xs.max() + 1) if len(ys) else (0, 0, 0, 0))
+        frame = Frame(k, k, 1, Fraction(1, 24), rgba=src.copy(), extent=extent if zero_under else None)
+        got = stage(frame).rgba
+        want = src
+        for op in alone:
+            out = rng.integers(0, 256, src.shape).astype(np.uint8)
+            op(want, out, k / 24)
+            want = out
+        assert np.array_equal(got, want), f"frame {k}: {np.count_nonzero(got != want)} bytes differ"
+        if frame.extent is None:     # unknown: only from input of unknown extent
+            assert not zero_under
+            continue
+        y0, y1, x0, x1 = frame.extent
+        beyond = np.ones((h, w), bool)
+        beyond[y0:y1, x0:x1] = False
+        assert not got[beyond].any(), f"frame {k}: non-zero outside the extent noted"
+
+
+def test_the_subject_is_searched_for_within_a_box():
+    from effects._composite import subject_box
+
+    img = moving_subject(2)
+    ys, xs = np.nonzero(img[..., 3])
+    whole = (ys.min(), ys.max() + 1, xs.min(), xs.max() + 1)
+    assert subject_box(img) == whole
+    assert subject_box(img, (0, 72, 0, 96)) == whole
+    assert subject_box(img, (whole[0] + 2, 72, 0, whole[3] - 1)) == (whole[0] + 2, whole[1], whole[2], whole[3] - 1)
+    assert subject_box(img, (0, 0, 0, 0)) == (0, 0, 0, 0)
+    assert subject_box(img, (0, whole[0], 0, 96)) == (0, 0, 0, 0)
