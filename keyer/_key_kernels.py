@@ -779,17 +779,18 @@ def _background_row(lo, hi, flatten, i0, ci, bg_y, bg_u, bg_v, y_out, u_out, v_o
 
 
 @kernel
-def _clear_rgba_row(lo, hi, out):
-    """Pixels outside blocks ``lo..hi`` of a packed RGBA row, wholly transparent: zero."""
-    out[:2 * lo] = 0
-    out[2 * hi:] = 0
+def _clear_rgba_row(lo, hi, x0, x1, out):
+    """Pixels outside blocks ``lo..hi`` of a packed RGBA row, wholly transparent: zero, where
+    the row is not zero already (columns ``x0..x1``: outside them it is)."""
+    out[x0:max(x0, min(2 * lo, x1))] = 0
+    out[max(2 * hi, x0):x1] = 0
 
 
 @kernel_parallel
 def planar_compose(y, u, v, pre, alpha, mean_a, mean_b, guide, gcols, cell, y_off, y_scale,
                    c_off, c_scale, rv, gu, gv, bu, kr, kb, hi, inv_width, clip_black, inv_clip,
                    primary, limit_mode, spill, lum_p, flatten, to_rgba, bg_y, bg_u, bg_v,
-                   scratch, y_out, u_out, v_out, rgba):
+                   scratch, y_out, u_out, v_out, rgba, stale, spans):
     """The output's 4:2:0 planes (BT.709 limited range) from the matte (even size); or, with
     ``to_rgba``, straight-alpha RGBA for the effects into ``rgba``, (H, W) uint32: an
     (H, W, 4) uint8 picture viewed as packed pixels (the ``*_out`` planes unused).
@@ -808,9 +809,15 @@ def planar_compose(y, u, v, pre, alpha, mean_a, mean_b, guide, gcols, cell, y_of
     the same 2x2 blocks again). ``scratch`` (chunks, 6, chroma width) float32: the row
     buffers of each chunk of strips (the strips are split into that many), so nothing is
     allocated per call.
+
+    With ``to_rgba``, ``rgba`` is known to be zero outside the box ``stale`` = (y0, y1, x0,
+    x1) (what it held before), so only that part of the transparent pixels is cleared. Either
+    way ``spans`` (chroma height, 2) int32 gets each strip's run of blocks with a visible pixel
+    ``[lo, hi)`` (``lo == hi``: none), from which the caller boxes what is not transparent.
     """
     h, w = y.shape
     hc, wc = h // 2, w // 2
+    sy0, sy1, sx0, sx1 = stale
     gh = gcols.shape[0]
     f32 = np.float32
     yc = (f32(y_off), f32(y_scale), f32(c_off), f32(c_scale), f32(rv), f32(gu), f32(gv), f32(bu))
@@ -828,9 +835,13 @@ def planar_compose(y, u, v, pre, alpha, mean_a, mean_b, guide, gcols, cell, y_of
             i0 = 2 * ci
             i1 = i0 + 1
             lo, hi_ = _visible_span(alpha[i0], alpha[i1], wc)
+            spans[ci, 0] = lo
+            spans[ci, 1] = hi_
             if to_rgba:
-                _clear_rgba_row(lo, hi_, rgba[i0])
-                _clear_rgba_row(lo, hi_, rgba[i1])
+                if sy0 <= i0 < sy1:
+                    _clear_rgba_row(lo, hi_, sx0, sx1, rgba[i0])
+                if sy0 <= i1 < sy1:
+                    _clear_rgba_row(lo, hi_, sx0, sx1, rgba[i1])
             else:
                 _background_row(lo, hi_, flatten, i0, ci, bg_y, bg_u, bg_v, y_out, u_out, v_out)
             if lo == hi_:

@@ -344,6 +344,8 @@ class PlanarKeyer(_KeyBase):
         # the kernels' row buffers (per grid row / per chunk of strips), made once
         self.stats_rows = np.zeros((self.grid.shape[0], 5, wc), np.float32)
         self.compose_rows = np.zeros((max(1, min(hc, COMPOSE_CHUNKS)), 6, wc), np.float32)
+        self.spans = np.zeros((hc, 2), np.int32)   # each strip's visible blocks, per picture
+        self.whole = (0, height, 0, width)
         self.flatten = background is not None
         self.background = background or (np.zeros((1, 1), np.uint8),) * 3
 
@@ -360,15 +362,29 @@ class PlanarKeyer(_KeyBase):
         ``keyer.colour.YCbCr``); the output planes get the keyed picture, the matte written
         straight into ``a_out`` (None when compositing over a background)."""
         self._key(y, u, v, c, (y_out, u_out, v_out), self.no_rgba,
-                  self.alpha if a_out is None else a_out)
+                  self.alpha if a_out is None else a_out, self.whole)
 
-    def to_rgba(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, c, rgba: np.ndarray) -> None:
+    def to_rgba(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, c, rgba: np.ndarray,
+                stale: tuple[int, int, int, int] | None = None) -> tuple[int, int, int, int]:
         """Key one picture into straight-alpha RGBA (H, W, 4) uint8, for the effects (each
         pixel's 4 bytes must be contiguous; the kernel writes them as one little-endian
-        uint32)."""
-        self._key(y, u, v, c, (self.no_plane,) * 3, rgba.view(np.uint32)[..., 0], self.alpha)
+        uint32). ``stale``: a box outside which ``rgba`` is all zero already (None: not known),
+        so that less of it is cleared. Returns a box outside which the result is all zero
+        (whole 2x2 blocks: it may hold transparent pixels on its edges)."""
+        self._key(y, u, v, c, (self.no_plane,) * 3, rgba.view(np.uint32)[..., 0], self.alpha,
+                  self.whole if stale is None else stale)
+        return self.extent()
 
-    def _key(self, y, u, v, c, planes, rgba, matte) -> None:
+    def extent(self) -> tuple[int, int, int, int]:
+        """The box of the last picture's 2x2 blocks with a visible pixel; (0, 0, 0, 0) if none."""
+        lo, hi = self.spans[:, 0], self.spans[:, 1]
+        rows = np.flatnonzero(hi > lo)
+        if rows.size == 0:
+            return 0, 0, 0, 0
+        return (2 * int(rows[0]), 2 * int(rows[-1]) + 2, 2 * int(lo[rows].min()),
+                2 * int(hi[rows].max()))
+
+    def _key(self, y, u, v, c, planes, rgba, matte, stale) -> None:
         if self.primary is None:
             self._start(lambda wanted: estimate_screen_planar(y, u, v, c, wanted))
         self._measure(self._stats, y, u, v, c)
@@ -391,7 +407,7 @@ class PlanarKeyer(_KeyBase):
                          LUMA[0], LUMA[2], self.hi, self.inv_width, s.clip_black, self.inv_clip,
                          self.primary, LIMITS[s.spill_limit], s.spill, LUMA[self.primary],
                          self.flatten, rgba is not self.no_rgba, bg_y, bg_u, bg_v,
-                         self.compose_rows, *planes, rgba)
+                         self.compose_rows, *planes, rgba, stale, self.spans)
         self._update_grid()
 
 

@@ -123,7 +123,10 @@ class PlanarKeyStage:
     none holds a ring frame once ``encode`` returns; ``make_writable`` checks it anyway (a
     buffer still referenced elsewhere is replaced, never overwritten). With ``pix_fmt`` None it
     writes straight RGBA into a ring of ``ring`` buffers, for the effects or an encoder that
-    takes RGBA. Either way ``ring`` must exceed the keyed frames alive downstream
+    takes RGBA; nothing else writes those buffers, so it remembers per buffer a box outside
+    which it is all zero (only that much of the transparent part is cleared) and notes the new
+    picture's box as ``frame.extent`` (when it keys into the buffer itself: no rotation or
+    padding). Either way ``ring`` must exceed the keyed frames alive downstream
     (``keyer.pipeline.RING``).
     """
 
@@ -144,6 +147,8 @@ class PlanarKeyStage:
         self.keyer = PlanarKeyer(settings, width, height, background)
         self.alpha = pix_fmt == "yuva420p"
         self.ring = Ring(ring, oh, ow) if pix_fmt is None else None
+        # id(ring buffer) -> the box outside which it is all zero (it starts all zero)
+        self.extents = {id(b): EMPTY for b in self.ring.buffers} if self.ring else {}
         self.frames = [av.VideoFrame(ow, oh, pix_fmt) for _ in range(max(1, ring))] if pix_fmt else []
         self.turn = 0
         self.scratch = None
@@ -170,9 +175,13 @@ class PlanarKeyStage:
                   plane_array(src.planes[2], np.uint8, cw))
         frame.source = None
         if self.ring is not None:
-            frame.rgba = self.ring.next()
-            self.keyer.to_rgba(*planes, self._consts, self.placement.target(frame.rgba))
-            self.placement.place(frame.rgba)
+            frame.rgba = out = self.ring.next()
+            if self.placement.work is None:   # keyed into the ring's buffer itself
+                frame.extent = self.extents[id(out)] = self.keyer.to_rgba(
+                    *planes, self._consts, out, self.extents[id(out)])
+            else:
+                self.keyer.to_rgba(*planes, self._consts, self.placement.target(out))
+                self.placement.place(out)
             return frame
         out = self.frames[self.turn]
         self.turn = (self.turn + 1) % len(self.frames)

@@ -232,3 +232,35 @@ def test_flattening_a_frame_without_the_backgrounds_planes_makes_them():
     EK.rgba_to_yuv(rgba, background, True, 0.2126, 0.0722, 8, 1, *want)
     for i, (w, plane) in enumerate(zip(want[:3], vf.planes)):
         assert (plane_array(plane, np.uint8, w.shape[1]) == w).all(), f"plane {i}"
+
+
+def test_rgba_key_clears_only_what_its_buffer_held_and_boxes_what_it_wrote():
+    """Keyed to RGBA into a ring of two buffers, told where each was non-zero before: the same
+    pictures as keyed into garbage with nothing known (every transparent pixel cleared). The
+    subject moves, leaves (an empty frame) and comes back at the corner; the box returned holds
+    every non-zero pixel and is tight to 2x2 blocks."""
+    h, w = 64, 96
+    rgb = green_frames(6, w, h)
+    rgb.insert(3, np.tile(np.array(GREEN, np.uint8), (h, w, 1)))      # no subject at all
+    rgb.append(np.roll(rgb[0], (h // 2 - 4, -w // 3), axis=(0, 1)))  # at the bottom-left corner
+    ring = [np.zeros((h, w, 4), np.uint8) for _ in range(2)]
+    known = [(0, 0, 0, 0)] * 2
+    tracked, alone = PlanarKeyer(KeySettings(), w, h), PlanarKeyer(KeySettings(), w, h)
+    rng = np.random.default_rng(5)
+    for k, picture in enumerate(rgb):
+        y, u, v = planes(picture)
+        known[k % 2] = tracked.to_rgba(y, u, v, BT709_TV, ring[k % 2], known[k % 2])
+        want = rng.integers(0, 256, (h, w, 4)).astype(np.uint8)
+        assert alone.to_rgba(y, u, v, BT709_TV, want) == known[k % 2]
+        got = ring[k % 2]
+        assert np.array_equal(got, want), f"frame {k}"
+        y0, y1, x0, x1 = known[k % 2]
+        if k == 3:
+            assert known[k % 2] == (0, 0, 0, 0) and not got.any()
+            continue
+        beyond = np.ones((h, w), bool)
+        beyond[y0:y1, x0:x1] = False
+        assert not got[beyond].any() and got[..., 3].any()
+        seen = got[..., 3] > 0
+        for edge in (seen[y0:y0 + 2], seen[y1 - 2:y1], seen[:, x0:x0 + 2], seen[:, x1 - 2:x1]):
+            assert edge.any(), f"frame {k}: box {known[k % 2]} is not tight"
