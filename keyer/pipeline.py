@@ -352,6 +352,8 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
         for it in (frames, decoded):   # failed before or in the encode loop: stop the threads
             if it is not None:
                 it.close()
+        if fx is not None:
+            fx.close()
         err = _translate(exc, job, stats)
         if isinstance(exc, Stalled):
             meter.failed_stage = "decode"

@@ -223,6 +223,11 @@ class EffectsStage:
     buffer, a box outside which the buffer is all zero: an effect then copies only where its
     input and the buffer's old content can differ, not the whole frame. Nothing but this stage
     writes its buffers (the encoder only reads the ring's), so what it remembers holds.
+
+    While it is open, OpenCV runs each call in one thread: the effects' calls work on one box
+    each, in a thread of their own beside the key's and the encoder's, so a second OpenCV
+    thread found no idle core and only added hand-offs (1080p ``--effects all``, 5 interleaved
+    runs: ~2 % less wall and CPU). ``close()`` puts the previous setting back.
     """
 
     name = "effects"
@@ -233,6 +238,8 @@ class EffectsStage:
         self.ring = Ring(ring, height, width)
         # id(buffer) -> the box outside which it is all zero (new buffers are all zero)
         self.extents = {id(b): EMPTY for b in (*self.scratch, *self.ring.buffers)}
+        self._cv_threads: int | None = cv2.getNumThreads()
+        cv2.setNumThreads(1)
 
     def __call__(self, frame: Frame) -> Frame:
         src = frame.rgba
@@ -250,5 +257,10 @@ class EffectsStage:
         return frame
 
     def close(self) -> None:
+        """Free the effects' buffers and restore OpenCV's thread count (once; again is a no-op)."""
+        if self._cv_threads is None:
+            return
+        cv2.setNumThreads(self._cv_threads)
+        self._cv_threads = None
         for op in self.ops:
             op.close()

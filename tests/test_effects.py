@@ -464,3 +464,33 @@ def test_the_subject_is_searched_for_within_a_box():
     assert subject_box(img, (whole[0] + 2, 72, 0, whole[3] - 1)) == (whole[0] + 2, whole[1], whole[2], whole[3] - 1)
     assert subject_box(img, (0, 0, 0, 0)) == (0, 0, 0, 0)
     assert subject_box(img, (0, whole[0], 0, 96)) == (0, 0, 0, 0)
+
+
+def test_effects_stage_runs_opencv_in_one_thread_while_open_and_restores_it():
+    import cv2
+    from fractions import Fraction
+
+    from keyer.frame import Frame
+    from keyer.stages import EffectsStage
+
+    seen = []
+
+    class Probe:
+        def __call__(self, src, out, t, boxes=None):
+            seen.append(cv2.getNumThreads())
+            np.copyto(out, src)
+            boxes.out = None
+
+        def close(self):
+            pass
+
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(2)
+    try:
+        stage = EffectsStage([Probe()], 8, 6, ring=2)
+        stage(Frame(0, 0, 1, Fraction(1, 24), rgba=canvas(6, 8)))
+        stage.close()
+        stage.close()                       # a second close changes nothing
+        assert seen == [1] and cv2.getNumThreads() == 2
+    finally:
+        cv2.setNumThreads(before)
