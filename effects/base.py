@@ -60,9 +60,12 @@ class Geometry:
 
 class FrameOp(Protocol):
     """A bound effect: ``op(src, out, t)`` writes ``out`` from ``src`` (both (H, W, 4) uint8
-    straight-alpha RGBA, distinct arrays) for the frame at ``t`` seconds; ``close()`` frees."""
+    straight-alpha RGBA, distinct arrays) for the frame at ``t`` seconds; ``close()`` frees.
+    In a chain, ``boxes`` (an ``effects._composite.Boxes``) says what is known of ``src`` and
+    ``out`` and is left describing the output (see ``keyer.stages.EffectsStage``); without
+    it the effect works it all out and writes the whole of ``out``."""
 
-    def __call__(self, src: np.ndarray, out: np.ndarray, t: float) -> None: ...
+    def __call__(self, src: np.ndarray, out: np.ndarray, t: float, boxes: Any = None) -> None: ...
 
     def close(self) -> None: ...
 
