@@ -9,10 +9,44 @@ from __future__ import annotations
 
 from keyer import cache as _cache  # noqa: F401  (sets NUMBA_CACHE_DIR before numba loads)
 
+import importlib
+
 import numba
 
+
+def threadsafe_layer() -> bool:
+    """Whether Numba can load a threading layer that several threads may launch parallel
+    kernels on at once: OpenMP (needs the system's libgomp) or TBB (needs the ``tbb`` package).
+
+    Without either, Numba falls back to its ``workqueue`` layer, which aborts the whole process
+    ("Concurrent access has been detected") when two threads launch at once, as the key and the
+    encoder do. That is the case on a machine without libgomp (e.g. a slim container image).
+    """
+    for module in ("numba.np.ufunc.omppool", "numba.np.ufunc.tbbpool"):
+        try:
+            importlib.import_module(module)
+        except ImportError:     # the runtime library is missing
+            continue
+        if module.endswith("tbbpool"):
+            from numba.np.ufunc import parallel
+            check = getattr(parallel, "_check_tbb_version_compatible", None)
+            try:
+                if check is not None:
+                    check()
+            except ImportError:  # a TBB numba will not use
+                return False
+        return True
+    return False
+
+
+# Parallel kernels only where a thread-safe layer exists (and then Numba is told to use one);
+# elsewhere they compile as serial kernels (``prange`` runs as ``range``): slower, never aborted.
+PARALLEL = threadsafe_layer()
+if PARALLEL and str(numba.config.THREADING_LAYER).lower() in ("default", "workqueue", "forksafe"):
+    numba.config.THREADING_LAYER = "threadsafe"     # an explicit tbb, omp or safe is kept
+
 kernel = numba.njit(cache=True, nogil=True)
-kernel_parallel = numba.njit(cache=True, nogil=True, parallel=True)
+kernel_parallel = numba.njit(cache=True, nogil=True, parallel=PARALLEL)
 prange = numba.prange
 
 

@@ -661,3 +661,61 @@ def test_a_job_leaves_garbage_collection_as_it_found_it(tmp_path, green_clip, co
         assert gc.isenabled() is collecting
     finally:
         gc.enable()
+
+
+_THREADS_LAUNCHING = '''
+import sys, importlib.abc
+BLOCK = {BLOCK!r}
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name in BLOCK:
+            raise ImportError("no " + name + " here (as without libgomp or tbb)")
+sys.meta_path.insert(0, Block())
+import json, threading
+import numpy as np
+import numba
+from keyer._jit import PARALLEL, kernel_parallel, prange
+
+@kernel_parallel
+def double(a, out):
+    for i in prange(a.shape[0]):
+        out[i] = 2 * a[i]
+
+errors = []
+
+def launch():
+    try:
+        a = np.arange(10000.0)
+        out = np.empty_like(a)
+        for _ in range(300):
+            double(a, out)
+        assert out[-1] == 19998.0
+    except Exception as exc:    # a thread's exception would not reach the main thread
+        errors.append(repr(exc))
+
+threads = [threading.Thread(target=launch) for _ in range(3)]
+for t in threads: t.start()
+for t in threads: t.join()
+try:
+    layer = numba.threading_layer()
+except ValueError:      # no parallel launch happened: none was loaded
+    layer = None
+print(json.dumps({{"parallel": PARALLEL, "layer": layer, "errors": errors}}))
+'''
+
+
+@pytest.mark.parametrize("missing", [False, True], ids=["openmp", "no-threadsafe-layer"])
+def test_parallel_kernels_launched_from_several_threads_never_abort(tmp_path, missing):
+    """Without OpenMP's or TBB's runtime Numba falls back to its workqueue layer, which aborts
+    the process when two threads launch parallel kernels at once (the key and the encoder do):
+    keyer then compiles its parallel kernels as serial ones. With OpenMP it asks for a
+    thread-safe layer."""
+    block = ["numba.np.ufunc.omppool", "numba.np.ufunc.tbbpool"] if missing else []
+    script = tmp_path / "launch.py"      # a cached kernel needs a source file
+    script.write_text(_THREADS_LAUNCHING.format(BLOCK=block))
+    found = _fresh_interpreter(f"exec(compile(open({str(script)!r}).read(), {str(script)!r}, 'exec'))",
+                               tmp_path)
+    if missing:
+        assert found == {"parallel": False, "layer": None, "errors": []}
+    else:
+        assert found == {"parallel": True, "layer": "omp", "errors": []}
