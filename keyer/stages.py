@@ -12,11 +12,12 @@ import av
 import cv2
 import numpy as np
 
-from effects._composite import EMPTY, Boxes
 from keyer.colour import ToRGBA, plane_array, ycbcr_constants
 from keyer.frame import Frame
 from keyer.keying import Keyer, KeySettings, PlanarKeyer
 from keyer.probe import StreamInfo
+
+EMPTY = (0, 0, 0, 0)   # a box with nothing in it (half-open, as effects._composite's)
 
 _ROTATE = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}
 _UNROTATE = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
@@ -233,6 +234,9 @@ class EffectsStage:
     name = "effects"
 
     def __init__(self, ops: Sequence, width: int, height: int, ring: int) -> None:
+        from effects._composite import Boxes   # here: a key-only job loads no effect module
+
+        self._new_boxes = Boxes
         self.ops = list(ops)
         self.scratch = [np.zeros((height, width, 4), np.uint8) for _ in range(min(2, len(ops) - 1))]
         self.ring = Ring(ring, height, width)
@@ -245,7 +249,7 @@ class EffectsStage:
         src = frame.rgba
         t = frame.time
         last = len(self.ops) - 1
-        boxes = Boxes(src=frame.extent)
+        boxes = self._new_boxes(src=frame.extent)
         for i, op in enumerate(self.ops):
             dst = self.ring.next() if i == last else self.scratch[i % 2]
             boxes.out = self.extents[id(dst)]
