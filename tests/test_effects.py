@@ -451,6 +451,7 @@ def test_a_chain_passing_its_boxes_on_writes_what_each_effect_alone_writes(chain
         beyond = np.ones((h, w), bool)
         beyond[y0:y1, x0:x1] = False
         assert not got[beyond].any(), f"frame {k}: non-zero outside the extent noted"
+    stage.close()         # puts OpenCV's thread count back for the tests that follow
 
 
 def test_the_subject_is_searched_for_within_a_box():
