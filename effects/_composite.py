@@ -20,9 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from keyer._jit import kernel
-
-Box = tuple[int, int, int, int]
-EMPTY: Box = (0, 0, 0, 0)
+from keyer.frame import EMPTY, Box
 
 # How far from the subject a later effect reads colour under alpha 0 (surface-bevel's height
 # from luma: Gaussian radius 4 + gradient 1). Effects that change only colour (multiply, add)

@@ -7,6 +7,9 @@ from typing import Any
 
 import numpy as np
 
+Box = tuple[int, int, int, int]   # half-open (y0, y1, x0, x1); empty when y0 >= y1
+EMPTY: Box = (0, 0, 0, 0)
+
 
 @dataclass(slots=True)
 class Frame:
@@ -30,7 +33,7 @@ class Frame:
     rgba: np.ndarray | None = None
     video: Any = None
     covers: int = 1
-    extent: tuple[int, int, int, int] | None = None
+    extent: Box | None = None
 
     @property
     def time(self) -> float:

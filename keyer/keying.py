@@ -18,6 +18,7 @@ import numpy as np
 
 from keyer import _key_kernels as K
 from keyer.errors import UsageProblem
+from keyer.frame import EMPTY, Box
 
 # Nominal screen colours (sRGB) used until the real one is measured from the frame.
 NOMINAL = {"green": (0, 177, 64), "blue": (0, 71, 187)}
@@ -365,7 +366,7 @@ class PlanarKeyer(_KeyBase):
                   self.alpha if a_out is None else a_out, self.whole)
 
     def to_rgba(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, c, rgba: np.ndarray,
-                stale: tuple[int, int, int, int] | None = None) -> tuple[int, int, int, int]:
+                stale: Box | None = None) -> Box:
         """Key one picture into straight-alpha RGBA (H, W, 4) uint8, for the effects (each
         pixel's 4 bytes must be contiguous; the kernel writes them as one little-endian
         uint32). ``stale``: a box outside which ``rgba`` is all zero already (None: not known),
@@ -375,12 +376,12 @@ class PlanarKeyer(_KeyBase):
                   self.whole if stale is None else stale)
         return self.extent()
 
-    def extent(self) -> tuple[int, int, int, int]:
+    def extent(self) -> Box:
         """The box of the last picture's 2x2 blocks with a visible pixel; (0, 0, 0, 0) if none."""
         lo, hi = self.spans[:, 0], self.spans[:, 1]
         rows = np.flatnonzero(hi > lo)
         if rows.size == 0:
-            return 0, 0, 0, 0
+            return EMPTY
         return (2 * int(rows[0]), 2 * int(rows[-1]) + 2, 2 * int(lo[rows].min()),
                 2 * int(hi[rows].max()))
 

@@ -13,11 +13,9 @@ import cv2
 import numpy as np
 
 from keyer.colour import ToRGBA, plane_array, ycbcr_constants
-from keyer.frame import Frame
+from keyer.frame import EMPTY, Frame
 from keyer.keying import Keyer, KeySettings, PlanarKeyer
 from keyer.probe import StreamInfo
-
-EMPTY = (0, 0, 0, 0)   # a box with nothing in it (half-open, as effects._composite's)
 
 _ROTATE = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}
 _UNROTATE = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
