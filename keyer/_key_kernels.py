@@ -531,7 +531,8 @@ def planar_ratio_and_stats(y, u, v, grid, cell, ccol0, ccolf, y_off, y_scale, c_
 
 
 @kernel_parallel
-def planar_alpha(y, mean_a, mean_b, y_off, y_scale, hi, inv_width, clip_black, inv_clip, alpha):
+def planar_alpha(y, mean_a, mean_b, y_off, y_scale, hi, inv_width, clip_black, inv_clip, rows,
+                 alpha):
     """Full-resolution alpha from the chroma-resolution guided-filter model (even width).
 
     ``q = A * luma + B`` with (A, B) = (``mean_a``, ``mean_b``) upsampled bilinearly with
@@ -539,6 +540,9 @@ def planar_alpha(y, mean_a, mean_b, y_off, y_scale, hi, inv_width, clip_black, i
     column takes the mean of its neighbours) and ``luma`` = the pixel's Y' in 0..1; then
     ``alpha = clip(((hi - q) * inv_width - clip_black) * inv_clip)`` as uint8, folded into one
     multiply-add and written without branches (two pixels a step: numba vectorises it).
+    ``rows`` (chunks, 2, chroma width + 1) float32: each chunk of rows' buffers for the model
+    interpolated to its row, so nothing is allocated per call (an ``np.empty`` here also made
+    loading the kernel import numba's array library: ~40 ms of start-up).
     """
     h, w = y.shape
     hc, wc = mean_a.shape
@@ -546,35 +550,44 @@ def planar_alpha(y, mean_a, mean_b, y_off, y_scale, hi, inv_width, clip_black, i
     s0 = np.float32((hi * inv_width - clip_black) * inv_clip * 255.0 + 0.5)
     gs = np.float32(y_scale / 255.0)
     go = np.float32(y_off)
+    nchunk = rows.shape[0]
+    for t in prange(nchunk):
+        ra = rows[t, 0]
+        rb = rows[t, 1]
+        for i in range(t * h // nchunk, (t + 1) * h // nchunk):
+            _alpha_row(y[i], mean_a, mean_b, i, hc, wc, s0, s1, gs, go, ra, rb, alpha[i])
+
+
+@kernel
+def _alpha_row(yr, mean_a, mean_b, i, hc, wc, s0, s1, gs, go, ra, rb, out):
+    """One row of ``planar_alpha``: the model interpolated to row ``i`` into ``ra``/``rb``,
+    then the row's alpha into ``out`` (``yr``: its luma)."""
     zero = np.float32(0.0)
     half = np.float32(0.5)
-    for i in prange(h):
-        ra = np.empty(wc + 1, np.float32)
-        rb = np.empty(wc + 1, np.float32)
-        sy = (i + 0.5) * 0.5 - 0.5
-        r0 = int(np.floor(sy))
-        fy = np.float32(sy - r0)
-        if r0 < 0:
-            r0 = 0
-            fy = zero
-        r1 = r0 + 1 if r0 + 1 < hc else hc - 1
-        gy = np.float32(1.0) - fy
-        for k in range(wc):
-            ra[k] = gy * mean_a[r0, k] + fy * mean_a[r1, k]
-            rb[k] = gy * mean_b[r0, k] + fy * mean_b[r1, k]
-        ra[wc] = ra[wc - 1]
-        rb[wc] = rb[wc - 1]
-        for k in range(wc):
-            a0 = ra[k]
-            b0 = rb[k]
-            a1 = half * (a0 + ra[k + 1])
-            b1 = half * (b0 + rb[k + 1])
-            g0 = min(max((np.float32(y[i, 2 * k]) - go) * gs, zero), np.float32(1.0))
-            g1 = min(max((np.float32(y[i, 2 * k + 1]) - go) * gs, zero), np.float32(1.0))
-            v0 = s0 + s1 * (a0 * g0 + b0)
-            v1 = s0 + s1 * (a1 * g1 + b1)
-            alpha[i, 2 * k] = np.uint8(min(max(v0, zero), np.float32(255.0)))
-            alpha[i, 2 * k + 1] = np.uint8(min(max(v1, zero), np.float32(255.0)))
+    sy = (i + 0.5) * 0.5 - 0.5
+    r0 = int(np.floor(sy))
+    fy = np.float32(sy - r0)
+    if r0 < 0:
+        r0 = 0
+        fy = zero
+    r1 = r0 + 1 if r0 + 1 < hc else hc - 1
+    gy = np.float32(1.0) - fy
+    for k in range(wc):
+        ra[k] = gy * mean_a[r0, k] + fy * mean_a[r1, k]
+        rb[k] = gy * mean_b[r0, k] + fy * mean_b[r1, k]
+    ra[wc] = ra[wc - 1]
+    rb[wc] = rb[wc - 1]
+    for k in range(wc):
+        a0 = ra[k]
+        b0 = rb[k]
+        a1 = half * (a0 + ra[k + 1])
+        b1 = half * (b0 + rb[k + 1])
+        g0 = min(max((np.float32(yr[2 * k]) - go) * gs, zero), np.float32(1.0))
+        g1 = min(max((np.float32(yr[2 * k + 1]) - go) * gs, zero), np.float32(1.0))
+        v0 = s0 + s1 * (a0 * g0 + b0)
+        v1 = s0 + s1 * (a1 * g1 + b1)
+        out[2 * k] = np.uint8(min(max(v0, zero), np.float32(255.0)))
+        out[2 * k + 1] = np.uint8(min(max(v1, zero), np.float32(255.0)))
 
 
 @kernel
@@ -757,18 +770,28 @@ def _flattened_chroma_row(seen, rb, bb, kr, kb, bu, bv, uo, vo):
 
 
 @kernel
+def _copy(src, dst):
+    """``dst[:] = src`` for two 1-D runs of one length, indexed from 0 (a plain copy loop)."""
+    for j in range(dst.shape[0]):
+        dst[j] = src[j]
+
+
+@kernel
 def _background_row(lo, hi, flatten, i0, ci, bg_y, bg_u, bg_v, y_out, u_out, v_out):
     """Blocks outside ``lo..hi`` of a 2-row strip of the output planes, wholly transparent:
-    black, or the background's samples (no colour work). Slice assignments: Numba makes
-    them plain fills and copies."""
+    black, or the background's samples (no colour work). Fills are slice assignments of a
+    scalar; copies are ``_copy`` loops (an array-to-array slice assignment carries a shape
+    check whose error message makes loading the kernel import numba's array and string
+    libraries: ~40 ms of start-up)."""
     i1 = i0 + 1
     if flatten:
-        y_out[i0:i1 + 1, :2 * lo] = bg_y[i0:i1 + 1, :2 * lo]
-        y_out[i0:i1 + 1, 2 * hi:] = bg_y[i0:i1 + 1, 2 * hi:]
-        u_out[ci, :lo] = bg_u[ci, :lo]
-        u_out[ci, hi:] = bg_u[ci, hi:]
-        v_out[ci, :lo] = bg_v[ci, :lo]
-        v_out[ci, hi:] = bg_v[ci, hi:]
+        for i in range(i0, i1 + 1):
+            _copy(bg_y[i, :2 * lo], y_out[i, :2 * lo])
+            _copy(bg_y[i, 2 * hi:], y_out[i, 2 * hi:])
+        _copy(bg_u[ci, :lo], u_out[ci, :lo])
+        _copy(bg_u[ci, hi:], u_out[ci, hi:])
+        _copy(bg_v[ci, :lo], v_out[ci, :lo])
+        _copy(bg_v[ci, hi:], v_out[ci, hi:])
     else:
         y_out[i0:i1 + 1, :2 * lo] = 16
         y_out[i0:i1 + 1, 2 * hi:] = 16

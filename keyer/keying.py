@@ -28,6 +28,7 @@ CELL = 16  # px per cell of the local screen estimate
 GUIDE_EPS = 1e-4  # guided filter regularisation (luma in 0..1): lower follows luma edges closer
 GUIDE_CHUNKS = 32  # row chunks the guided filter's kernels share among threads
 COMPOSE_CHUNKS = 64  # strip chunks of the planar compose
+ALPHA_CHUNKS = 32  # row chunks of the planar alpha
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -345,6 +346,7 @@ class PlanarKeyer(_KeyBase):
         # the kernels' row buffers (per grid row / per chunk of strips), made once
         self.stats_rows = np.zeros((self.grid.shape[0], 5, wc), np.float32)
         self.compose_rows = np.zeros((max(1, min(hc, COMPOSE_CHUNKS)), 6, wc), np.float32)
+        self.alpha_rows = np.zeros((max(1, min(height, ALPHA_CHUNKS)), 2, wc + 1), np.float32)
         self.spans = np.zeros((hc, 2), np.int32)   # each strip's visible blocks, per picture
         self.whole = (0, height, 0, width)
         self.flatten = background is not None
@@ -396,7 +398,7 @@ class PlanarKeyer(_KeyBase):
         s = self.s
         pre = self.pre if self.shaped else matte
         K.planar_alpha(y, mean_a, mean_b, c.y_off, c.y_scale, self.hi, self.inv_width,
-                       s.clip_black, self.inv_clip, pre)
+                       s.clip_black, self.inv_clip, self.alpha_rows, pre)
         if self.shaped:   # OpenCV shapes a contiguous matte; the result goes to ``matte``
             np.copyto(self.alpha, pre)
             self._shape_matte(self.alpha)

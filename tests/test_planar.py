@@ -114,6 +114,25 @@ def test_flatten_composites_over_the_background():
         assert np.abs(ours[:, cols].astype(int) - theirs[:, cols]).max() <= 1
 
 
+def test_flatten_copies_the_background_on_both_sides_of_the_subject_sample_for_sample():
+    """A noisy background and a subject in the middle of each row: the screen left of it and
+    right of it is the background's own samples, each from its own place (a copy off by one
+    column, or the right side taken from the left, shows)."""
+    rng = np.random.default_rng(5)
+    rgb = np.empty((8, 32, 3), np.uint8)
+    rgb[:] = GREEN
+    rgb[2:6, 12:20] = SKIN
+    bg = planes(rng.integers(0, 256, (8, 32, 3), dtype=np.uint8))
+    _, (yo, uo, vo, _) = planar_key(rgb, KeySettings(color="green", denoise=0), bg)
+    screen_y = np.ones((8, 32), bool)
+    screen_y[1:7, 10:22] = False          # the subject with its soft edge (the matte comes
+    screen_c = np.ones((4, 16), bool)     # from chroma resolution)
+    screen_c[:, 5:11] = False
+    assert (yo[screen_y] == bg[0][screen_y]).all()
+    assert (uo[screen_c] == bg[1][screen_c]).all() and (vo[screen_c] == bg[2][screen_c]).all()
+    assert (yo[2:6, 12:20] != bg[0][2:6, 12:20]).any()   # the subject is not background
+
+
 @pytest.mark.parametrize("settings", [KeySettings(), KeySettings(spill_limit="average", denoise=4),
                                       KeySettings(shrink=1, feather=1.5)])
 def test_planar_key_follows_the_rgba_key(settings):
