@@ -103,6 +103,15 @@ def words(pixels: np.ndarray, dtype) -> np.ndarray:
     return pixels.view(dtype)[..., 0]
 
 
+def byte_rows(pixels: np.ndarray) -> np.ndarray:
+    """An (H, W, C) uint8 picture as (H, W * C) rows of bytes: always a view (setting the shape
+    of a view raises where a reshape would copy). Kernels take rows this way rather than
+    reshaping inside (which makes loading them import numba's array library: start-up)."""
+    rows = pixels.view()
+    rows.shape = (pixels.shape[0], pixels.shape[1] * pixels.shape[2])
+    return rows
+
+
 def subject_box(src: np.ndarray, within: Box | None = None) -> Box:
     """The box of non-zero alpha of an (H, W, 4) uint8 C-contiguous RGBA frame, searched for
     ``within`` a box only (None: the whole frame) when alpha is known to be 0 beyond it."""

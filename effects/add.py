@@ -17,18 +17,18 @@ KERNEL_DEPS = (_composite,)   # kernels this effect runs from other modules
 
 @kernel
 def add_kernel(src, addend, y0, y1, x0, x1, out):
-    """``out = min(255, src + addend)`` inside the box: ``addend`` is (H, W, 4) uint8, 0 for
-    alpha (so alpha is copied).
+    """``out = min(255, src + addend)`` inside the box: ``addend`` is the texture with 0 for
+    alpha (so alpha is copied). All three are (H, W * 4) rows of bytes
+    (``_composite.byte_rows``).
 
     Each row of the box is one flat run of bytes indexed from 0 (a loop from ``x0`` would keep
     Numba's negative-index check and not vectorise).
     """
-    h, w = src.shape[0], src.shape[1]
     a, b = 4 * x0, 4 * x1
     for i in range(y0, y1):
-        s = src[i].reshape(w * 4)[a:b]
-        d = addend[i].reshape(w * 4)[a:b]
-        o = out[i].reshape(w * 4)[a:b]
+        s = src[i, a:b]
+        d = addend[i, a:b]
+        o = out[i, a:b]
         for k in range(s.size):
             v = np.uint16(s[k]) + np.uint16(d[k])
             o[k] = np.uint8(min(v, np.uint16(255)))
@@ -68,18 +68,20 @@ class Add:
 class AddOp:
     def __init__(self, addend: np.ndarray) -> None:
         self.addend = addend
+        self.addend_rows = _composite.byte_rows(addend)
 
     def __call__(self, src: np.ndarray, out: np.ndarray, t: float,
                  boxes: _composite.Boxes | None = None) -> None:
         h, w = src.shape[0], src.shape[1]
         box = _composite.pad(_composite.find_subject(src, boxes), _composite.COLOUR_REACH, h, w)
-        add_kernel(src, self.addend, *box, out)
+        add_kernel(_composite.byte_rows(src), self.addend_rows, *box, _composite.byte_rows(out))
         _composite.copy_outside(src, box, out, boxes)
 
     def close(self) -> None:
-        self.addend = None
+        self.addend = self.addend_rows = None
 
 
 def warm() -> None:
     s = np.zeros((2, 2, 4), np.uint8)
-    add_kernel(s, np.zeros((2, 2, 4), np.uint8), 0, 2, 0, 2, np.empty_like(s))
+    rows = _composite.byte_rows(s)
+    add_kernel(rows, rows, 0, 2, 0, 2, np.empty_like(rows))

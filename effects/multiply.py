@@ -15,19 +15,19 @@ KERNEL_DEPS = (_composite,)   # kernels this effect runs from other modules
 
 @kernel
 def multiply_kernel(src, tex, base, gain, y0, y1, x0, x1, out):
-    """``out = src * (base + gain * tex / 255)`` inside the box: ``tex`` is (H, W, 4) uint8,
-    the texture with 255 in its alpha channel (``base + gain`` is within 1e-7 of 1, so alpha
-    comes out exactly as it went in); ``base``, ``gain`` float32.
+    """``out = src * (base + gain * tex / 255)`` inside the box: ``tex`` is the texture with
+    255 in its alpha channel (``base + gain`` is within 1e-7 of 1, so alpha comes out exactly
+    as it went in); ``base``, ``gain`` float32. All three are (H, W * 4) rows of bytes
+    (``_composite.byte_rows``).
 
     Each row of the box is one flat run of bytes indexed from 0 (a loop from ``x0`` would keep
     Numba's negative-index check and not vectorise: 3x slower).
     """
-    h, w = src.shape[0], src.shape[1]
     a, b = 4 * x0, 4 * x1
     for i in range(y0, y1):
-        s = src[i].reshape(w * 4)[a:b]
-        t = tex[i].reshape(w * 4)[a:b]
-        o = out[i].reshape(w * 4)[a:b]
+        s = src[i, a:b]
+        t = tex[i, a:b]
+        o = out[i, a:b]
         for k in range(s.size):
             f = base + gain * (np.float32(t[k]) / np.float32(255.0))
             o[k] = np.uint8(s[k] * f + np.float32(0.5))
@@ -61,18 +61,21 @@ class Multiply:
 class MultiplyOp:
     def __init__(self, tex: np.ndarray, base: np.float32, gain: np.float32) -> None:
         self.tex, self.base, self.gain = tex, base, gain
+        self.tex_rows = _composite.byte_rows(tex)
 
     def __call__(self, src: np.ndarray, out: np.ndarray, t: float,
                  boxes: _composite.Boxes | None = None) -> None:
         h, w = src.shape[0], src.shape[1]
         box = _composite.pad(_composite.find_subject(src, boxes), _composite.COLOUR_REACH, h, w)
-        multiply_kernel(src, self.tex, self.base, self.gain, *box, out)
+        multiply_kernel(_composite.byte_rows(src), self.tex_rows, self.base, self.gain, *box,
+                        _composite.byte_rows(out))
         _composite.copy_outside(src, box, out, boxes)
 
     def close(self) -> None:
-        self.tex = None
+        self.tex = self.tex_rows = None
 
 
 def warm() -> None:
     s = np.zeros((2, 2, 4), np.uint8)
-    multiply_kernel(s, s, np.float32(0.5), np.float32(0.5), 0, 2, 0, 2, np.empty_like(s))
+    rows = _composite.byte_rows(s)
+    multiply_kernel(rows, rows, np.float32(0.5), np.float32(0.5), 0, 2, 0, 2, np.empty_like(rows))

@@ -72,18 +72,19 @@ def _shade(src, k_lo, k_hi, out):
 
 
 @kernel
-def relief_kernel(src, height, depth, lx, ly, lz, highlight, shadow, y0, y1, x0, x1, k_lo, k_hi,
-                  out):
+def relief_kernel(px, height, depth, lx, ly, lz, highlight, shadow, y0, y1, x0, x1, k_lo, k_hi,
+                  out_px):
     """Lambert shading of the height field relative to a flat surface, inside the alpha only
     (and inside the box); ``k_lo``, ``k_hi`` are float64 scratch rows of at least the box width.
+    ``px``, ``out_px``: the source and output frames as packed pixels (``_composite.words``, see
+    ``_shade``; made by the caller: a view and reshape in here would make loading the kernel
+    import numba's array library).
 
     ``n = normalize(-depth * dh/dx, -depth * dh/dy, 1)``; ``s = n . L - L.z`` (0 when flat);
     s > 0 brightens towards white by ``s * highlight``, s < 0 darkens by ``s * shadow``. Alpha is
     copied; a flat height field changes nothing. Neighbours are clamped at the frame's edges.
     """
     h, w = height.shape
-    px = src.view(np.uint32).reshape(h, w)      # packed pixels (see _shade)
-    out_px = out.view(np.uint32).reshape(h, w)
     a = max(x0, 1)                  # columns a..b-1 have both horizontal neighbours
     b = min(x1, w - 1)
     n = x1 - x0
@@ -156,8 +157,9 @@ class SurfaceBevelOp:
             cv2.GaussianBlur(roi, (0, 0), BLUR_SIGMA, dst=roi)
         lx, ly, lz = self.light
         s = self.spec
-        relief_kernel(src, self.height, np.float32(s.depth), lx, ly, lz, s.highlight, s.shadow,
-                      *box, self.k_lo, self.k_hi, out)
+        relief_kernel(_composite.words(src, np.uint32), self.height, np.float32(s.depth), lx, ly,
+                      lz, s.highlight, s.shadow, *box, self.k_lo, self.k_hi,
+                      _composite.words(out, np.uint32))
         _composite.copy_outside(src, box, out, boxes)
 
     def close(self) -> None:
@@ -169,5 +171,5 @@ def warm() -> None:
     hgt = np.zeros((3, 3), np.float32)
     luma_plane(_composite.words(s, np.uint32), 0, 3, 0, 3, hgt)
     k = np.zeros(3)
-    relief_kernel(s, hgt, np.float32(1), 0.5, 0.5, 0.7, 0.5, 0.5, 0, 3, 0, 3, k, k.copy(),
-                  np.empty_like(s))
+    relief_kernel(_composite.words(s, np.uint32), hgt, np.float32(1), 0.5, 0.5, 0.7, 0.5, 0.5,
+                  0, 3, 0, 3, k, k.copy(), _composite.words(np.empty_like(s), np.uint32))

@@ -589,18 +589,35 @@ def test_warm_up_loads_every_kernel_the_frames_use(tmp_path, make, output, effec
     Widths are multiples of 128, so decoded planes have no row padding (numba's C layout, as
     1280 and 1920 do). Other widths pad rows and their frames load one more layout variant of
     the key kernels at frame 0 (tens of ms): not covered here."""
+    src = make_clip(tmp_path / "src.mp4", 6, **make)
+    assert _warm_probe(src, tmp_path / output, effects)["late"] == {}
+
+
+def _warm_probe(src, out, effects):
+    """Run a job in a fresh interpreter (tests/warm_probe.py) and return what it found."""
     import json
     import subprocess
     import sys
 
     from tests.conftest import ROOT
 
-    src = make_clip(tmp_path / "src.mp4", 6, **make)
     proc = subprocess.run([sys.executable, str(ROOT / "tests" / "warm_probe.py"), str(src),
-                           str(tmp_path / output), effects], capture_output=True, text=True,
+                           str(out), effects], capture_output=True, text=True,
                           timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert json.loads(proc.stdout.splitlines()[-1]) == {}
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+@pytest.mark.parametrize("output, effects", [("o.webm", ""), ("o.mp4", ""), ("o.webm", "all")])
+def test_a_planar_job_runs_without_numbas_array_library(tmp_path, output, effects):
+    """The planar key's kernels and the effects' allocate nothing, reshape nothing and assign
+    no array to an array slice inside: loading them from the cache then never imports numba's
+    array library (~40 ms of start-up). The first run may compile (which imports it); the
+    second loads from the cache."""
+    src = make_clip(tmp_path / "src.mp4", 4, width=128, height=64)
+    _warm_probe(src, tmp_path / output, effects)
+    again = _warm_probe(src, tmp_path / ("again-" + output), effects)
+    assert again == {"late": {}, "array_library": False}
 
 
 _CACHED_KERNEL = """
