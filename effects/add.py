@@ -67,18 +67,17 @@ class Add:
 
 class AddOp:
     def __init__(self, addend: np.ndarray) -> None:
-        self.addend = addend
-        self.addend_rows = _composite.byte_rows(addend)
+        self.addend = _composite.byte_rows(addend)   # (H, W * 4) bytes, as the kernel takes
 
     def __call__(self, src: np.ndarray, out: np.ndarray, t: float,
                  boxes: _composite.Boxes | None = None) -> None:
         h, w = src.shape[0], src.shape[1]
         box = _composite.pad(_composite.find_subject(src, boxes), _composite.COLOUR_REACH, h, w)
-        add_kernel(_composite.byte_rows(src), self.addend_rows, *box, _composite.byte_rows(out))
+        add_kernel(_composite.byte_rows(src), self.addend, *box, _composite.byte_rows(out))
         _composite.copy_outside(src, box, out, boxes)
 
     def close(self) -> None:
-        self.addend = self.addend_rows = None
+        self.addend = None
 
 
 def warm() -> None:

@@ -60,19 +60,19 @@ class Multiply:
 
 class MultiplyOp:
     def __init__(self, tex: np.ndarray, base: np.float32, gain: np.float32) -> None:
-        self.tex, self.base, self.gain = tex, base, gain
-        self.tex_rows = _composite.byte_rows(tex)
+        self.tex = _composite.byte_rows(tex)   # (H, W * 4) bytes, as the kernel takes
+        self.base, self.gain = base, gain
 
     def __call__(self, src: np.ndarray, out: np.ndarray, t: float,
                  boxes: _composite.Boxes | None = None) -> None:
         h, w = src.shape[0], src.shape[1]
         box = _composite.pad(_composite.find_subject(src, boxes), _composite.COLOUR_REACH, h, w)
-        multiply_kernel(_composite.byte_rows(src), self.tex_rows, self.base, self.gain, *box,
+        multiply_kernel(_composite.byte_rows(src), self.tex, self.base, self.gain, *box,
                         _composite.byte_rows(out))
         _composite.copy_outside(src, box, out, boxes)
 
     def close(self) -> None:
-        self.tex = self.tex_rows = None
+        self.tex = None
 
 
 def warm() -> None:
