@@ -53,55 +53,65 @@ def _difference(r, g, b, primary, balance):
 
 @kernel_parallel
 def planes_to_rgba(y, u, v, sub_x, sub_y, y_off, y_scale, c_off, c_scale,
-                   rv, gu, gv, bu, out):
+                   rv, gu, gv, bu, rows, out):
     """Y'CbCr planes (uint8 or uint16, any of 4:2:0 / 4:2:2 / 4:4:4) to RGBA uint8, A = 255.
 
     Chroma is upsampled bilinearly with MPEG-2/H.264 siting (horizontally co-sited with even
     luma columns; vertically halfway between luma rows for 4:2:0), so edges are not stair-stepped.
     ``R = Y + rv*Cr``, ``G = Y - gu*Cb - gv*Cr``, ``B = Y + bu*Cb`` with Y, Cb, Cr normalised by
     ``(x - off) * scale`` to 0..255 and -127.5..127.5. Each row first interpolates its chroma
-    rows vertically (once per chroma sample), then each pixel only horizontally.
+    rows vertically (once per chroma sample), then each pixel only horizontally. ``rows``
+    (chunks, 2, chroma width + 1) float32: each chunk of rows' buffers for that (see
+    ``chroma_rows``), so nothing is allocated inside (which would also make loading the kernel
+    import numba's array library).
     """
     h, w = y.shape
     hc, wc = u.shape
-    for i in prange(h):
-        if sub_y:
-            cy = (i - 0.5) * 0.5
-        else:
-            cy = float(i)
-        r0 = int(np.floor(cy))
-        fy = np.float32(cy - r0)
-        r1 = r0 + 1
-        if r0 < 0:
-            r0 = 0
-        if r1 > hc - 1:
-            r1 = hc - 1
-        if r0 > hc - 1:
-            r0 = hc - 1
-        cb_row = np.empty(wc + 1, np.float32)
-        cr_row = np.empty(wc + 1, np.float32)
-        for k in range(wc):
-            cb_row[k] = ((1 - fy) * u[r0, k] + fy * u[r1, k] - c_off) * c_scale
-            cr_row[k] = ((1 - fy) * v[r0, k] + fy * v[r1, k] - c_off) * c_scale
-        cb_row[wc] = cb_row[wc - 1]
-        cr_row[wc] = cr_row[wc - 1]
-        for j in range(w):
-            if sub_x:
-                k = j >> 1
-                if j & 1:
-                    cb = np.float32(0.5) * (cb_row[k] + cb_row[k + 1])
-                    cr = np.float32(0.5) * (cr_row[k] + cr_row[k + 1])
-                else:
-                    cb = cb_row[k]
-                    cr = cr_row[k]
+    nchunk = rows.shape[0]
+    for t in prange(nchunk):
+        cb_row = rows[t, 0]
+        cr_row = rows[t, 1]
+        for i in range(t * h // nchunk, (t + 1) * h // nchunk):
+            if sub_y:
+                cy = (i - 0.5) * 0.5
             else:
-                cb = cb_row[j]
-                cr = cr_row[j]
-            yy = (np.float32(y[i, j]) - y_off) * y_scale
-            out[i, j, 0] = _clamp_u8(yy + rv * cr)
-            out[i, j, 1] = _clamp_u8(yy - gu * cb - gv * cr)
-            out[i, j, 2] = _clamp_u8(yy + bu * cb)
-            out[i, j, 3] = 255
+                cy = float(i)
+            r0 = int(np.floor(cy))
+            fy = np.float32(cy - r0)
+            r1 = r0 + 1
+            if r0 < 0:
+                r0 = 0
+            if r1 > hc - 1:
+                r1 = hc - 1
+            if r0 > hc - 1:
+                r0 = hc - 1
+            for k in range(wc):
+                cb_row[k] = ((1 - fy) * u[r0, k] + fy * u[r1, k] - c_off) * c_scale
+                cr_row[k] = ((1 - fy) * v[r0, k] + fy * v[r1, k] - c_off) * c_scale
+            cb_row[wc] = cb_row[wc - 1]
+            cr_row[wc] = cr_row[wc - 1]
+            for j in range(w):
+                if sub_x:
+                    k = j >> 1
+                    if j & 1:
+                        cb = np.float32(0.5) * (cb_row[k] + cb_row[k + 1])
+                        cr = np.float32(0.5) * (cr_row[k] + cr_row[k + 1])
+                    else:
+                        cb = cb_row[k]
+                        cr = cr_row[k]
+                else:
+                    cb = cb_row[j]
+                    cr = cr_row[j]
+                yy = (np.float32(y[i, j]) - y_off) * y_scale
+                out[i, j, 0] = _clamp_u8(yy + rv * cr)
+                out[i, j, 1] = _clamp_u8(yy - gu * cb - gv * cr)
+                out[i, j, 2] = _clamp_u8(yy + bu * cb)
+                out[i, j, 3] = 255
+
+
+def chroma_rows(height: int, chroma_width: int) -> np.ndarray:
+    """Row buffers for ``planes_to_rgba`` on pictures of ``height`` rows, made once."""
+    return np.zeros((max(1, min(height, 32)), 2, chroma_width + 1), np.float32)
 
 
 @kernel
@@ -132,7 +142,7 @@ def _clear_stats_row(sums, counts, gi):
 
 @kernel_parallel
 def ratio_and_screen_stats(rgba, grid, cell, col0, colf, primary, balance, screen_min,
-                           ratio, luma, sums, counts):
+                           ratio, luma, sums, counts, rows):
     """Per pixel: ``ratio = d(pixel) / d(local screen)`` (1 on the screen, <= 0 on neutral
     foreground); per grid cell: sums and counts of pixels that look like screen.
 
@@ -140,12 +150,13 @@ def ratio_and_screen_stats(rgba, grid, cell, col0, colf, primary, balance, scree
     sampled bilinearly at cell centres (``col0``/``colf``: each column's left cell and weight,
     computed once per size). A pixel counts as screen when its ratio is over ``screen_min``.
     ``luma`` gets BT.709 luma in 0..1: the full-resolution guide for the matte filter.
-    Threads split the rows by grid row, so the statistics have no races.
+    Threads split the rows by grid row, so the statistics have no races. ``rows`` (grid rows,
+    grid columns + 1) float32: each grid row's buffer for the screen's difference along it.
     """
     h, w = ratio.shape
     gh, gw = grid.shape[0], grid.shape[1]
     for gi in prange(gh):
-        rds = np.empty(gw + 1, np.float32)
+        rds = rows[gi]
         _clear_stats_row(sums, counts, gi)
         i_end = min((gi + 1) * cell, h)
         for i in range(gi * cell, i_end):

@@ -91,6 +91,8 @@ class ToRGBA:
     def __init__(self) -> None:
         self._key = None
         self._consts = None
+        self._rows = None    # planes_to_rgba's row buffers, made for _rows_for = (height, cw)
+        self._rows_for = None
 
     def _setup(self, frame) -> None:
         self._key = (frame.format.name, int(frame.colorspace), int(frame.color_range))
@@ -111,4 +113,7 @@ class ToRGBA:
         y = plane_array(frame.planes[0], dtype, w)
         u = plane_array(frame.planes[1], dtype, cw)
         v = plane_array(frame.planes[2], dtype, cw)
-        K.planes_to_rgba(y, u, v, sx, sy, y_off, y_scale, c_off, c_scale, rv, gu, gv, bu, out)
+        if self._rows_for != (frame.height, cw):
+            self._rows, self._rows_for = K.chroma_rows(frame.height, cw), (frame.height, cw)
+        K.planes_to_rgba(y, u, v, sx, sy, y_off, y_scale, c_off, c_scale, rv, gu, gv, bu,
+                         self._rows, out)

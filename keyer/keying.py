@@ -278,11 +278,12 @@ class Keyer(_KeyBase):
         gx = (np.arange(width, dtype=np.float32) + 0.5) / CELL - 0.5
         self.col0 = np.clip(np.floor(gx), 0, gw - 1).astype(np.int64)
         self.colf = np.clip(gx - self.col0, 0.0, 1.0).astype(np.float32)
+        self.grid_rows = np.zeros((self.grid.shape[0], gw + 1), np.float32)   # the stats' rows
 
     def _stats(self, rgba: np.ndarray) -> None:
         K.ratio_and_screen_stats(rgba, self.grid, CELL, self.col0, self.colf, self.primary,
                                  np.float32(self.s.balance), np.float32(0.5), self.ratio,
-                                 self.luma, self.sums, self.counts)
+                                 self.luma, self.sums, self.counts, self.grid_rows)
 
     def _guided(self) -> tuple[np.ndarray, np.ndarray]:
         """The guided filter's model fitted at half size, upsampled to full size (bilinear)."""
@@ -452,7 +453,7 @@ def warm(planar: bool = False) -> None:
             for cy, cx, sub in ((2, 2, (1, 1)), (4, 2, (1, 0)), (4, 4, (0, 0))):
                 cc = np.zeros((cy, cx), dt)
                 K.planes_to_rgba(y, cc, cc, sub[0], sub[1], c.y_off, c.y_scale, c.c_off,
-                                 c.c_scale, c.rv, c.gu, c.gv, c.bu, rgba)
+                                 c.c_scale, c.rv, c.gu, c.gv, c.bu, K.chroma_rows(4, cx), rgba)
         rgba[..., 1] = 200
         keyer = Keyer(KeySettings(), 4, 4)
         keyer(rgba)

@@ -608,13 +608,16 @@ def _warm_probe(src, out, effects):
     return json.loads(proc.stdout.splitlines()[-1])
 
 
-@pytest.mark.parametrize("output, effects", [("o.webm", ""), ("o.mp4", ""), ("o.webm", "all")])
-def test_a_planar_job_runs_without_numbas_array_library(tmp_path, output, effects):
-    """The planar key's kernels and the effects' allocate nothing, reshape nothing and assign
-    no array to an array slice inside: loading them from the cache then never imports numba's
-    array library (~40 ms of start-up). The first run may compile (which imports it); the
-    second loads from the cache."""
-    src = make_clip(tmp_path / "src.mp4", 4, width=128, height=64)
+@pytest.mark.parametrize("pix_fmt, output, effects", [
+    ("yuv420p", "o.webm", ""), ("yuv420p", "o.mp4", ""), ("yuv420p", "o.webm", "all"),
+    ("yuv444p", "o.mov", "all"),    # 4:4:4 input: the RGBA key (planes_to_rgba, Keyer)
+])
+def test_a_job_runs_without_numbas_array_library(tmp_path, pix_fmt, output, effects):
+    """The key's kernels (planar and RGBA) and the effects' allocate nothing, reshape nothing
+    and assign no array to an array slice inside: loading them from the cache then never
+    imports numba's array library (~40 ms of start-up). The first run may compile (which
+    imports it); the second loads from the cache."""
+    src = make_clip(tmp_path / "src.mp4", 4, width=128, height=64, pix_fmt=pix_fmt)
     _warm_probe(src, tmp_path / output, effects)
     again = _warm_probe(src, tmp_path / ("again-" + output), effects)
     assert again == {"late": {}, "array_library": False}

@@ -64,7 +64,8 @@ def test_the_screen_is_measured_from_the_planes_as_from_rgb(screen, primary):
     y, u, v = planes(rgb)
     rgba = np.empty((96, 128, 4), np.uint8)
     c = BT709_TV
-    K.planes_to_rgba(y, u, v, 1, 1, c.y_off, c.y_scale, c.c_off, c.c_scale, c.rv, c.gu, c.gv, c.bu, rgba)
+    K.planes_to_rgba(y, u, v, 1, 1, c.y_off, c.y_scale, c.c_off, c.c_scale, c.rv, c.gu, c.gv, c.bu,
+                     K.chroma_rows(y.shape[0], u.shape[1]), rgba)
     want_primary, want = estimate_screen(rgba[..., :3])
     got_primary, got = estimate_screen_planar(y, u, v, c)
     assert got_primary == want_primary == primary
@@ -89,7 +90,8 @@ def test_screen_is_transparent_black_and_subject_keeps_its_samples():
 def rgb_of(y, u, v):
     rgba = np.empty((*y.shape, 4), np.uint8)
     c = BT709_TV
-    K.planes_to_rgba(y, u, v, 1, 1, c.y_off, c.y_scale, c.c_off, c.c_scale, c.rv, c.gu, c.gv, c.bu, rgba)
+    K.planes_to_rgba(y, u, v, 1, 1, c.y_off, c.y_scale, c.c_off, c.c_scale, c.rv, c.gu, c.gv, c.bu,
+                     K.chroma_rows(y.shape[0], u.shape[1]), rgba)
     return rgba[..., :3].astype(int)
 
 
@@ -143,7 +145,7 @@ def test_planar_key_follows_the_rgba_key(settings):
     keyer = Keyer(settings, 96, 64)
     for _ in range(3):
         K.planes_to_rgba(y, u, v, 1, 1, c.y_off, c.y_scale, c.c_off, c.c_scale, c.rv, c.gu, c.gv,
-                         c.bu, rgba)
+                         c.bu, K.chroma_rows(64, u.shape[1]), rgba)
         keyer(rgba)
     ref = rgba[..., 3].astype(int)
     diff = np.abs(ao.astype(int) - ref)
