@@ -109,9 +109,14 @@ def planes_to_rgba(y, u, v, sub_x, sub_y, y_off, y_scale, c_off, c_scale,
                 out[i, j, 3] = 255
 
 
+ROW_CHUNKS = 32   # row chunks that planes_to_rgba and planar_alpha share among threads
+
+
 def chroma_rows(height: int, chroma_width: int) -> np.ndarray:
-    """Row buffers for ``planes_to_rgba`` on pictures of ``height`` rows, made once."""
-    return np.zeros((max(1, min(height, 32)), 2, chroma_width + 1), np.float32)
+    """Two float32 rows of ``chroma_width + 1`` per chunk of a picture's ``height`` rows: the
+    buffers ``planes_to_rgba`` and ``planar_alpha`` interpolate chroma-resolution rows into,
+    made once per picture size."""
+    return np.zeros((max(1, min(height, ROW_CHUNKS)), 2, chroma_width + 1), np.float32)
 
 
 @kernel
@@ -551,8 +556,8 @@ def planar_alpha(y, mean_a, mean_b, y_off, y_scale, hi, inv_width, clip_black, i
     column takes the mean of its neighbours) and ``luma`` = the pixel's Y' in 0..1; then
     ``alpha = clip(((hi - q) * inv_width - clip_black) * inv_clip)`` as uint8, folded into one
     multiply-add and written without branches (two pixels a step: numba vectorises it).
-    ``rows`` (chunks, 2, chroma width + 1) float32: each chunk of rows' buffers for the model
-    interpolated to its row, so nothing is allocated per call (an ``np.empty`` here also made
+    ``rows`` (``chroma_rows``): each chunk of rows' buffers for the model interpolated to its
+    row, so nothing is allocated per call (an ``np.empty`` here also made
     loading the kernel import numba's array library: ~40 ms of start-up).
     """
     h, w = y.shape

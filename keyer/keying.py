@@ -28,7 +28,6 @@ CELL = 16  # px per cell of the local screen estimate
 GUIDE_EPS = 1e-4  # guided filter regularisation (luma in 0..1): lower follows luma edges closer
 GUIDE_CHUNKS = 32  # row chunks the guided filter's kernels share among threads
 COMPOSE_CHUNKS = 64  # strip chunks of the planar compose
-ALPHA_CHUNKS = 32  # row chunks of the planar alpha
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -347,7 +346,7 @@ class PlanarKeyer(_KeyBase):
         # the kernels' row buffers (per grid row / per chunk of strips), made once
         self.stats_rows = np.zeros((self.grid.shape[0], 5, wc), np.float32)
         self.compose_rows = np.zeros((max(1, min(hc, COMPOSE_CHUNKS)), 6, wc), np.float32)
-        self.alpha_rows = np.zeros((max(1, min(height, ALPHA_CHUNKS)), 2, wc + 1), np.float32)
+        self.alpha_rows = K.chroma_rows(height, wc)
         self.spans = np.zeros((hc, 2), np.int32)   # each strip's visible blocks, per picture
         self.whole = (0, height, 0, width)
         self.flatten = background is not None
