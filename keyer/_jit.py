@@ -50,6 +50,19 @@ kernel_parallel = numba.njit(cache=True, nogil=True, parallel=PARALLEL)
 prange = numba.prange
 
 
+def kernel_threads(n: int | None) -> int:
+    """Run parallel kernels launched from the calling thread on ``n`` threads (None: all of
+    Numba's, capped by ``NUMBA_NUM_THREADS`` as Numba requires); Numba keeps this per thread.
+    Returns the previous count, to restore. A no-op without parallel kernels."""
+    if not PARALLEL:
+        return n or 1
+    previous = numba.get_num_threads()
+    wanted = numba.config.NUMBA_NUM_THREADS if n is None else min(max(1, n), numba.config.NUMBA_NUM_THREADS)
+    if wanted != previous:
+        numba.set_num_threads(wanted)
+    return previous
+
+
 def _load_cached_code_without_refresh() -> None:
     """Load kernels from the disk cache without first importing all of numba's lowering code.
 

@@ -181,6 +181,9 @@ def cli() -> None:
               help="Quality (lower = better): VP9 default 32, H.264 default 20; not for ProRes/PNG.")
 @click.option("--preset", type=click.Choice(["fast", "balanced", "quality"]), default="fast",
               show_default=True, help="Encoder speed/quality trade-off.")
+@click.option("--threads", type=click.IntRange(0, 64), default=None,
+              help="Encoder threads, as FFmpeg's -threads (0 = FFmpeg's own choice). "
+                   "Default: see README, Threads.")
 @click.option("--background", default="#ffffff", show_default=True,
               help="For .mp4 (no alpha): colour #RRGGBB or an image to composite over.")
 @click.option("--no-audio", is_flag=True, help="Drop the audio track.")
@@ -204,7 +207,7 @@ def cli() -> None:
               envvar="KEYER_MAX_DURATION", help="Refuse inputs longer than this many seconds.")
 def run(input, output, overwrite, key_color, similarity, softness, spill, spill_limit, balance,
         clip_black, clip_white, shrink, feather, denoise, global_key, effect_chain, posterize_time,
-        pad, crf, preset, background, no_audio, log_format, log_file, quiet, verbose, gc_every,
+        pad, crf, preset, threads, background, no_audio, log_format, log_file, quiet, verbose, gc_every,
         memory_budget, abort_over_budget, fit, max_megapixels, max_duration):
     """Key INPUT and write a transparent video (or PNG sequence) to OUTPUT."""
     from keyer import logs
@@ -222,7 +225,8 @@ def run(input, output, overwrite, key_color, similarity, softness, spill, spill_
                         clip_white=clip_white, shrink=shrink, feather=feather, denoise=denoise,
                         local=not global_key),
         effects=tuple(effect_chain), posterize_fps=posterize_time,
-        encode=EncodeSettings(crf=crf, preset=preset, audio=not no_audio, background=background),
+        encode=EncodeSettings(crf=crf, preset=preset, audio=not no_audio, background=background,
+                              threads=threads),
         pad=pad, gc_every=gc_every, memory_budget=memory_budget,
         abort_over_budget=abort_over_budget, fit=fit, max_megapixels=max_megapixels,
         max_duration=max_duration,

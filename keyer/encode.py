@@ -22,10 +22,11 @@ import numpy as np
 from keyer import _encode_kernels as EK
 from keyer.errors import OutputProblem, UsageProblem
 from keyer.files import publish
-from keyer.formats import FORMATS, PRESETS, OutputFormat, encoder_options
+from keyer.formats import FORMATS, PRESETS, OutputFormat, encoder_bound, encoder_options
 from keyer.frame import Frame
 from keyer.colour import plane_array
 from keyer.probe import StreamInfo, open_input
+from keyer.threads import ThreadPlan, available_cores
 
 BT709 = (0.2126, 0.0722)          # (Kr, Kb) of the matrix every output is tagged with
 PLANAR = {"yuva420p": (1, 8), "yuv420p": (1, 8), "yuva444p10le": (0, 10)}   # (4:2:0?, bits)
@@ -105,13 +106,21 @@ class EncodeSettings:
     preset: str = "fast"
     audio: bool = True
     background: str = "#ffffff"     # for formats without alpha: colour or image path
-    threads: int = 2
+    threads: int | None = None      # the encoder's threads; None: keyer.threads.ThreadPlan's
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
             raise UsageProblem(f"--preset {self.preset}: use one of {', '.join(PRESETS)}")
         if self.crf is not None and not 0 <= self.crf <= 63:
             raise UsageProblem(f"--crf {self.crf} is outside 0..63")
+        if self.threads is not None and not 0 <= self.threads <= 64:
+            raise UsageProblem(f"--threads {self.threads} is outside 0..64 (0: FFmpeg's own choice)")
+
+
+def thread_plan(settings: EncodeSettings, fmt: OutputFormat) -> ThreadPlan:
+    """How many threads the encoder and the kernels get for a job writing ``fmt``."""
+    return ThreadPlan.for_cores(available_cores(), settings.threads,
+                                encoder_bound(fmt, settings.preset))
 
 
 def load_background(spec: str, width: int, height: int) -> np.ndarray:
@@ -276,7 +285,7 @@ class VideoSink(Sink):
         stream.time_base = info.time_base
         cc = stream.codec_context
         cc.time_base = info.time_base
-        cc.thread_count = s.threads
+        cc.thread_count = s.threads if s.threads is not None else thread_plan(s, fmt).encoder
         # Tag the colour explicitly: BT.709, limited range.
         cc.colorspace = 1
         cc.color_range = 1

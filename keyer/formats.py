@@ -60,6 +60,12 @@ FORMATS = {
 }
 
 
+def encoder_bound(fmt: OutputFormat, preset: str = "fast") -> bool:
+    """Whether the encoder at ``preset`` is by far the slowest stage of a job (ProRes; VP9 and
+    H.264 beyond ``fast``), so that it should get every core (see ``keyer.threads.ThreadPlan``)."""
+    return fmt.codec == "prores_ks" or (fmt.codec is not None and preset != "fast")
+
+
 def encoder_options(fmt: OutputFormat, preset: str = "fast", crf: int | None = None) -> dict[str, str]:
     """The encoder's options for ``fmt`` at ``preset`` and ``crf`` (None: the format's default)."""
     options = dict(fmt.presets.get(preset, {}))

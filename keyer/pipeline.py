@@ -31,15 +31,16 @@ import gc
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from keyer import logs
+from keyer._jit import kernel_threads
 from keyer.clock import since_process_start
 from keyer.decode import DecodeStats, decode
-from keyer.encode import EncodeSettings, background_planes, open_sink, resolve_output
+from keyer.encode import EncodeSettings, background_planes, open_sink, resolve_output, thread_plan
 from keyer.errors import InputProblem, KeyerError, OutputProblem, UsageProblem
 from keyer.frame import Frame
 from keyer.keying import KeySettings
@@ -246,10 +247,13 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
     plan = plan_job(job, info, target.format.name, log)
     width, height = plan.out_size
     total = expected_frames(info)
+    threads = thread_plan(job.encode, target.format)
     log.info("job_start", input=str(job.input), output=str(job.output), format=target.format.name,
              width=width, height=height, fps=float(info.fps), frames_total=total,
              settings=job.summary(), estimate_peak_mb=plan.estimate_mb,
-             budget_mb=round(plan.budget_mb, 1) if plan.budget_mb else None)
+             budget_mb=round(plan.budget_mb, 1) if plan.budget_mb else None,
+             threads={"cores": threads.cores, "encoder": threads.encoder,
+                      "kernels": threads.kernels})
     watch = BudgetWatch(int(plan.budget_mb * MB) if plan.budget_mb else None, log,
                         job.abort_over_budget)
     stats = DecodeStats()
@@ -260,6 +264,10 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
     frames: Iterator[Frame] | None = None
     decoded = None
     first_out = threading.Event()   # the first frame is encoded: the key may run ahead
+    # Numba's kernel thread count is per thread: set in each thread that launches kernels (this
+    # one: loading them, and the encoder's conversion), and put back here when the job ends.
+    caller_kernels = kernel_threads(threads.kernels)
+    set_kernels = lambda: kernel_threads(threads.kernels)   # noqa: E731
     try:
         t = time.perf_counter()
         from keyer.warmup import warm
@@ -268,7 +276,8 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
         # the kernels' loading. The encoder opens last (holding the GIL, it would only delay the
         # loading and the effects' set-up): beside the first frame's key and effects, Numba
         # code that releases it.
-        sink = open_sink(target, info, width, height, job.encode, job.overwrite)
+        sink = open_sink(target, info, width, height, replace(job.encode, threads=threads.encoder),
+                         job.overwrite)
         decoded = prefetch(metered("decode", decode(info, stats), meter), DECODE_DEPTH, "decode",
                            stall_timeout=STALL_SECONDS)
         frames = decoded
@@ -309,8 +318,9 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
             frames = metered("posterize", posterize_time(frames, job.posterize_fps), meter)
         frames = metered("key", hold_after_first(frames, first_out), meter, key_stage)
         if fx is not None:    # key and effects each in a thread: together they outweigh encode
-            frames = metered("effects", prefetch(frames, PROCESS_DEPTH, "key"), meter, fx)
-        frames = prefetch(frames, PROCESS_DEPTH, "process")
+            frames = metered("effects", prefetch(frames, PROCESS_DEPTH, "key", init=set_kernels),
+                             meter, fx)
+        frames = prefetch(frames, PROCESS_DEPTH, "process", init=set_kernels)
         sink.start()   # the encoder opens while the first frame is keyed (see VideoSink.start)
 
         phase = "encode"
@@ -364,6 +374,8 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
         if err is not None:
             raise err from None
         raise
+    finally:
+        kernel_threads(caller_kernels)
     elapsed = time.perf_counter() - t0
     result = Result(out, stats.frames, frames_out, elapsed, stats.damaged_packets,
                     stats.dropped_frames)

@@ -1,15 +1,20 @@
-"""Run a generator stage in its own thread behind a bounded queue, keeping the generator API.
+"""Threads: how many each part of a job gets, and running a generator stage in its own thread
+behind a bounded queue, keeping the generator API.
 
-PyAV releases the GIL while it decodes and encodes and our kernels are ``nogil``, so three
-threads (decode, key + effects, encode) keep both cores busy. At most ``depth`` items wait in a
+PyAV releases the GIL while it decodes and encodes and our kernels are ``nogil``, so the stage
+threads (decode, key, effects, encode) keep the cores busy. At most ``depth`` items wait in a
 queue, so memory stays bounded by the queue sizes.
 """
 from __future__ import annotations
 
+import math
+import os
 import queue
 import threading
 import time
-from typing import Iterable, Iterator, TypeVar
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
 _DONE = object()
@@ -24,10 +29,81 @@ class Stalled(Exception):
     """The worker produced nothing for longer than the stall timeout."""
 
 
-def prefetch(source: Iterable[T], depth: int, name: str,
-             stall_timeout: float | None = None) -> "Prefetched[T]":
+@dataclass(frozen=True)
+class ThreadPlan:
+    """Threads for one job, from the cores it may use.
+
+    ``encoder``: the encoder's own threads (FFmpeg's ``thread_count``, as ``-threads``);
+    ``kernels``: Numba threads per parallel kernel launch, in each stage's thread (None: Numba's
+    default, one per core).
+
+    On 2 cores, with a fast encoder (VP9 realtime, x264 veryfast: ``--preset fast``), the stage
+    threads (decode, key, effects, encode) already fill both cores, and threads inside the encoder
+    or a kernel only add hand-offs, and waits while a partner thread is descheduled: the encoder
+    and the kernels get one thread each (1080p, against two each: .mp4 4-11 % less wall time,
+    .webm within the noise, 0-16 % less CPU for both;
+    ``benchmarks/results/ab-20261126-1205-serial-encoder-and-kernels.txt``). An encoder
+    that is the slowest stage by far (``encoder_bound``: ProRes, slower presets) gets every core
+    (ProRes 4444 at 1080p, key only: 12.5-14 s on one thread, 8.9-9.3 s on two). With more than
+    2 cores the stages leave cores idle: the encoder gets all but one, the kernels Numba's
+    default (not measured here: this project's machine has 2 cores).
+    """
+
+    cores: int
+    encoder: int
+    kernels: int | None
+
+    @classmethod
+    def for_cores(cls, cores: int, encoder: int | None = None,
+                  encoder_bound: bool = False) -> "ThreadPlan":
+        """The plan for ``cores`` (at least 1); ``encoder`` overrides the encoder's count."""
+        cores = max(1, cores)
+        if encoder is None:
+            encoder = cores if encoder_bound else max(1, cores - 1)
+        return cls(cores=cores, encoder=encoder, kernels=1 if cores <= 2 else None)
+
+
+def available_cores() -> int:
+    """CPUs this process may use: its affinity mask, capped by a container's CPU quota
+    (cgroup v2 ``cpu.max`` or v1 ``cpu.cfs_quota_us``), rounded up."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    quota = _cgroup_cpu_quota()
+    return max(1, min(cores, quota)) if quota else cores
+
+
+def _cgroup_cpu_quota() -> int | None:
+    for path in ("/sys/fs/cgroup/cpu.max", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us"):
+        try:
+            text = Path(path).read_text()
+            if path.endswith("cfs_quota_us"):
+                text += " " + Path(path).with_name("cpu.cfs_period_us").read_text()
+        except OSError:
+            continue
+        return cpu_quota(text)
+    return None
+
+
+def cpu_quota(text: str) -> int | None:
+    """Cores a cgroup CPU quota allows ("QUOTA PERIOD" in microseconds, rounded up); None when
+    unlimited ("max", or v1's -1) or unreadable."""
+    try:
+        quota, period = text.split()[:2]
+        quota_us, period_us = int(quota), int(period)
+    except ValueError:
+        return None
+    if quota_us <= 0 or period_us <= 0:
+        return None
+    return max(1, math.ceil(quota_us / period_us))
+
+
+def prefetch(source: Iterable[T], depth: int, name: str, stall_timeout: float | None = None,
+             init: Callable[[], object] | None = None) -> "Prefetched[T]":
     """Iterate ``source`` in a worker thread, started now; yield its items here, at most
-    ``depth`` ahead.
+    ``depth`` ahead. ``init``, if given, runs first in the worker thread (its errors are
+    re-raised here like the source's).
 
     Closing the returned iterator (even before its first item) stops the worker and closes
     ``source`` in the worker's own thread (a running generator cannot be closed from another
@@ -50,6 +126,8 @@ def prefetch(source: Iterable[T], depth: int, name: str,
     def work() -> None:
         it = iter(source)
         try:
+            if init is not None:
+                init()
             for item in it:
                 if not put(item):
                     break
