@@ -33,6 +33,7 @@ import time
 import uuid
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -267,7 +268,7 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
     # Numba's kernel thread count is per thread: set in each thread that launches kernels (this
     # one: loading them, and the encoder's conversion), and put back here when the job ends.
     caller_kernels = kernel_threads(threads.kernels)
-    set_kernels = lambda: kernel_threads(threads.kernels)   # noqa: E731
+    set_kernels = partial(kernel_threads, threads.kernels)
     try:
         t = time.perf_counter()
         from keyer.warmup import warm
