@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DEMO_IN  := samples/green.mp4
 DEMO_OUT := out/demo.webm
 
-.PHONY: demo test bench memcheck samples clean browser ffmpeg
+.PHONY: demo test bench headroom memcheck samples clean browser ffmpeg
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ ffmpeg:
 
 bench: $(STAMP) ffmpeg
 	$(BIN)/python benchmarks/bench.py
+
+# How much work per frame the codec floor leaves room for at the fps bars (a bound, not keyer).
+headroom: $(STAMP)
+	$(BIN)/python benchmarks/headroom.py
 
 memcheck: $(STAMP)
 	$(BIN)/python benchmarks/memcheck.py

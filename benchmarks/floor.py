@@ -18,6 +18,16 @@ from keyer.clock import since_process_start
 from keyer.formats import FORMATS, encoder_options   # not keyer.encode: no numpy, no Numba
 
 
+def encoder_stream(o, vs, spec, threads: int = 2):
+    """``o``'s video stream encoding ``vs``'s frames as ``spec`` does, on ``threads`` threads
+    (``vs`` is set to decode with FFmpeg's frame threads, as keyer's decoder does)."""
+    vs.thread_type = "AUTO"
+    st = o.add_stream(spec.codec, rate=vs.average_rate or Fraction(24), options=encoder_options(spec))
+    st.width, st.height, st.pix_fmt = vs.codec_context.width, vs.codec_context.height, spec.pix_fmt
+    st.codec_context.thread_count = threads
+    return st
+
+
 def floor(src: str, out: str, fmt: str) -> dict:
     """Decode ``src`` and encode every frame unchanged to ``out``; frames, fps, first-frame times."""
     spec = FORMATS[fmt]
@@ -25,10 +35,7 @@ def floor(src: str, out: str, fmt: str) -> dict:
     t = time.perf_counter()
     with av.open(src) as inp, av.open(out, "w") as o:
         vs = inp.streams.video[0]
-        vs.thread_type = "AUTO"
-        st = o.add_stream(spec.codec, rate=vs.average_rate or Fraction(24), options=encoder_options(spec))
-        st.width, st.height, st.pix_fmt = vs.codec_context.width, vs.codec_context.height, spec.pix_fmt
-        st.codec_context.thread_count = 2
+        st = encoder_stream(o, vs, spec)
         n = 0
         for f in inp.decode(vs):
             g = f.reformat(format=spec.pix_fmt)
