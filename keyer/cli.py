@@ -182,8 +182,9 @@ def cli() -> None:
 @click.option("--preset", type=click.Choice(["fast", "balanced", "quality"]), default="fast",
               show_default=True, help="Encoder speed/quality trade-off.")
 @click.option("--threads", type=click.IntRange(0, 64), default=None,
-              help="Encoder threads, as FFmpeg's -threads (0 = FFmpeg's own choice). Default: for "
-                   "--preset fast VP9/H.264 1 on 2 cores and all but one on more; else all cores.")
+              help="Encoder threads, as FFmpeg's -threads (0 = FFmpeg's own choice). Default: all "
+                   "cores; with --effects and --preset fast VP9/H.264, 1 on 2 cores and all but "
+                   "one on more.")
 @click.option("--background", default="#ffffff", show_default=True,
               help="For .mp4 (no alpha): colour #RRGGBB or an image to composite over.")
 @click.option("--no-audio", is_flag=True, help="Drop the audio track.")

@@ -117,10 +117,11 @@ class EncodeSettings:
             raise UsageProblem(f"--threads {self.threads} is outside 0..64 (0: FFmpeg's own choice)")
 
 
-def thread_plan(settings: EncodeSettings, fmt: OutputFormat) -> ThreadPlan:
-    """How many threads the encoder and the kernels get for a job writing ``fmt``."""
+def thread_plan(settings: EncodeSettings, fmt: OutputFormat, effects: bool = False) -> ThreadPlan:
+    """How many threads the encoder and the kernels get for a job writing ``fmt``, with or
+    without ``effects``."""
     return ThreadPlan.for_cores(available_cores(), settings.threads,
-                                encoder_bound(fmt, settings.preset))
+                                encoder_bound(fmt, settings.preset), effects)
 
 
 def load_background(spec: str, width: int, height: int) -> np.ndarray:

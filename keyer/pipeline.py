@@ -248,7 +248,7 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
     plan = plan_job(job, info, target.format.name, log)
     width, height = plan.out_size
     total = expected_frames(info)
-    threads = thread_plan(job.encode, target.format)
+    threads = thread_plan(job.encode, target.format, bool(job.effects))
     log.info("job_start", input=str(job.input), output=str(job.output), format=target.format.name,
              width=width, height=height, fps=float(info.fps), frames_total=total,
              settings=job.summary(), estimate_peak_mb=plan.estimate_mb,

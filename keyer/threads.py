@@ -37,16 +37,21 @@ class ThreadPlan:
     ``kernels``: Numba threads per parallel kernel launch, in each stage's thread (None: Numba's
     default, one per core).
 
-    On 2 cores, with a fast encoder (VP9 realtime, x264 veryfast: ``--preset fast``), the stage
-    threads (decode, key, effects, encode) already fill both cores, and threads inside the encoder
-    or a kernel only add hand-offs, and waits while a partner thread is descheduled: the encoder
-    and the kernels get one thread each (1080p, against two each: .mp4 4-11 % less wall time,
-    .webm within the noise, 0-16 % less CPU for both;
-    ``benchmarks/results/ab-20261126-1205-serial-encoder-and-kernels.txt``). An encoder
-    that is the slowest stage by far (``encoder_bound``: ProRes, slower presets) gets every core
-    (ProRes 4444 at 1080p, key only: 12.5-14 s on one thread, 8.9-9.3 s on two). With more than
-    2 cores the stages leave cores idle: the encoder gets all but one, the kernels Numba's
-    default (not measured here: this project's machine has 2 cores).
+    On 2 cores, with a fast encoder (VP9 realtime, x264 veryfast: ``--preset fast``) and
+    ``effects``, the stage threads (decode, key, effects, encode) already fill both cores, and
+    threads inside the encoder or a kernel only add hand-offs, and waits while a partner thread is
+    descheduled: the encoder and the kernels get one thread each (1080p ``--effects all``, against
+    two each: .mp4 5-10 % less wall time, .webm within the noise, 0-16 % less CPU;
+    ``benchmarks/results/ab-20261126-1205-serial-encoder-and-kernels.txt``). Keying alone
+    leaves room beside it (decode ~5 ms and the key ~10 ms per 1080p frame, against the
+    encoder's ~25 ms): the encoder gets every core (key only, 1080p, against one thread: steady
+    fps +6 % (.webm) and +6 % (.mp4), medians of 10 interleaved pairs;
+    ``ab-20261126-1340-encoder-threads-key-only.txt``; ``make headroom`` agrees: two encoder
+    threads leave room for more work below ~10 ms per frame, one above ~15). An encoder that is
+    the slowest stage by far (``encoder_bound``: ProRes, slower presets) gets every core too
+    (ProRes 4444 at 1080p, key only: 12.5-14 s on one thread, 8.9-9.3 s on two). With more than 2
+    cores the stages leave cores idle: the encoder gets all but one (all without effects), the
+    kernels Numba's default (not measured here: this project's machine has 2 cores).
     """
 
     cores: int
@@ -54,12 +59,13 @@ class ThreadPlan:
     kernels: int | None
 
     @classmethod
-    def for_cores(cls, cores: int, encoder: int | None = None,
-                  encoder_bound: bool = False) -> "ThreadPlan":
-        """The plan for ``cores`` (at least 1); ``encoder`` overrides the encoder's count."""
+    def for_cores(cls, cores: int, encoder: int | None = None, encoder_bound: bool = False,
+                  effects: bool = False) -> "ThreadPlan":
+        """The plan for ``cores`` (at least 1) for a job with or without ``effects``;
+        ``encoder`` overrides the encoder's count."""
         cores = max(1, cores)
         if encoder is None:
-            encoder = cores if encoder_bound else max(1, cores - 1)
+            encoder = cores if encoder_bound or not effects else max(1, cores - 1)
         return cls(cores=cores, encoder=encoder, kernels=1 if cores <= 2 else None)
 
 

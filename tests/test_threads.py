@@ -11,15 +11,19 @@ from keyer.threads import ThreadPlan, cpu_quota, prefetch
 from tests.clips import make_clip
 
 
-@pytest.mark.parametrize("cores, bound, encoder, kernels", [
-    (1, False, 1, 1),
-    (2, False, 1, 1),      # the stages fill both cores: nothing parallel inside them
-    (2, True, 2, 1),       # an encoder far slower than the stages gets both
-    (4, False, 3, None),   # all but one core to the encoder, Numba's default to the kernels
-    (4, True, 4, None),
+@pytest.mark.parametrize("cores, bound, effects, encoder, kernels", [
+    (1, False, True, 1, 1),
+    (1, False, False, 1, 1),
+    (2, False, True, 1, 1),     # key + effects fill both cores: nothing parallel inside them
+    (2, False, False, 2, 1),    # keying alone leaves room beside the encoder: it gets both
+    (2, True, True, 2, 1),      # an encoder far slower than the stages gets both
+    (4, False, True, 3, None),  # all but one core to the encoder, Numba's default to the kernels
+    (4, False, False, 4, None),
+    (4, True, True, 4, None),
 ])
-def test_the_plan_follows_the_cores_and_how_slow_the_encoder_is(cores, bound, encoder, kernels):
-    plan = ThreadPlan.for_cores(cores, encoder_bound=bound)
+def test_the_plan_follows_the_cores_the_work_and_how_slow_the_encoder_is(cores, bound, effects,
+                                                                       encoder, kernels):
+    plan = ThreadPlan.for_cores(cores, encoder_bound=bound, effects=effects)
     assert (plan.cores, plan.encoder, plan.kernels) == (cores, encoder, kernels)
 
 
@@ -66,8 +70,9 @@ def test_prefetch_runs_init_in_its_worker_thread_first_and_reports_its_failure()
 
 
 @pytest.mark.parametrize("cores, output, effects, encoder, kernels", [
-    (2, "o.webm", "", 1, 1),
+    (2, "o.webm", "", 2, 1),
     (2, "o.mp4", "drop-shadow", 1, 1),
+    (2, "o.webm", "multiply", 1, 1),
     (2, "o.mov", "", 2, 1),
     (4, "o.webm", "drop-shadow", 3, None),
 ])
