@@ -41,8 +41,9 @@ ffmpeg:
 	    (apt-get update -qq >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null 2>&1) \
 	    || echo "ffmpeg not installed: the bench runs without the FFmpeg comparison"; }
 
+# make bench BENCH_ARGS="--clip my.mp4": the same comparisons on clips of your own.
 bench: $(STAMP) ffmpeg
-	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
 
 # How much work per frame the codec floor leaves room for at the fps bars (a bound, not keyer).
 headroom: $(STAMP)

@@ -1,7 +1,8 @@
 """make bench: keyer's speed beside the codec floor and FFmpeg, in one run, on one machine.
 
-For each clip (720p and 1080p, 24 fps, 6 s, green sample) and output (.webm VP9+alpha, .mp4 H.264)
-it runs, as separate processes, ``--reps`` times interleaved (medians; peak RSS: the highest):
+For each clip (720p and 1080p, 24 fps, 6 s, green sample; or ``--clip PATH``, repeatable, for
+clips of your own) and output (.webm VP9+alpha, .mp4 H.264) it runs, as separate processes,
+``--reps`` times interleaved (medians; peak RSS: the highest):
 
   floor        PyAV decode + encode of unmodified frames, same encoder settings (floor.py)
   key          keyer run (keying only)
@@ -220,13 +221,23 @@ def ratios(row: dict, floor: dict, twin: dict | None) -> dict:
     return out
 
 
-def bench_clip(src: Path, fmt: str, reps: int, tmp: Path) -> dict[str, dict]:
-    """Every case on one clip and format, ``reps`` times interleaved: median rows by case."""
-    runs = cases(src, fmt, tmp, FRAMES)
+def count_frames(src: Path) -> int:
+    """Video frames in ``src``: its video packets, counted without decoding."""
+    import av
+
+    with av.open(str(src)) as c:
+        vs = c.streams.video[0]
+        return sum(1 for p in c.demux(vs) if p.size)
+
+
+def bench_clip(src: Path, fmt: str, reps: int, tmp: Path, frames: int = FRAMES) -> dict[str, dict]:
+    """Every case on one clip of ``frames`` frames and one format, ``reps`` times interleaved:
+    median rows by case."""
+    runs = cases(src, fmt, tmp, frames)
     samples: dict[str, list] = {name: [] for name in runs}
     for _ in range(reps):                      # interleaved: noise hits all alike
         for name, case in runs.items():
-            samples[name].append(measure(case, tmp, FRAMES))
+            samples[name].append(measure(case, tmp, frames))
     med = {name: medians(s) for name, s in samples.items()}
     return {name: {**m, **ratios(m, med["floor"], med.get(FFMPEG_TWIN.get(name, "")))}
             for name, m in med.items()}
@@ -332,19 +343,27 @@ def rounded(obj):
     return round(obj, 4) if isinstance(obj, float) else obj
 
 
-def table(sizes: list[str], formats: list[str], reps: int, tmp: Path) -> dict[str, dict]:
-    """Rows by size label, format and case, printed as they come."""
+def table(sizes: list[str], formats: list[str], reps: int, tmp: Path,
+          clips: list[Path] = ()) -> dict[str, dict]:
+    """Rows by clip label (its size; with the file name for ``clips``), format and case, printed
+    as they come: the generated clips at ``sizes``, or ``clips`` when given."""
     print(HEADER + "   (x floor: whole process/steady)")
     results: dict[str, dict] = {}
-    for size in sizes:
+    runs = []
+    for path in clips:
+        info = probe(path)
+        runs.append((path, f"{info.width}x{info.height} {path.name}", count_frames(path)))
+    for size in sizes if not clips else ():
         w, h = SIZES[size]
-        src = looped(base_clip(w, h, 2.0), 3)
-        label = f"{w}x{h}"
+        runs.append((looped(base_clip(w, h, 2.0), 3), f"{w}x{h}", FRAMES))
+    for src, label, frames in runs:
         results[label] = {}
+        if clips:
+            print(f"{label.split(' ', 1)[1]}: {frames} frames")
         for fmt in formats:
-            results[label][fmt] = bench_clip(src, fmt, reps, tmp)
+            results[label][fmt] = bench_clip(src, fmt, reps, tmp, frames)
             for name, r in results[label][fmt].items():
-                print_row(label, fmt, name, r)
+                print_row(label.split()[0], fmt, name, r)
     return results
 
 
@@ -376,19 +395,26 @@ def main(argv=None) -> int:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--sizes", default="720,1080")
     ap.add_argument("--formats", default=".webm,.mp4")
+    ap.add_argument("--clip", action="append", type=Path, default=[],
+                    help="bench this clip instead of the generated ones (repeatable); the bars "
+                         "are judged on the last")
     args = ap.parse_args(argv)
+    for clip in args.clip:
+        if not clip.is_file():
+            ap.error(f"--clip {clip}: no such file")
     short = base_clip(1280, 720, 2.0)
     stamp = source_stamp()
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         # warm numba's cache and the OS page cache once, untimed
         subprocess.run(keyer_cmd(short, tmp / "w.webm", "--effects", "all"), env=ENV, check=True)
-        results = table(sorted(args.sizes.split(","), key=int), args.formats.split(","), args.reps, tmp)
+        results = table(sorted(args.sizes.split(","), key=int), args.formats.split(","), args.reps,
+                        tmp, args.clip)
         overhead = metering_overhead(short, tmp)
     print_overhead(overhead)
     start = startup()
     report_startup(start)
-    largest = list(results)[-1]                # sizes run in ascending order
+    largest = list(results)[-1]                # sizes run in ascending order; else the last clip
     bars = all_bars(results, largest, start)
     print_bars(largest, bars)
     changed = source_stamp() != stamp

@@ -1,5 +1,6 @@
-"""The headroom bench's own arithmetic and its simulated pipeline (the bench itself runs in
-``make headroom``, not here)."""
+"""The benches' own parts: the headroom bench's arithmetic and simulated pipeline, and how
+``make bench`` counts a clip's frames (the benches themselves run in ``make headroom`` and
+``make bench``, not here)."""
 from __future__ import annotations
 
 import time
@@ -7,7 +8,9 @@ import time
 import av
 import pytest
 
+from benchmarks.bench import count_frames
 from benchmarks.headroom import calibrate, most_work, simulate, spin
+from tests.clips import make_clip
 
 
 def test_most_work_interpolates_between_the_last_point_above_the_bar_and_the_next():
@@ -47,3 +50,8 @@ def test_simulated_pipeline_encodes_every_frame_in_order(green_clip, tmp_path, f
         vs = c.streams.video[0]
         pts = [f.pts for f in c.decode(vs)]
     assert len(pts) == frames_in and pts == sorted(pts)
+
+
+def test_bench_counts_a_clips_frames_without_decoding(tmp_path):
+    assert count_frames(make_clip(tmp_path / "c.mp4", 7, width=64, height=48)) == 7
+    assert count_frames(make_clip(tmp_path / "d.webm", 5, width=64, height=48, codec="libvpx-vp9")) == 5
