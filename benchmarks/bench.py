@@ -348,22 +348,24 @@ def table(sizes: list[str], formats: list[str], reps: int, tmp: Path,
     """Rows by clip label (its size; with the file name for ``clips``), format and case, printed
     as they come: the generated clips at ``sizes``, or ``clips`` when given."""
     print(HEADER + "   (x floor: whole process/steady)")
+    if clips:
+        runs = []
+        for path in clips:
+            info = probe(path)
+            runs.append((path, f"{info.width}x{info.height}", path.name, count_frames(path)))
+    else:
+        runs = [(looped(base_clip(w, h, 2.0), 3), f"{w}x{h}", None, FRAMES)
+                for w, h in (SIZES[size] for size in sizes)]
     results: dict[str, dict] = {}
-    runs = []
-    for path in clips:
-        info = probe(path)
-        runs.append((path, f"{info.width}x{info.height} {path.name}", count_frames(path)))
-    for size in sizes if not clips else ():
-        w, h = SIZES[size]
-        runs.append((looped(base_clip(w, h, 2.0), 3), f"{w}x{h}", FRAMES))
-    for src, label, frames in runs:
+    for src, size, name, frames in runs:
+        label = size if name is None else f"{size} {name}"
         results[label] = {}
-        if clips:
-            print(f"{label.split(' ', 1)[1]}: {frames} frames")
+        if name is not None:
+            print(f"{name}: {frames} frames")
         for fmt in formats:
             results[label][fmt] = bench_clip(src, fmt, reps, tmp, frames)
-            for name, r in results[label][fmt].items():
-                print_row(label.split()[0], fmt, name, r)
+            for case, r in results[label][fmt].items():
+                print_row(size, fmt, case, r)
     return results
 
 
