@@ -2,7 +2,7 @@
 
 For each clip (720p and 1080p, 24 fps, 6 s, green sample; or ``--clip PATH``, repeatable, for
 clips of your own) and output (.webm VP9+alpha, .mp4 H.264) it runs, as separate processes,
-``--reps`` times interleaved (medians; peak RSS: the highest):
+``--reps`` times interleaved, every other rep in reverse order (medians; peak RSS: the highest):
 
   floor        PyAV decode + encode of unmodified frames, same encoder settings (floor.py)
   key          keyer run (keying only)
@@ -235,8 +235,11 @@ def bench_clip(src: Path, fmt: str, reps: int, tmp: Path, frames: int = FRAMES) 
     median rows by case."""
     runs = cases(src, fmt, tmp, frames)
     samples: dict[str, list] = {name: [] for name in runs}
-    for _ in range(reps):                      # interleaved: noise hits all alike
-        for name, case in runs.items():
+    for rep in range(reps):                    # interleaved: noise hits all alike
+        # every other rep in reverse: on this machine a run's place in the sequence moves its
+        # speed by a few % (benchmarks/results/ab-20261126-1425-*.txt), so no case keeps one place
+        order = list(runs.items())
+        for name, case in order[::-1] if rep % 2 else order:
             samples[name].append(measure(case, tmp, frames))
     med = {name: medians(s) for name, s in samples.items()}
     return {name: {**m, **ratios(m, med["floor"], med.get(FFMPEG_TWIN.get(name, "")))}

@@ -44,8 +44,8 @@ class ThreadPlan:
     two each: .mp4 5-10 % less wall time, .webm within the noise, 0-16 % less CPU;
     ``benchmarks/results/ab-20261126-1205-serial-encoder-and-kernels.txt``). Keying alone
     leaves room beside it (decode ~5 ms and the key ~10 ms per 1080p frame, against the
-    encoder's ~25 ms): the encoder gets every core (key only, 1080p, against one thread: steady
-    fps +6 % (.webm) and +6 % (.mp4), medians of 10 interleaved pairs;
+    encoder's ~25 ms): the encoder gets every core (key only, 1080p, against one thread, pairs
+    run in both orders: steady fps +4 % on .webm, no change on .mp4;
     ``ab-20261126-1340-encoder-threads-key-only.txt``; ``make headroom`` agrees: two encoder
     threads leave room for more work below ~10 ms per frame, one above ~15). An encoder that is
     the slowest stage by far (``encoder_bound``: ProRes, slower presets) gets every core too

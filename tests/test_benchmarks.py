@@ -8,6 +8,7 @@ import time
 import av
 import pytest
 
+import benchmarks.bench as bench
 from benchmarks.bench import count_frames
 from benchmarks.headroom import calibrate, most_work, simulate, spin
 from tests.clips import make_clip
@@ -55,3 +56,17 @@ def test_simulated_pipeline_encodes_every_frame_in_order(green_clip, tmp_path, f
 def test_bench_counts_a_clips_frames_without_decoding(tmp_path):
     assert count_frames(make_clip(tmp_path / "c.mp4", 7, width=64, height=48)) == 7
     assert count_frames(make_clip(tmp_path / "d.webm", 5, width=64, height=48, codec="libvpx-vp9")) == 5
+
+
+def test_bench_runs_the_cases_in_reverse_every_other_rep(monkeypatch, tmp_path):
+    ran = []
+    monkeypatch.setattr(bench, "cases", lambda src, fmt, tmp, frames: {n: n for n in ("floor", "key", "all")})
+
+    def measure(case, tmp, frames):
+        ran.append(case)
+        return {"fps": {"floor": 40.0, "key": 30.0, "all": 20.0}[case] + len(ran) / 100}
+    monkeypatch.setattr(bench, "measure", measure)
+    rows = bench.bench_clip(tmp_path / "c.mp4", ".webm", 3, tmp_path, frames=10)
+    assert ran == ["floor", "key", "all", "all", "key", "floor", "floor", "key", "all"]
+    assert rows["key"]["fps"] == 30.05      # the median of its three runs (30.02, 30.05, 30.08)
+    assert rows["key"]["vs_floor"] == 30.05 / rows["floor"]["fps"]
