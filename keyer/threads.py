@@ -47,7 +47,7 @@ class ThreadPlan:
     encoder's ~25 ms): the encoder gets every core (key only, 1080p, against one thread, pairs
     run in both orders: steady fps +4 % on .webm, no change on .mp4;
     ``ab-20261126-1340-encoder-threads-key-only.txt``; ``make headroom`` agrees: two encoder
-    threads leave room for more work below ~10 ms per frame, one above ~15). An encoder that is
+    threads leave room for more work up to ~10 ms per frame, one from ~25). An encoder that is
     the slowest stage by far (``encoder_bound``: ProRes, slower presets) gets every core too
     (ProRes 4444 at 1080p, key only: 12.5-14 s on one thread, 8.9-9.3 s on two). With more than 2
     cores the stages leave cores idle: the encoder gets all but one (all without effects), the
