@@ -243,25 +243,46 @@ def run(input, output, overwrite, key_color, similarity, softness, spill, spill_
             progress.done()
         logs.close()
     if not quiet:
-        click.echo(f"keyer: wrote {result.output} ({result.frames_out} frames from "
-                   f"{result.frames_in}, {result.fps:.1f} fps)", err=True)
+        click.echo(f"keyer: {wrote_line(result)}", err=True)
+
+
+def wrote_line(result) -> str:
+    """The last line of a job that worked: what was written, how fast, the memory it took."""
+    made = f"{result.frames_out} frames"
+    if result.frames_out != result.frames_in:
+        made += f" from {result.frames_in}"
+    if result.damaged_packets:
+        made += f", {result.damaged_packets} damaged packets skipped"
+    memory = f"peak RSS {result.peak_rss_mb:.0f} MB"
+    if result.kernels_compiled:
+        memory += " with compiling kernels (`keyer warm` once avoids it)"
+    elif result.estimate_mb:
+        memory += f" (estimated {result.estimate_mb:.0f} MB)"
+    return f"wrote {result.output} ({made}, {result.fps:.1f} fps; {memory})"
 
 
 class Progress:
-    """A one-line progress bar on a terminal: frames, fps, ETA. Redraws at most 4 times a second."""
+    """A one-line progress bar on a terminal: frames, fps, ETA. Redraws at most 4 times a second,
+    and once more at the end, so the bar left on screen shows where the job stopped."""
 
     def __init__(self) -> None:
         self.last = 0.0
+        self.state: tuple[int, int | None, float] | None = None
 
     def __call__(self, done: int, total: int | None, fps: float) -> None:
+        self.state = (done, total, fps)
         now = time.monotonic()
         if now - self.last < 0.25:
             return
         self.last = now
+        self._draw()
+
+    def _draw(self) -> None:
+        done, total, fps = self.state
         if total:
             frac = min(1.0, done / total)
             bar = "#" * int(frac * 30)
-            eta = (total - done) / fps if fps else 0
+            eta = max(0, total - done) / fps if fps else 0
             text = f"\r[{bar:<30}] {done}/{total} frames {fps:5.1f} fps ETA {eta:4.0f}s"
         else:
             text = f"\r{done} frames {fps:5.1f} fps"
@@ -269,9 +290,11 @@ class Progress:
         sys.stderr.flush()
 
     def done(self) -> None:
-        if self.last:
+        if self.state is not None:
+            self._draw()
             sys.stderr.write("\n")
-            self.last = 0.0
+            sys.stderr.flush()
+            self.state = None
 
 
 @cli.command()
@@ -319,6 +342,22 @@ def effects_cmd(as_json):
 
 
 @cli.command()
+def warm():
+    """Compile or load every kernel into the cache, then exit (for image builds and CI).
+
+    A job on a cold cache spends tens of seconds, and a few hundred MB, compiling its kernels;
+    after `keyer warm` it loads them from the cache instead.
+    """
+    from keyer.cache import cache_dir
+    from keyer.warmup import warm_all
+
+    t = time.perf_counter()
+    compiled = warm_all()
+    click.echo(f"keyer: kernels ready in {time.perf_counter() - t:.1f} s ({compiled} compiled, "
+               f"the rest loaded from the cache in {cache_dir() / 'numba'})", err=True)
+
+
+@cli.command()
 @click.argument("logs", nargs=-1, required=True, type=click.Path(allow_dash=True))
 @click.option("--html", "html", type=click.Path(dir_okay=False), default=None,
               help="Also write a self-contained offline dashboard to this file.")
@@ -326,6 +365,8 @@ def report(logs, html):
     """Summarise keyer JSON logs: peak RSS/VMS per stage, growth per 100 frames, GC, fps."""
     from keyer import report as rep
 
+    if html:
+        rep.require_plotly()   # before any output: the one line that says what to install
     jobs = rep.load(list(logs))
     click.echo(rep.render_text(jobs))
     if html:

@@ -57,7 +57,10 @@ def resolve_output(output: str | os.PathLike, input_path: str | os.PathLike,
         if p.suffix.lower() != ".png":
             raise UsageProblem(f"{text}: an image-sequence pattern must end in .png")
         target = OutputTarget(p.parent, FORMATS["png"], p.name)
-    elif text.endswith(os.sep) or p.is_dir() or (not p.suffix and not p.exists()):
+    elif text.endswith(("/", os.sep)) or (p.suffix.lower() not in FORMATS
+                                          and (p.is_dir() or (not p.suffix and not p.exists()))):
+        # A folder means a PNG sequence only when the user says so: a trailing "/", or a path
+        # without a video extension. "out.webm" that happens to be a folder is refused below.
         target = OutputTarget(p, FORMATS["png"], "%05d.png")
     else:
         fmt = FORMATS.get(p.suffix.lower())
@@ -87,7 +90,8 @@ def _check_writable(target: OutputTarget, input_path: Path, overwrite: bool) -> 
         raise OutputProblem(f"{target.path}: folder {parent} is not writable")
     if not target.is_sequence and target.path.exists():
         if target.path.is_dir():
-            raise OutputProblem(f"{target.path}: is a directory")
+            raise OutputProblem(f"{target.path}: is a folder, not a {target.format.name} file "
+                                f"(for a PNG sequence in it, end the path with '/')")
         if not overwrite:
             raise OutputProblem(f"{target.path}: already exists (use --overwrite to replace it)")
     if target.is_sequence and target.path.is_dir() and not overwrite:

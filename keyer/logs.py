@@ -1,9 +1,10 @@
 """structlog configuration: configured once, at the edge (the CLI or ``keyer.run``).
 
 Every event carries ``schema_version``, an ISO 8601 UTC ``timestamp``, ``level``, ``pid`` and the
-memory stamp (``keyer.memory.MemoryStamp``). On a terminal events are rendered for people; with
-``log_format="json"`` (or any ``log_file``) they are JSON lines, one object per line, flushed as
-written so a killed job leaves a readable log.
+memory stamp (``keyer.memory.MemoryStamp``). On the console a person sees a few brief lines
+(``brief``), or every event with ``verbose``; with ``log_format="json"`` (or any ``log_file``)
+events are JSON lines, one object per line, flushed as written so a killed job leaves a readable
+log.
 """
 from __future__ import annotations
 
@@ -26,12 +27,52 @@ def _add_schema(logger: Any, method: str, event: dict) -> dict:
     return event
 
 
-class _Tee:
-    """Render each event once per sink: JSON for files, JSON or console for stderr."""
+def _fps(value: Any) -> str:
+    return f"{float(value):.3g}" if value else "?"
 
-    # On a terminal without --verbose, people see the job's first and last line and problems;
-    # the log file and JSON on stderr always carry every event.
-    BRIEF = frozenset({"job_start", "fit", "job_end"})
+
+def brief(event: dict) -> str | None:
+    """The line a person at a terminal sees for ``event`` without ``-v``, or None for none.
+
+    A job reads as one line saying what is being made, a progress bar, and the CLI's last line
+    (``keyer: wrote ...`` or ``keyer: error: ...``, said once: so ``job_end``, ``job_failed`` and
+    ``job_aborted`` show nothing here). Problems along the way get a line each.
+    """
+    name = event.get("event")
+    if name == "job_start":
+        settings = event.get("settings") or {}
+        frames = event.get("frames_total")
+        made = [f"{event.get('width')}x{event.get('height')}",
+                f"{frames} frames" if frames else "frames unknown", f"{_fps(event.get('fps'))} fps"]
+        extra = ""
+        if settings.get("effects"):
+            extra += f", effects {','.join(settings['effects'])}"
+        if settings.get("posterize_fps"):
+            extra += f", posterized to {_fps(settings['posterize_fps'])} fps"
+        return (f"keyer: {event.get('input')} -> {event.get('output')} ({event.get('format')} "
+                f"{', '.join(made)}{extra})")
+    if name == "fit":
+        (w0, h0), (w1, h1) = event["from_size"], event["to_size"]
+        return f"keyer: scaling {w0}x{h0} down to {w1}x{h1} (--fit)"
+    if name == "compile":
+        return (f"keyer: compiled {event.get('kernels')} kernels in {event.get('elapsed_s', 0):.1f} s "
+                "(a cold cache; `keyer warm` does this once, ahead of jobs)")
+    if name in ("job_end", "job_failed", "job_aborted"):
+        return None
+    if name in ("memory_warning", "memory_critical"):
+        return (f"keyer: warning: RSS at {event.get('share', 0):.0%} of the "
+                f"{event.get('budget_mb', 0):.0f} MB budget ({event.get('stage')}, frame "
+                f"{event.get('frame')})")
+    if event.get("level") in ("warning", "error", "critical"):
+        detail = ", ".join(f"{k}={v}" for k, v in event.items()
+                           if k in ("stage", "frame", "budget_mb", "share", "reason"))
+        return f"keyer: warning: {name}" + (f" ({detail})" if detail else "")
+    return None
+
+
+class _Tee:
+    """Render each event once per sink: JSON for files; JSON, every event (``-v``) or the brief
+    lines of ``brief`` for stderr."""
 
     def __init__(self, stream: IO[str] | None, stream_json: bool, file: IO[str] | None,
                  verbose: bool = False) -> None:
@@ -39,7 +80,8 @@ class _Tee:
         self.stream_json = stream_json
         self.verbose = verbose
         self.file = file
-        self.console = structlog.dev.ConsoleRenderer(colors=bool(stream and stream.isatty()))
+        self.tty = bool(stream and stream.isatty())
+        self.console = structlog.dev.ConsoleRenderer(colors=self.tty)
         self.lock = threading.Lock()  # stages log from their own threads: one line at a time
 
     def __call__(self, logger: Any, method: str, event: dict) -> str:
@@ -47,15 +89,20 @@ class _Tee:
         if self.file is not None or self.stream_json:
             line = json.dumps(event, default=str, separators=(",", ":"))
         text = None
-        show = (self.stream_json or self.verbose or event.get("event") in self.BRIEF
-                or method in ("warning", "error", "critical"))
-        if self.stream is not None and show:
-            text = line if self.stream_json else self.console(logger, method, dict(event))
+        if self.stream is not None:
+            if self.stream_json:
+                text = line
+            elif self.verbose:
+                text = self.console(logger, method, dict(event))
+            else:
+                text = brief(event)
         with self.lock:
             if self.file is not None:
                 self.file.write(line + "\n")
                 self.file.flush()
             if text is not None:
+                if self.tty:   # over a progress bar, if one is drawn
+                    text = "\r\x1b[K" + text
                 self.stream.write(text + "\n")
                 self.stream.flush()
         raise structlog.DropEvent
@@ -70,7 +117,7 @@ def configure(log_format: str = "console", log_file: str | None = None,
 
     ``log_format``: ``console`` (people) or ``json`` (one object per line) on stderr.
     ``log_file``: append JSON lines to this path as well. ``quiet``: nothing on stderr.
-    ``verbose``: every event on a console too (else job start/end, warnings and errors).
+    ``verbose``: every event on the console (else the brief lines of ``brief``).
     """
     global _open_file
     if _open_file is not None:

@@ -46,10 +46,11 @@ from keyer.errors import InputProblem, KeyerError, OutputProblem, UsageProblem
 from keyer.frame import Frame
 from keyer.keying import KeySettings
 from keyer.budget import BudgetWatch
-from keyer.memory import MB
+from keyer.memory import MB, peak_rss_mb, rss_vms_mb
 from keyer.probe import StreamInfo, expected_frames, probe
 from keyer.stages import EffectsStage, KeyStage, PlanarKeyStage, planar_key_fits, planar_output
 from keyer.threads import Stalled, hold_after_first, prefetch
+from keyer.warmup import compiled_count, warm
 
 DECODE_DEPTH = 4
 PROCESS_DEPTH = 2
@@ -164,6 +165,9 @@ class Result:
     elapsed_s: float
     damaged_packets: int = 0
     dropped_frames: int = 0
+    peak_rss_mb: float = 0.0          # the process's high-water mark when the job ended
+    estimate_mb: float | None = None  # what the plan predicted (for a warm job)
+    kernels_compiled: int = 0         # kernel signatures compiled (a cold cache), not loaded
 
     @property
     def fps(self) -> float:
@@ -260,6 +264,7 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
     stats = DecodeStats()
     sink = None
     frames_out = 0
+    compiled_at_start = compiled_count()
     phase = "setup"
     fx = None
     frames: Iterator[Frame] | None = None
@@ -271,7 +276,6 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
     set_kernels = partial(kernel_threads, threads.kernels)
     try:
         t = time.perf_counter()
-        from keyer.warmup import warm
 
         # Decoding runs in its own thread, mostly without the GIL: started first, it overlaps
         # the kernels' loading. The encoder opens last (holding the GIL, it would only delay the
@@ -291,12 +295,17 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
         # made.
         collecting = gc.isenabled()
         gc.disable()
+        compiled, rss_before, tw = compiled_count(), rss_vms_mb()[0], time.perf_counter()
         try:
             warm(job.effects, target.format, key_path, (width, height))
         finally:
             gc.freeze()
             if collecting:
                 gc.enable()
+        compiled = compiled_count() - compiled
+        if compiled:   # a cold cache: the compiler's time and memory are not the job's
+            log.info("compile", kernels=compiled, elapsed_s=round(time.perf_counter() - tw, 4),
+                     rss_added_mb=round(rss_vms_mb()[0] - rss_before, 1))
         log.info("startup", elapsed_s=round(time.perf_counter() - t, 4), key_path=key_path)
         coded_w, coded_h = plan.coded_size
         if planes_out:
@@ -379,10 +388,12 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
         kernel_threads(caller_kernels)
     elapsed = time.perf_counter() - t0
     result = Result(out, stats.frames, frames_out, elapsed, stats.damaged_packets,
-                    stats.dropped_frames)
+                    stats.dropped_frames, peak_rss_mb(), plan.estimate_mb,
+                    compiled_count() - compiled_at_start)
     log.info("job_end", frames=result.frames_in, frames_out=frames_out,
              elapsed_s=round(elapsed, 4), fps=round(result.fps, 3),
-             damaged_packets=stats.damaged_packets, dropped_frames=stats.dropped_frames)
+             damaged_packets=stats.damaged_packets, dropped_frames=stats.dropped_frames,
+             kernels_compiled=result.kernels_compiled)
     return result
 
 

@@ -57,3 +57,40 @@ def warm(effect_specs: Iterable = (), output_format=None, key_path: str = "rgba"
             if fn:
                 fn()
         _warmed.add(module_name)
+
+
+def compiled_count() -> int:
+    """Kernel signatures compiled in this process so far, as opposed to loaded from Numba's
+    disk cache: every cache miss of a keyer or effects kernel."""
+    from numba.core.dispatcher import Dispatcher
+
+    n = 0
+    for name, module in list(sys.modules.items()):
+        if module is None or not name.startswith(("keyer.", "effects.")):
+            continue
+        for obj in list(vars(module).values()):
+            if isinstance(obj, Dispatcher):
+                n += sum(obj.stats.cache_misses.values())
+    return n
+
+
+# Sizes ``warm_all`` runs the frame-size-dependent kernels at. Decoded and encoder planes are
+# views of rows padded to FFmpeg's alignment, so whether a plane is C-contiguous (one Numba
+# signature) or strided (another) depends on the width: these cover even widths whose luma and
+# chroma rows are both aligned (1280, 1920), luma aligned but not chroma (64), neither (100),
+# and an odd size (which takes the general conversion kernel).
+WARM_SIZES = ((1280, 720), (1920, 1080), (64, 48), (100, 76), (99, 75))
+
+
+def warm_all() -> int:
+    """Compile or load every kernel keyer has (both key paths, every output format at each of
+    ``WARM_SIZES``, every effect), so that jobs after it compile nothing: for image builds and
+    CI (``keyer warm``). Returns how many kernel signatures had to be compiled."""
+    from effects.base import REGISTRY, load_all
+
+    load_all()
+    specs = [REGISTRY[name]() for name in sorted(REGISTRY)]
+    for key_path in ("rgba", "planar-rgba", "planar"):
+        for size in WARM_SIZES:
+            warm(specs, None, key_path, size)
+    return compiled_count()

@@ -151,3 +151,22 @@ def test_config_file_sets_effects(tmp_path, green_clip):
     start = json.loads(log.read_text().splitlines()[0])
     assert start["settings"]["effects"] == ["outline", "drop-shadow"]
     assert start["settings"]["posterize_fps"] == 12
+
+
+def test_output_named_like_a_file_that_is_a_folder_is_refused(tmp_path, green_clip):
+    folder = tmp_path / "out.webm"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("mine")
+    assert_clean_error(run_cli("run", green_clip, "-o", folder), 4, "is a folder", "end the path with '/'")
+    assert_clean_error(run_cli("run", green_clip, "-o", folder, "--overwrite"), 4, "is a folder")
+    assert sorted(p.name for p in folder.iterdir()) == ["keep.txt"]
+    # said with a trailing "/", the same folder takes a PNG sequence
+    proc = run_cli("run", green_clip, "-o", f"{folder}/", "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in folder.iterdir())[:2] == ["00001.png", "00002.png"]
+
+
+def test_a_folder_without_a_video_extension_is_a_png_sequence(tmp_path, green_clip):
+    proc = run_cli("run", green_clip, "-o", tmp_path / "frames", "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert len(list((tmp_path / "frames").glob("*.png"))) == 12
