@@ -18,66 +18,68 @@ import click
 
 from keyer import __version__
 from keyer.errors import EXIT_CODES, Aborted, KeyerError, UsageProblem
+from keyer.params import kind_of
+from keyer.settings import SECTIONS, job_from_options
 
 
-# ---------------------------------------------------------------- parameter types
-class KeyColor(click.ParamType):
-    name = "auto|green|blue|#RRGGBB"
+# ---------------------------------------------------------------- options from declarations
+class Declared(click.ParamType):
+    """A setting's values as its declaration takes them (``keyer.params``): converted and
+    range-checked by ``coerce``, a bad one refused with ``keyer: error: --name=value ...``."""
+
+    def __init__(self, option: str, f, p) -> None:
+        self.option, self.field, self.param = option, f, p
+        self.name = p.metavar or p.describe_range().replace(" ", "") or kind_of(f).__name__.upper()
+
+    def get_metavar(self, param, ctx=None) -> str:
+        return self.name
 
     def convert(self, value, param, ctx):
-        from keyer.keying import parse_key_color
+        from keyer.params import coerce
 
+        if value is None:
+            return None
         try:
-            parse_key_color(value)
+            return coerce(self.option, self.field, self.param, value)
         except UsageProblem as exc:
-            self.fail(str(exc).removeprefix("--key "), param, ctx)
-        return value
+            text = str(exc)
+            raise UsageProblem(text if text.startswith(self.option) else f"{self.option}: {text}") \
+                from None
 
 
-class EffectChain(click.ParamType):
-    name = "CHAIN"
+def declared_options(sections: dict):
+    """Decorate a command with one option per declared setting of ``sections`` ({section:
+    dataclass}); each value reaches the command as ``<section>__<field>``."""
+    from keyer.params import params_of
 
-    def convert(self, value, param, ctx):
-        if isinstance(value, tuple):
-            return value
-        if not str(value).strip():
-            return ()
-        from effects.base import parse_chain
+    def decorate(fn):
+        for section, cls in reversed(list(sections.items())):
+            for name, (f, p) in reversed(list(params_of(cls).items())):
+                long = p.option or f"--{name}"
+                names = [p.short, long, f"{section}__{f.name}"] if p.short else \
+                    [long, f"{section}__{f.name}"]
+                help_ = p.help + (f" Env: {p.envvar}." if p.envvar else "")
+                if kind_of(f) is bool:
+                    fn = click.option(*names, is_flag=True, flag_value=not p.negate,
+                                      default=p.default, help=help_)(fn)
+                else:
+                    fn = click.option(*names, type=Declared(long, f, p), default=p.default,
+                                      envvar=p.envvar, help=help_,
+                                      show_default=p.default not in (None, ()))(fn)
+        return fn
 
-        if isinstance(value, (list, tuple)):
-            value = ",".join(value)
-        try:
-            return tuple(parse_chain(str(value)))
-        except UsageProblem as exc:
-            raise UsageProblem(f"--effects: {exc}") from None
-
-
-class FrameRate(click.ParamType):
-    name = "FPS"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, Fraction):
-            return value
-        try:
-            fps = Fraction(str(value)).limit_denominator(1001000)
-        except (ValueError, ZeroDivisionError):
-            self.fail(f"{value!r} is not a frame rate (try 12 or 30000/1001)", param, ctx)
-        if fps <= 0 or fps > 1000:
-            self.fail(f"{value} is outside 0..1000 fps", param, ctx)
-        return fps
+    return decorate
 
 
 class ByteSize(click.ParamType):
     name = "SIZE"
 
     def convert(self, value, param, ctx):
-        from keyer.memory import parse_size
+        from keyer.settings import byte_size
 
-        if isinstance(value, int):
-            return value
         try:
-            return parse_size(value)
-        except ValueError as exc:
+            return byte_size(value)
+        except UsageProblem as exc:
             self.fail(str(exc), param, ctx)
 
 
@@ -101,19 +103,19 @@ def _load_config(ctx: click.Context, param, value):
     for p in ctx.command.params:
         for opt in getattr(p, "opts", []):
             if opt.startswith("--") and p.name not in ("config",):
-                known[opt[2:]] = p.name
+                known[opt[2:]] = p
     defaults = {}
     for key, val in data.items():
-        name = known.get(key.replace("_", "-"))
-        if name is None:
+        p = known.get(key.replace("_", "-"))
+        if p is None:
             import difflib
 
             close = difflib.get_close_matches(key.replace("_", "-"), list(known), n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             raise UsageProblem(f"--config {value}: unknown setting '{key}'{hint}")
-        if name == "effect_chain" and isinstance(val, list):
-            val = ",".join(val)
-        defaults[name] = val
+        if getattr(p, "is_flag", False) and p.flag_value is False and isinstance(val, bool):
+            val = not val          # "global-key = true" sets local to False, as the flag does
+        defaults[p.name] = val
     ctx.default_map = {**(ctx.default_map or {}), **defaults}
     return value
 
@@ -143,95 +145,24 @@ def cli() -> None:
 @cli.command(epilog=EPILOG)
 @click.argument("input", type=click.Path(dir_okay=True, path_type=Path))
 @click.option("-o", "--output", required=True, help="Output: .webm (VP9+alpha), .mov (ProRes 4444), "
-              ".mp4 (H.264 over --background), a folder or a %05d.png pattern (RGBA PNGs).")
-@click.option("-y", "--overwrite", is_flag=True, help="Replace an existing output.")
+              ".mp4 (H.264 over --background), a folder/ or a %05d.png pattern (RGBA PNGs).")
 @click.option("--config", type=click.Path(dir_okay=False), is_eager=True, expose_value=False,
               callback=_load_config, help="TOML file with any of these options (the command line wins).")
-@click.option("--key", "key_color", default="auto", type=KeyColor(), show_default=True,
-              help="Screen colour: auto, green, blue or #RRGGBB.")
-@click.option("--similarity", type=click.FloatRange(0, 1), default=0.12, show_default=True,
-              help="How far from the screen (0..1, as a ratio of the screen's own saturation) is still fully transparent.")
-@click.option("--softness", type=click.FloatRange(0.01, 1), default=0.55, show_default=True,
-              help="Width of the soft edge (0..1) below that.")
-@click.option("--spill", type=click.FloatRange(0, 1), default=1.0, show_default=True,
-              help="Spill suppression strength (0 = off).")
-@click.option("--spill-limit", type=click.Choice(["max", "average", "min"]), default="max",
-              show_default=True, help="Limit the screen channel to the max/average/min of the other two.")
-@click.option("--balance", type=click.FloatRange(0, 1), default=1.0, show_default=True,
-              help="Weight of the larger other channel in the colour difference (1 = max).")
-@click.option("--clip-black", type=click.FloatRange(0, 1), default=0.0, show_default=True,
-              help="Alpha below this becomes 0.")
-@click.option("--clip-white", type=click.FloatRange(0, 1), default=1.0, show_default=True,
-              help="Alpha above this becomes 1.")
-@click.option("--shrink", type=click.FloatRange(0, 100), default=0.0, show_default=True,
-              help="Erode the matte by this many px.")
-@click.option("--feather", type=click.FloatRange(0, 100), default=0.0, show_default=True,
-              help="Blur the matte edge by this many px.")
-@click.option("--denoise", type=click.IntRange(0, 10), default=2, show_default=True,
-              help="Radius (px) of the luma-guided filter that steadies noise and sharpens edges (0 = off).")
-@click.option("--global-key", is_flag=True, help="Key against one screen colour instead of a local estimate.")
-@click.option("--effects", "effect_chain", type=EffectChain(), default="",
-              help="Sticker effects in FFmpeg filter syntax, e.g. \"displacement=amount=6,alpha-bevel\"; "
-                   "'all' = the six sticker effects. See `keyer effects`.")
-@click.option("--posterize-time", type=FrameRate(), default=None,
-              help="Show a new image only this many times per second (e.g. 12).")
-@click.option("--pad", type=click.IntRange(0, 2000), default=0, show_default=True,
-              help="Grow the canvas by this many px on each side (room for shadows and outlines).")
-@click.option("--crf", type=click.IntRange(0, 63), default=None,
-              help="Quality (lower = better): VP9 default 32, H.264 default 20; not for ProRes/PNG.")
-@click.option("--preset", type=click.Choice(["fast", "balanced", "quality"]), default="fast",
-              show_default=True, help="Encoder speed/quality trade-off.")
-@click.option("--threads", type=click.IntRange(0, 64), default=None,
-              help="Encoder threads, as FFmpeg's -threads (0 = FFmpeg's own choice). Default: all "
-                   "cores; with --effects and --preset fast VP9/H.264, 1 on 2 cores and all but "
-                   "one on more.")
-@click.option("--background", default="#ffffff", show_default=True,
-              help="For .mp4 (no alpha): colour #RRGGBB or an image to composite over.")
-@click.option("--no-audio", is_flag=True, help="Drop the audio track.")
+@declared_options(SECTIONS)
 @click.option("--log-format", type=click.Choice(["console", "json"]), default="console",
               show_default=True, help="Log lines on stderr for people, or as JSON lines.")
 @click.option("--log-file", type=click.Path(dir_okay=False), default=None,
               help="Also append JSON log lines to this file.")
 @click.option("-q", "--quiet", is_flag=True, help="No logs or progress on stderr.")
-@click.option("-v", "--verbose", is_flag=True, help="Every log event on the console, not just start, end and problems.")
-@click.option("--gc-every", type=click.IntRange(0), default=10, show_default=True,
-              help="Sample memory and run gc.collect() every N frames (0 = never).")
-@click.option("--memory-budget", type=ByteSize(), default=None,
-              help="Memory budget, e.g. 800M or 1.5G (default: the container's cgroup limit, if any). "
-                   "Warns at 75%, critical at 90%; a job whose estimate exceeds it is refused.")
-@click.option("--abort-over-budget", is_flag=True,
-              help="Stop cleanly (exit 6) at 90% of the budget instead of risking the OOM killer.")
-@click.option("--fit", is_flag=True, help="Scale down to the largest size within the limits and budget.")
-@click.option("--max-megapixels", type=click.FloatRange(min=0.001), default=24.0, show_default=True,
-              envvar="KEYER_MAX_MEGAPIXELS", help="Refuse (or --fit) larger frames. Env: KEYER_MAX_MEGAPIXELS.")
-@click.option("--max-duration", type=click.FloatRange(min=0.001), default=None,
-              envvar="KEYER_MAX_DURATION", help="Refuse inputs longer than this many seconds.")
-def run(input, output, overwrite, key_color, similarity, softness, spill, spill_limit, balance,
-        clip_black, clip_white, shrink, feather, denoise, global_key, effect_chain, posterize_time,
-        pad, crf, preset, threads, background, no_audio, log_format, log_file, quiet, verbose, gc_every,
-        memory_budget, abort_over_budget, fit, max_megapixels, max_duration):
+@click.option("-v", "--verbose", is_flag=True, help="Every log event on the console, not just "
+              "the start line, the progress bar, problems and the last line.")
+def run(input, output, log_format, log_file, quiet, verbose, **settings):
     """Key INPUT and write a transparent video (or PNG sequence) to OUTPUT."""
     from keyer import logs
-    from keyer.encode import EncodeSettings
-    from keyer.keying import KeySettings
-    from keyer.pipeline import Job, run_job
+    from keyer.pipeline import run_job
 
-    if isinstance(effect_chain, str):
-        effect_chain = EffectChain().convert(effect_chain, None, None)
     logs.configure(log_format=log_format, log_file=log_file, quiet=quiet, verbose=verbose)
-    job = Job(
-        input=input, output=output, overwrite=overwrite,
-        key=KeySettings(color=key_color, similarity=similarity, softness=softness, spill=spill,
-                        spill_limit=spill_limit, balance=balance, clip_black=clip_black,
-                        clip_white=clip_white, shrink=shrink, feather=feather, denoise=denoise,
-                        local=not global_key),
-        effects=tuple(effect_chain), posterize_fps=posterize_time,
-        encode=EncodeSettings(crf=crf, preset=preset, audio=not no_audio, background=background,
-                              threads=threads),
-        pad=pad, gc_every=gc_every, memory_budget=memory_budget,
-        abort_over_budget=abort_over_budget, fit=fit, max_megapixels=max_megapixels,
-        max_duration=max_duration,
-    )
+    job = job_from_options(input, output, settings)
     show = not quiet and sys.stderr.isatty()
     progress = Progress() if show else None
     gc.freeze()     # what start-up made lives for the whole run (see ``main``)

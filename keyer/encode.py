@@ -22,10 +22,11 @@ import numpy as np
 from keyer import _encode_kernels as EK
 from keyer.errors import OutputProblem, UsageProblem
 from keyer.files import publish
-from keyer.formats import FORMATS, PRESETS, OutputFormat, encoder_bound, encoder_options
+from keyer.formats import FORMATS, OutputFormat, encoder_bound, encoder_options
 from keyer.frame import Frame
 from keyer.colour import plane_array
 from keyer.probe import StreamInfo, open_input
+from keyer.settings import EncodeSettings
 from keyer.threads import ThreadPlan, available_cores
 
 BT709 = (0.2126, 0.0722)          # (Kr, Kb) of the matrix every output is tagged with
@@ -102,23 +103,6 @@ def _check_writable(target: OutputTarget, input_path: Path, overwrite: bool) -> 
 
 def _seq_name(pattern: str, number: int) -> str:
     return _PATTERN.sub(lambda m: m.group(0) % number, pattern, count=1)
-
-
-@dataclass(frozen=True)
-class EncodeSettings:
-    crf: int | None = None
-    preset: str = "fast"
-    audio: bool = True
-    background: str = "#ffffff"     # for formats without alpha: colour or image path
-    threads: int | None = None      # the encoder's threads; None: keyer.threads.ThreadPlan's
-
-    def __post_init__(self) -> None:
-        if self.preset not in PRESETS:
-            raise UsageProblem(f"--preset {self.preset}: use one of {', '.join(PRESETS)}")
-        if self.crf is not None and not 0 <= self.crf <= 63:
-            raise UsageProblem(f"--crf {self.crf} is outside 0..63")
-        if self.threads is not None and not 0 <= self.threads <= 64:
-            raise UsageProblem(f"--threads {self.threads} is outside 0..64 (0: FFmpeg's own choice)")
 
 
 def thread_plan(settings: EncodeSettings, fmt: OutputFormat, effects: bool = False) -> ThreadPlan:

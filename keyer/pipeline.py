@@ -41,10 +41,10 @@ from keyer import logs
 from keyer._jit import kernel_threads
 from keyer.clock import since_process_start
 from keyer.decode import DecodeStats, decode
-from keyer.encode import EncodeSettings, background_planes, open_sink, resolve_output, thread_plan
+from keyer.encode import background_planes, open_sink, resolve_output, thread_plan
 from keyer.errors import InputProblem, KeyerError, OutputProblem, UsageProblem
 from keyer.frame import Frame
-from keyer.keying import KeySettings
+from keyer.settings import EncodeSettings, Job, KeySettings  # noqa: F401 (re-exported)
 from keyer.budget import BudgetWatch
 from keyer.memory import MB, peak_rss_mb, rss_vms_mb
 from keyer.probe import StreamInfo, expected_frames, probe
@@ -57,52 +57,6 @@ PROCESS_DEPTH = 2
 # A keyed buffer is alive while queued (PROCESS_DEPTH), being encoded (1) and being made (1).
 RING = PROCESS_DEPTH + 3
 STALL_SECONDS = 60.0   # decode producing nothing this long is reported as a stall
-
-
-@dataclass(frozen=True, kw_only=True)
-class Job:
-    """Everything one keying job needs; built (and validated) before anything is decoded."""
-
-    input: Path
-    output: str
-    key: KeySettings = field(default_factory=KeySettings)
-    effects: tuple = ()
-    posterize_fps: Fraction | None = None
-    encode: EncodeSettings = field(default_factory=EncodeSettings)
-    pad: int = 0
-    overwrite: bool = False
-    gc_every: int = 10
-    memory_budget: int | None = None      # bytes; None = the cgroup limit, if any
-    abort_over_budget: bool = False
-    fit: bool = False                     # scale down to fit limits/budget instead of refusing
-    max_megapixels: float = 24.0
-    max_duration: float | None = None     # seconds
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "input", Path(self.input))
-        if self.posterize_fps is not None and self.posterize_fps <= 0:
-            raise UsageProblem(f"--posterize-time {self.posterize_fps}: must be above 0")
-        if not 0 <= self.pad <= 2000:
-            raise UsageProblem(f"--pad {self.pad}: must be within 0..2000 px")
-        if self.gc_every < 0:
-            raise UsageProblem(f"--gc-every {self.gc_every}: must be 0 or more")
-        if self.max_megapixels <= 0:
-            raise UsageProblem(f"--max-megapixels {self.max_megapixels:g}: must be above 0")
-        if self.max_duration is not None and self.max_duration <= 0:
-            raise UsageProblem(f"--max-duration {self.max_duration:g}: must be above 0")
-        if self.memory_budget is not None and self.memory_budget < 64 * 1024 * 1024:
-            raise UsageProblem("--memory-budget: at least 64M")
-
-    def summary(self) -> dict:
-        return {
-            "key": self.key.summary(),
-            "effects": [getattr(e, "name", type(e).__name__) for e in self.effects],
-            "posterize_fps": float(self.posterize_fps) if self.posterize_fps else None,
-            "crf": self.encode.crf, "preset": self.encode.preset, "audio": self.encode.audio,
-            "pad": self.pad, "gc_every": self.gc_every, "fit": self.fit,
-            "max_megapixels": self.max_megapixels, "max_duration": self.max_duration,
-            "abort_over_budget": self.abort_over_budget,
-        }
 
 
 @dataclass(frozen=True)
@@ -132,9 +86,10 @@ def plan_job(job: Job, info: StreamInfo, fmt: str, log: Any) -> Plan:
                                f"{job.max_megapixels:g} MP limit (--max-megapixels){hint}; "
                                "--fit scales down to it")
         target = best
-    if job.max_duration is not None and info.duration is not None and info.duration > job.max_duration:
-        raise InputProblem(f"{info.path}: {info.duration:.1f} s is longer than --max-duration "
-                           f"{job.max_duration:g} s")
+    declared = info.declared_duration    # the longest any header claims (decode stops the rest)
+    if job.max_duration is not None and declared is not None and declared > job.max_duration:
+        raise InputProblem(f"{info.path}: its header declares {declared:.1f} s, longer than "
+                           f"--max-duration {job.max_duration:g} s")
     budget = job.memory_budget or cgroup_limit_bytes()
     budget_mb = budget / MB if budget else None
     tw, th = target or (w, h)
@@ -283,8 +238,8 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
         # code that releases it.
         sink = open_sink(target, info, width, height, replace(job.encode, threads=threads.encoder),
                          job.overwrite)
-        decoded = prefetch(metered("decode", decode(info, stats), meter), DECODE_DEPTH, "decode",
-                           stall_timeout=STALL_SECONDS)
+        decoded = prefetch(metered("decode", decode(info, stats, max_duration=job.max_duration),
+                                   meter), DECODE_DEPTH, "decode", stall_timeout=STALL_SECONDS)
         frames = decoded
         planar = planar_key_fits(info, plan.coded_size)
         planes_out = planar and target.format.codec is not None and planar_output(

@@ -445,7 +445,9 @@ def test_an_encoder_that_will_not_open_is_a_clear_error(tmp_path, green_clip, mo
 
     from keyer import encode
 
-    bad = {p: {"preset": "no-such-preset"} for p in encode.PRESETS}
+    from keyer.formats import PRESETS
+
+    bad = {p: {"preset": "no-such-preset"} for p in PRESETS}
     monkeypatch.setitem(encode.FORMATS, ".mp4", dataclasses.replace(encode.FORMATS[".mp4"], presets=bad))
     with capture_logs() as events, pytest.raises(
             OutputProblem, match=r"o\.mp4: the libx264 encoder would not open \("):
