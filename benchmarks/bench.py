@@ -16,7 +16,7 @@ n/a for FFmpeg), each as a ratio to the floor, the ratio to FFmpeg, user+sys CPU
 CPU ms per clip frame (wait4), and peak RSS (VmHWM sampled while the child runs); for keyer, each
 stage's busy ms per clip frame from its log. Then metering overhead, start-up (startup.py) and
 the issue's bars as PASS/FAIL lines: informational, the exit status is 0 either way.
-Results go to benchmarks/results/bench-<time>.json.
+Results go to benchmarks/results/bench-<time>.json (ignored by git).
 """
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ from typing import Callable
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import result_path  # noqa: E402
 from benchmarks.clips import base_clip, looped  # noqa: E402
 from benchmarks.startup import ENV, epoch, keyer_cmd, read_log, startup  # noqa: E402
 from benchmarks.startup import report as report_startup  # noqa: E402
@@ -388,7 +389,7 @@ def write_json(results: dict, **extra) -> Path:
     """benchmarks/results/bench-<time>.json: the machine, one row per size, format and case, ``extra``."""
     rows = [{"size": s, "format": f, "case": n, **r}
             for s, by_fmt in results.items() for f, by_case in by_fmt.items() for n, r in by_case.items()]
-    out = ROOT / "benchmarks" / "results" / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out = result_path("bench")
     out.write_text(json.dumps(rounded({
         "machine": f"{platform.machine()} {os.cpu_count()} cores {platform.platform()}",
         "rows": rows, **extra}), indent=2))

@@ -5,9 +5,10 @@ from pathlib import Path
 
 import av
 
+from benchmarks import RESULTS
 from samples.make_samples import write_clip
 
-CACHE = Path(__file__).resolve().parent / "results" / "clips"
+CACHE = RESULTS / "clips"     # ignored by git with the rest of results/
 
 
 def base_clip(width: int, height: int, seconds: float = 4.0, kind: str = "green", fps: int = 24) -> Path:

@@ -16,7 +16,8 @@ under alpha 0, nothing known), and ``opaque`` the opaque frame.
 The machine is shared and noisy, so each number is the MIN of ``--calls`` calls (min is robust
 to interference), after two warm-up calls. Numba and OpenCV are held to one thread: the pipeline
 already runs decode, key+effects and encode in three threads on two cores, so what counts is CPU
-time per frame, not parallel speed-up.
+time per frame, not parallel speed-up. Prints the table and writes it to
+``benchmarks/results/effects-cost-<time>.json`` (ignored by git).
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ import os
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")   # before numba is imported
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -35,6 +37,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import effects  # noqa: E402
+from benchmarks import result_path  # noqa: E402
 from effects.base import Geometry, build  # noqa: E402
 
 NAMES = list(effects.ALL) + ["outline"]
@@ -107,6 +110,7 @@ def main(argv: list[str] | None = None) -> None:
           f" cv2 threads 1; keyed frame {100 * share:.0f} % non-transparent")
     print(f"{'effect':<14} {'keyed ms':>9} {'opaque ms':>10}")
     totals = dict.fromkeys(frames, 0.0)
+    rows: dict[str, dict[str, float]] = {}
     for name in args.only:
         op = build(name).bind(g)
         row = {}
@@ -115,15 +119,24 @@ def main(argv: list[str] | None = None) -> None:
             if name in effects.ALL:
                 totals[kind] += row[kind]
         op.close()
+        rows[name] = row
         print(f"{name:<14} {row['keyed']:9.2f} {row['opaque']:10.2f}")
     print(f"{'all (six)':<14} {totals['keyed']:9.2f} {totals['opaque']:10.2f}   (each alone, summed)")
     keyed = frames["keyed"].copy()
     keyed[keyed[..., 3] == 0] = 0                   # as the planar key leaves it
     ys, xs = np.nonzero(keyed[..., 3])
     box = (int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1)
-    print(f"{'chain':<14} {chain_cost_ms(g, keyed, box, args.calls):9.2f} "
-          f"{chain_cost_ms(g, frames['opaque'], None, args.calls):10.2f}")
-    print(f"{'chain, RGBA key':<14} {chain_cost_ms(g, frames['keyed'], None, args.calls):9.2f}")
+    rows["all (six, summed)"] = totals
+    rows["chain"] = {"keyed": chain_cost_ms(g, keyed, box, args.calls),
+                     "opaque": chain_cost_ms(g, frames["opaque"], None, args.calls)}
+    rows["chain, RGBA key"] = {"keyed": chain_cost_ms(g, frames["keyed"], None, args.calls)}
+    print(f"{'chain':<14} {rows['chain']['keyed']:9.2f} {rows['chain']['opaque']:10.2f}")
+    print(f"{'chain, RGBA key':<14} {rows['chain, RGBA key']['keyed']:9.2f}")
+    out = result_path("effects-cost")
+    out.write_text(json.dumps({"size": f"{w}x{h}", "calls": args.calls, "ms_per_frame": {
+        name: {kind: round(ms, 3) for kind, ms in row.items()} for name, row in rows.items()}},
+        indent=2) + "\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ Each case runs in its own process, interleaved with the floor (``benchmarks/floo
 rep (every other rep in reverse order), and is timed like the floor: from opening the input to
 the last packet (start-up excluded).
 Prints the median fps of each case and its ratio to the floor's median, and writes JSON to
-``benchmarks/results/headroom-<time>.json``.
+``benchmarks/results/headroom-<time>.json`` (ignored by git).
 """
 from __future__ import annotations
 
@@ -30,9 +30,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import RESULTS, result_path  # noqa: E402
 from keyer._jit import kernel  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results"
 BARS = (0.90, 0.75)     # issue 5: key only, and --effects all, as fractions of the floor's fps
 
 
@@ -139,7 +139,8 @@ def main(argv=None) -> int:
     src = Path(a.clip) if a.clip else looped(base_clip(w, h, 2.0), 3)
     works = [float(v) for v in a.work.split(",")]
     threads = [int(v) for v in a.threads.split(",")]
-    tmp = Path(RESULTS / "clips")
+    tmp = RESULTS / "clips"
+    tmp.mkdir(parents=True, exist_ok=True)
     py = sys.executable
     rows: dict[str, dict[str, list[float]]] = {}
     for rep in range(a.reps):
@@ -175,7 +176,7 @@ def main(argv=None) -> int:
             text = "   ".join(f"x{bar}: " + ("none" if v is None else f"{v:.1f}")
                               for bar, v in found.items())
             print(f"{fmt:>6} encoder {n}   {text}")
-    path = RESULTS / f"headroom-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path = result_path("headroom")
     path.write_text(json.dumps({"clip": src.name, "reps": a.reps, "table": table,
                                 "most_work_ms": bounds}, indent=1) + "\n")
     print(f"wrote {path}")

@@ -28,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import result_path  # noqa: E402
 from benchmarks.clips import base_clip, looped  # noqa: E402
 from keyer import report  # noqa: E402
 
@@ -79,8 +80,9 @@ def main(argv=None) -> int:
             if base and anon and not args.update_baseline and anon > base * BASELINE_SLACK + FLAT_SLACK_MB:
                 failures.append(f"{fmt}: peak anonymous RSS {anon:.0f} MB is over the "
                                 f"baseline {base:.0f} MB + 10%")
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    (ROOT / "benchmarks" / "results" / f"memcheck-{stamp}.json").write_text(json.dumps(rows, indent=2))
+    out = result_path("memcheck")
+    out.write_text(json.dumps(rows, indent=2))
+    print(f"wrote {out}")
     if args.update_baseline:
         BASELINE.write_text(json.dumps({
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} "

@@ -4,7 +4,9 @@ For key-only and ``--effects all`` on a short 720p clip: one run with a fresh, e
 ``KEYER_CACHE_DIR`` (cold: every Numba kernel compiles), then ``--warm`` runs on the same cache
 (warm: kernels load from disk; the median is reported). The time is the bench's clock at spawn to
 the timestamp of keyer's ``first_frame`` event. Keyer's own ``since_process_start_s`` (from the
-process's start time in /proc, ``keyer.clock``) is kept beside it as ``logged``.
+process's start time in /proc, ``keyer.clock``) is kept beside it as ``logged``. Run alone
+(``python benchmarks/startup.py``) it prints one line per case and writes
+``benchmarks/results/startup-<time>.json`` (ignored by git); ``make bench`` runs it too.
 
 Also the helpers bench.py shares: ``ENV``, ``keyer_cmd`` and reading a keyer log.
 """
@@ -25,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import result_path  # noqa: E402
 from benchmarks.clips import base_clip  # noqa: E402
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -95,7 +98,11 @@ def main(argv=None) -> int:
     ap.add_argument("--warm", type=int, default=3, help="warm runs (median)")
     ap.add_argument("--format", default=".webm", help="output format")
     args = ap.parse_args(argv)
-    report(startup(args.warm, args.format), args.warm)
+    results = startup(args.warm, args.format)
+    report(results, args.warm)
+    out = result_path("startup")
+    out.write_text(json.dumps({"format": args.format, "warm_runs": args.warm, **results}, indent=2) + "\n")
+    print(f"wrote {out}")
     return 0
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Protocol
 
@@ -36,10 +37,15 @@ class Param:
         if self.choices:
             return "|".join(self.choices)
         if self.lo is not None or self.hi is not None:
-            lo = "" if self.lo is None else f"{self.lo:g}"
-            hi = "" if self.hi is None else f"{self.hi:g}"
+            lo = "" if self.lo is None else _number(self.lo)
+            hi = "" if self.hi is None else _number(self.hi)
             return f"{lo}..{hi}" + (f" {self.unit}" if self.unit else "")
         return self.unit
+
+
+def _number(v: float) -> str:
+    """A range bound as written: ``2147483647``, not ``2.14748e+09``; ``0.5`` as ``0.5``."""
+    return str(int(v)) if float(v).is_integer() else f"{v:g}"
 
 
 def param(default: Any, *, lo: float | None = None, hi: float | None = None,
@@ -256,15 +262,23 @@ def _unquote(value: str) -> str:
     return value
 
 
+def summary(cls: type) -> str:
+    """An effect's summary: the first paragraph of its docstring on one line, whole sentences
+    however many lines the docstring wraps them over (the Notes that follow are left out), with
+    reST's double backquotes made Markdown's single ones."""
+    doc = inspect.cleandoc(cls.__doc__ or "")
+    return " ".join(doc.split("\n\n", 1)[0].split()).replace("``", "`")
+
+
 def describe() -> list[dict[str, Any]]:
-    """Every effect with its parameters, ranges, defaults and help (for ``keyer effects``)."""
+    """Every effect with its summary, parameters, ranges, defaults and help (for ``keyer
+    effects`` and the README's effect table)."""
     load_all()
     rows = []
     order = sorted(REGISTRY, key=lambda n: (ALL.index(n) if n in ALL else len(ALL), n))
     for name in order:
         cls = REGISTRY[name]
-        doc = (cls.__doc__ or "").strip().splitlines()
         params = [{"name": key, "default": p.default, "range": p.describe_range(), "help": p.help}
                   for key, (_, p) in params_of(cls).items()]
-        rows.append({"name": name, "summary": doc[0] if doc else "", "params": params})
+        rows.append({"name": name, "summary": summary(cls), "params": params})
     return rows

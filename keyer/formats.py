@@ -28,9 +28,10 @@ class OutputFormat:
 
 FORMATS = {
     # VP9 with alpha (FFmpeg encodes the alpha plane as a second VP9 stream, tagged
-    # alpha_mode=1). realtime/cpu-used=8 is the speed floor the bench measures against;
-    # row-mt + 2 threads use both cores; lag-in-frames=0 keeps no look-ahead frames alive
-    # (default settings: ~700 MB RSS at 1080p; these: see benchmarks/memory-baseline.json).
+    # alpha_mode=1). fast = realtime, cpu-used 8: the speed the bench's codec floor runs at;
+    # row-mt lets the threads keyer.threads.ThreadPlan gives it share a frame; lag-in-frames 0
+    # keeps no look-ahead frames alive (libvpx's defaults cost far more memory). Figures:
+    # docs/performance.md, "Output formats".
     ".webm": OutputFormat(
         ".webm", "webm", "libvpx-vp9", "yuva420p", True, 32,
         presets={
@@ -41,7 +42,7 @@ FORMATS = {
         },
         audio_copy=("opus", "vorbis"), audio_codec="libopus"),
     # ProRes 4444 with a 16-bit alpha plane (prores_ks profile 4); quality is fixed by the
-    # profile, --crf does not apply. ~7 fps at 1080p on 2 cores: the slowest format.
+    # profile, --crf does not apply. The slowest format by far, so its encoder gets every core.
     ".mov": OutputFormat(
         ".mov", "mov", "prores_ks", "yuva444p10le", True, None,
         presets={"fast": {"profile": "4", "vendor": "apl0", "quant_mat": "auto"},

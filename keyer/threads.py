@@ -37,21 +37,14 @@ class ThreadPlan:
     ``kernels``: Numba threads per parallel kernel launch, in each stage's thread (None: Numba's
     default, one per core).
 
-    On 2 cores, with a fast encoder (VP9 realtime, x264 veryfast: ``--preset fast``) and
-    ``effects``, the stage threads (decode, key, effects, encode) already fill both cores, and
-    threads inside the encoder or a kernel only add hand-offs, and waits while a partner thread is
-    descheduled: the encoder and the kernels get one thread each (1080p ``--effects all``, against
-    two each: .mp4 5-10 % less wall time, .webm within the noise, 0-16 % less CPU;
-    ``benchmarks/results/ab-20261126-1205-serial-encoder-and-kernels.txt``). Keying alone
-    leaves room beside it (decode ~5 ms and the key ~10 ms per 1080p frame, against the
-    encoder's ~25 ms): the encoder gets every core (key only, 1080p, against one thread, pairs
-    run in both orders: steady fps +4 % on .webm, no change on .mp4;
-    ``ab-20261126-1340-encoder-threads-key-only.txt``; ``make headroom`` agrees: two encoder
-    threads leave room for more work up to ~10 ms per frame, one from ~25). An encoder that is
-    the slowest stage by far (``encoder_bound``: ProRes, slower presets) gets every core too
-    (ProRes 4444 at 1080p, key only: 12.5-14 s on one thread, 8.9-9.3 s on two). With more than 2
-    cores the stages leave cores idle: the encoder gets all but one (all without effects), the
-    kernels Numba's default (not measured here: this project's machine has 2 cores).
+    On 1-2 cores the stage threads (decode, key, effects, encode) already fill the cores when
+    there are effects and the encoder is fast (``--preset fast`` VP9 or H.264): threads inside
+    the encoder or a kernel would only add hand-offs and waits, so that encoder gets one thread,
+    and the kernels get one in every job. Keying alone leaves room beside the encoder, and an
+    encoder that is by far the slowest stage (``encoder_bound``: ProRes, slower presets) needs
+    it: those encoders get every core. With more cores the encoder gets all but one when there
+    are effects (all without) and the kernels Numba's default (a rule not yet measured: the
+    project's machine has 2 cores). The measurements behind it: ``docs/performance.md``, Threads.
     """
 
     cores: int
