@@ -2,57 +2,23 @@
 
 An effect is a frozen, keyword-only dataclass registered under its command-line name by the
 module :data:`MODULES` names for it; that module is imported when a chain first names the effect,
-so a job loads only the effects it runs. Its fields are declared with :func:`param`, which feeds
-the ``name=k=v:k=v`` parser, range checks, ``keyer effects``, ``--config`` keys and the README
-tables. ``bind(geometry)`` validates against the frame size, allocates every buffer, loads and
+so a job loads only the effects it runs. Its fields are declared with ``keyer.params.param``,
+which feeds the ``name=k=v:k=v`` parser, range checks, ``keyer effects``, ``--config`` keys and
+the README tables. ``bind(geometry)`` validates against the frame size, allocates every buffer, loads and
 resizes textures once, and returns a :class:`FrameOp`; steady-state frames then allocate
 nothing.
 """
 from __future__ import annotations
 
-import dataclasses
-import difflib
 import importlib
 import inspect
-from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Protocol
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
 from keyer.errors import UsageProblem
-
-
-@dataclass(frozen=True, slots=True)
-class Param:
-    """What the command line, the config file and the docs know of one effect parameter."""
-
-    default: Any
-    lo: float | None = None
-    hi: float | None = None
-    choices: tuple[str, ...] | None = None
-    unit: str = ""
-    help: str = ""
-
-    def describe_range(self) -> str:
-        if self.choices:
-            return "|".join(self.choices)
-        if self.lo is not None or self.hi is not None:
-            lo = "" if self.lo is None else _number(self.lo)
-            hi = "" if self.hi is None else _number(self.hi)
-            return f"{lo}..{hi}" + (f" {self.unit}" if self.unit else "")
-        return self.unit
-
-
-def _number(v: float) -> str:
-    """A range bound as written: ``2147483647``, not ``2.14748e+09``; ``0.5`` as ``0.5``."""
-    return str(int(v)) if float(v).is_integer() else f"{v:g}"
-
-
-def param(default: Any, *, lo: float | None = None, hi: float | None = None,
-          choices: tuple[str, ...] | None = None, unit: str = "", help: str = "") -> Any:
-    """Declare an effect parameter (a dataclass field with its metadata)."""
-    meta = Param(default, lo, hi, tuple(choices) if choices else None, unit, help)
-    return field(default=default, metadata={"param": meta})
+from keyer.params import Param, coerce, param, params_of, suggest  # noqa: F401 (effects use param)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,12 +40,6 @@ class FrameOp(Protocol):
     def __call__(self, src: np.ndarray, out: np.ndarray, t: float, boxes: Any = None) -> None: ...
 
     def close(self) -> None: ...
-
-
-class Effect(Protocol):
-    name: ClassVar[str]
-
-    def bind(self, geometry: Geometry) -> FrameOp: ...
 
 
 REGISTRY: dict[str, type] = {}
@@ -129,72 +89,19 @@ def _names() -> list[str]:
     return sorted(set(MODULES) | set(REGISTRY))
 
 
-def params_of(cls: type) -> dict[str, tuple[dataclasses.Field, Param]]:
-    """Command-line name (``-`` for ``_``) -> (field, Param) for an effect class."""
-    out = {}
-    for f in dataclasses.fields(cls):
-        meta = f.metadata.get("param")
-        if meta is not None:
-            out[f.name.replace("_", "-")] = (f, meta)
-    return out
-
-
-def _suggest(word: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.5)
-    return f"; did you mean '{close[0]}'?" if close else f" (known: {', '.join(sorted(options))})"
-
-
-def _field_type(f: dataclasses.Field) -> type:
-    t = f.type if isinstance(f.type, type) else {"float": float, "int": int, "str": str,
-                                                   "bool": bool}.get(str(f.type), str)
-    return t
-
-
-def coerce(effect: str, key: str, f: dataclasses.Field, p: Param, raw: Any) -> Any:
-    """Convert and range-check one value; errors name the effect, parameter and range."""
-    kind = _field_type(f)
-    try:
-        if kind is bool:
-            if isinstance(raw, bool):
-                value = raw
-            elif str(raw).lower() in ("1", "true", "yes", "on"):
-                value = True
-            elif str(raw).lower() in ("0", "false", "no", "off"):
-                value = False
-            else:
-                raise ValueError
-        elif kind is int:
-            value = int(raw) if not isinstance(raw, float) or raw.is_integer() else int("x")
-        elif kind is float:
-            value = float(raw)
-            if value != value:  # NaN
-                raise ValueError
-        else:
-            value = str(raw)
-    except (TypeError, ValueError):
-        raise UsageProblem(f"{effect}: {key}={raw!r} is not a valid {kind.__name__}") from None
-    if p.choices and value not in p.choices:
-        raise UsageProblem(f"{effect}: {key}={value} is not one of {'|'.join(p.choices)}"
-                           + _suggest(str(value), list(p.choices)))
-    if kind in (int, float):
-        if (p.lo is not None and value < p.lo) or (p.hi is not None and value > p.hi):
-            raise UsageProblem(f"{effect}: {key}={value:g} is outside {p.describe_range()}")
-    return value
-
-
 def build(name: str, values: dict[str, Any] | None = None) -> Any:
     """Make an effect spec from its name and raw values, checking every name and range."""
     cls = effect_class(name)
     if cls is None:
-        raise UsageProblem(f"unknown effect '{name}'" + _suggest(name, _names()))
+        raise UsageProblem(f"unknown effect '{name}'" + suggest(name, _names()))
     known = params_of(cls)
     kwargs = {}
     for key, raw in (values or {}).items():
         key = str(key).replace("_", "-")
         if key not in known:
-            raise UsageProblem(f"{name}: unknown parameter '{key}'" + _suggest(key, list(known)))
+            raise UsageProblem(f"{name}: unknown parameter '{key}'" + suggest(key, list(known)))
         f, p = known[key]
-        kwargs[f.name] = coerce(name, key, f, p, raw)
+        kwargs[f.name] = coerce(f"{name}: {key}", f, p, raw)
     try:
         return cls(**kwargs)
     except UsageProblem:

@@ -38,10 +38,15 @@ class Param:
         if self.choices:
             return "|".join(self.choices)
         if self.lo is not None or self.hi is not None:
-            lo = "" if self.lo is None else f"{self.lo:g}"
-            hi = "" if self.hi is None else f"{self.hi:g}"
+            lo = "" if self.lo is None else _number(self.lo)
+            hi = "" if self.hi is None else _number(self.hi)
             return f"{lo}..{hi}" + (f" {self.unit}" if self.unit else "")
         return self.unit
+
+
+def _number(v: float) -> str:
+    """A range bound as written: ``2147483647``, not ``2.14748e+09``; ``0.5`` as ``0.5``."""
+    return str(int(v)) if float(v).is_integer() else f"{v:g}"
 
 
 def param(default: Any, *, lo: float | None = None, hi: float | None = None,
