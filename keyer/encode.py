@@ -22,12 +22,11 @@ import numpy as np
 from keyer import _encode_kernels as EK
 from keyer.errors import OutputProblem, UsageProblem
 from keyer.files import publish
-from keyer.formats import FORMATS, OutputFormat, encoder_bound, encoder_options
+from keyer.formats import FORMATS, OutputFormat, encoder_options
 from keyer.frame import Frame
 from keyer.colour import plane_array
 from keyer.probe import StreamInfo, open_input
 from keyer.settings import EncodeSettings
-from keyer.threads import ThreadPlan, available_cores
 
 BT709 = (0.2126, 0.0722)          # (Kr, Kb) of the matrix every output is tagged with
 PLANAR = {"yuva420p": (1, 8), "yuv420p": (1, 8), "yuva444p10le": (0, 10)}   # (4:2:0?, bits)
@@ -103,13 +102,6 @@ def _check_writable(target: OutputTarget, input_path: Path, overwrite: bool) -> 
 
 def _seq_name(pattern: str, number: int) -> str:
     return _PATTERN.sub(lambda m: m.group(0) % number, pattern, count=1)
-
-
-def thread_plan(settings: EncodeSettings, fmt: OutputFormat, effects: bool = False) -> ThreadPlan:
-    """How many threads the encoder and the kernels get for a job writing ``fmt``, with or
-    without ``effects``."""
-    return ThreadPlan.for_cores(available_cores(), settings.threads,
-                                encoder_bound(fmt, settings.preset), effects)
 
 
 def load_background(spec: str, width: int, height: int) -> np.ndarray:
@@ -274,7 +266,7 @@ class VideoSink(Sink):
         stream.time_base = info.time_base
         cc = stream.codec_context
         cc.time_base = info.time_base
-        cc.thread_count = s.threads if s.threads is not None else thread_plan(s, fmt).encoder
+        cc.thread_count = s.threads or 0   # the job's ThreadPlan; 0: FFmpeg's own choice
         # Tag the colour explicitly: BT.709, limited range.
         cc.colorspace = 1
         cc.color_range = 1
@@ -302,26 +294,21 @@ class VideoSink(Sink):
             self.audio.pump(self.end_time)
 
     def _mux(self, packets) -> None:
-        try:
-            for packet in packets:
-                duration = self.durations.pop(packet.pts, None)
-                if duration is not None and packet.time_base == self.info.time_base:
-                    packet.duration = duration
-                self.container.mux(packet)
-        except OSError as exc:
-            raise OutputProblem(f"{self.target.path}: write failed ({exc.strerror or exc})") from None
+        for packet in packets:
+            duration = self.durations.pop(packet.pts, None)
+            if duration is not None and packet.time_base == self.info.time_base:
+                packet.duration = duration
+            self.container.mux(packet)
 
     def finish(self) -> Path:
-        try:
-            self._opened()
-            self._mux(self.stream.encode(None))
-            if self.audio is not None:
-                self.audio.pump(None, end=self.end_time)
-                self.audio.close()
-            self.container.close()
-        except OSError as exc:
-            self.abort()
-            raise OutputProblem(f"{self.target.path}: write failed ({exc.strerror or exc})") from None
+        """Flush, close and publish. A failed write raises its OSError (the runner, the one
+        place that translates it, calls ``abort``, which removes the temporary file)."""
+        self._opened()
+        self._mux(self.stream.encode(None))
+        if self.audio is not None:
+            self.audio.pump(None, end=self.end_time)
+            self.audio.close()
+        self.container.close()
         return self._commit()
 
     def _commit(self) -> Path:

@@ -12,7 +12,6 @@ import os
 import re
 import resource
 import sys
-from pathlib import Path
 from typing import Any
 
 MB = 1024 * 1024
@@ -103,28 +102,3 @@ def parse_size(text: str) -> int:
     if not m:
         raise ValueError(f"'{text}' is not a size (try 800M or 1.5G)")
     return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
-
-
-def cgroup_limit_bytes() -> int | None:
-    """The container's memory limit (cgroup v2 or v1), or None when unlimited/unknown."""
-    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
-        try:
-            raw = Path(path).read_text().strip()
-        except OSError:
-            continue
-        if raw == "max":
-            return None
-        try:
-            value = int(raw)
-        except ValueError:
-            continue
-        # v1 reports "unlimited" as a huge page-aligned number
-        if value >= 1 << 60 or value >= _physical_memory() * 4:
-            return None
-        return value
-    return None
-
-
-def _physical_memory() -> int:
-    """Bytes of RAM in the machine (POSIX; read only where a cgroup file exists)."""
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

@@ -41,7 +41,7 @@ from keyer import logs
 from keyer._jit import kernel_threads
 from keyer.clock import since_process_start
 from keyer.decode import DecodeStats, decode
-from keyer.encode import background_planes, open_sink, resolve_output, thread_plan
+from keyer.encode import background_planes, open_sink, resolve_output
 from keyer.errors import InputProblem, KeyerError, OutputProblem, UsageProblem
 from keyer.frame import Frame
 from keyer.settings import EncodeSettings, Job, KeySettings  # noqa: F401 (re-exported)
@@ -49,7 +49,7 @@ from keyer.budget import BudgetWatch
 from keyer.memory import MB, peak_rss_mb, rss_vms_mb
 from keyer.probe import StreamInfo, expected_frames, probe
 from keyer.stages import EffectsStage, KeyStage, PlanarKeyStage, planar_key_fits, planar_output
-from keyer.threads import Stalled, hold_after_first, prefetch
+from keyer.threads import Stalled, ThreadPlan, hold_after_first, prefetch
 from keyer.warmup import compiled_count, warm
 
 DECODE_DEPTH = 4
@@ -74,7 +74,8 @@ def plan_job(job: Job, info: StreamInfo, fmt: str, log: Any) -> Plan:
     """Check limits and the memory estimate; scale down with ``fit``, else refuse with advice."""
     from keyer.budget import estimate_peak_mb, largest_fitting, scale_to_megapixels
     from keyer.errors import InputProblem, OverBudget
-    from keyer.memory import MB, cgroup_limit_bytes
+    from keyer.host import memory_limit_bytes
+    from keyer.memory import MB
 
     w, h = info.display_size
     target = None
@@ -86,11 +87,12 @@ def plan_job(job: Job, info: StreamInfo, fmt: str, log: Any) -> Plan:
                                f"{job.max_megapixels:g} MP limit (--max-megapixels){hint}; "
                                "--fit scales down to it")
         target = best
-    declared = info.declared_duration    # the longest any header claims (decode stops the rest)
+    # the longest any header claims; a stream running past the limit anyway is stopped by decode
+    declared = max((d for d in (info.declared_duration, info.duration) if d), default=None)
     if job.max_duration is not None and declared is not None and declared > job.max_duration:
         raise InputProblem(f"{info.path}: its header declares {declared:.1f} s, longer than "
                            f"--max-duration {job.max_duration:g} s")
-    budget = job.memory_budget or cgroup_limit_bytes()
+    budget = job.memory_budget or memory_limit_bytes()
     budget_mb = budget / MB if budget else None
     tw, th = target or (w, h)
     n_fx = len(job.effects)
@@ -207,13 +209,13 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
     plan = plan_job(job, info, target.format.name, log)
     width, height = plan.out_size
     total = expected_frames(info)
-    threads = thread_plan(job.encode, target.format, bool(job.effects))
+    threads = ThreadPlan.for_job(target.format, job.encode.threads, job.encode.preset,
+                                 bool(job.effects))
     log.info("job_start", input=str(job.input), output=str(job.output), format=target.format.name,
              width=width, height=height, fps=float(info.fps), frames_total=total,
              settings=job.summary(), estimate_peak_mb=plan.estimate_mb,
              budget_mb=round(plan.budget_mb, 1) if plan.budget_mb else None,
-             threads={"cores": threads.cores, "encoder": threads.encoder,
-                      "kernels": threads.kernels})
+             threads=threads.summary())
     watch = BudgetWatch(int(plan.budget_mb * MB) if plan.budget_mb else None, log,
                         job.abort_over_budget)
     stats = DecodeStats()
@@ -275,7 +277,7 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
             key_stage = KeyStage(job.key, info.width, info.height, info.rotation, job.pad,
                                  ring=RING, scale_to=plan.coded_size if plan.scaled else None)
         ops = bind_effects(job.effects, width, height, float(info.fps or 30)) if job.effects else []
-        fx = EffectsStage(ops, width, height, RING) if ops else None
+        fx = EffectsStage(ops, width, height, RING, threads.opencv) if ops else None
 
         if job.posterize_fps:
             from effects.posterize import posterize_time

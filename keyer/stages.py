@@ -223,15 +223,15 @@ class EffectsStage:
     input and the buffer's old content can differ, not the whole frame. Nothing but this stage
     writes its buffers (the encoder only reads the ring's), so what it remembers holds.
 
-    While it is open, OpenCV runs each call in one thread: the effects' calls work on one box
-    each, in a thread of their own beside the key's and the encoder's, so a second OpenCV
-    thread found no idle core and only added hand-offs (1080p ``--effects all``, 5 interleaved
-    runs: ~2 % less wall and CPU). ``close()`` puts the previous setting back.
+    While it is open, OpenCV runs each call in ``opencv_threads`` threads (the job's
+    ``ThreadPlan``: one, as the effects' calls work on one box each in a thread of their own
+    beside the key's and the encoder's); ``close()`` puts the previous setting back.
     """
 
     name = "effects"
 
-    def __init__(self, ops: Sequence, width: int, height: int, ring: int) -> None:
+    def __init__(self, ops: Sequence, width: int, height: int, ring: int,
+                 opencv_threads: int = 1) -> None:
         from effects._composite import Boxes   # here: a key-only job loads no effect module
 
         self._new_boxes = Boxes
@@ -241,7 +241,7 @@ class EffectsStage:
         # id(buffer) -> the box outside which it is all zero (new buffers are all zero)
         self.extents = {id(b): EMPTY for b in (*self.scratch, *self.ring.buffers)}
         self._cv_threads: int | None = cv2.getNumThreads()
-        cv2.setNumThreads(1)
+        cv2.setNumThreads(opencv_threads)
 
     def __call__(self, frame: Frame) -> Frame:
         src = frame.rgba

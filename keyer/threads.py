@@ -7,13 +7,10 @@ queue, so memory stays bounded by the queue sizes.
 """
 from __future__ import annotations
 
-import math
-import os
 import queue
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
@@ -50,6 +47,7 @@ class ThreadPlan:
     cores: int
     encoder: int
     kernels: int | None
+    opencv: int = 1       # OpenCV's threads while the effects run: each call works on one box
 
     @classmethod
     def for_cores(cls, cores: int, encoder: int | None = None, encoder_bound: bool = False,
@@ -61,41 +59,18 @@ class ThreadPlan:
             encoder = cores if encoder_bound or not effects else max(1, cores - 1)
         return cls(cores=cores, encoder=encoder, kernels=1 if cores <= 2 else None)
 
+    @classmethod
+    def for_job(cls, fmt, encoder: int | None, preset: str, effects: bool) -> "ThreadPlan":
+        """The plan for a job writing ``fmt`` (a ``keyer.formats.OutputFormat``) at ``preset``,
+        with or without ``effects``, on the cores this process may use (``--threads``:
+        ``encoder``)."""
+        from keyer.formats import encoder_bound
+        from keyer.host import available_cores
 
-def available_cores() -> int:
-    """CPUs this process may use: its affinity mask, capped by a container's CPU quota
-    (cgroup v2 ``cpu.max`` or v1 ``cpu.cfs_quota_us``), rounded up."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    quota = _cgroup_cpu_quota()
-    return max(1, min(cores, quota)) if quota else cores
+        return cls.for_cores(available_cores(), encoder, encoder_bound(fmt, preset), effects)
 
-
-def _cgroup_cpu_quota() -> int | None:
-    for path in ("/sys/fs/cgroup/cpu.max", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us"):
-        try:
-            text = Path(path).read_text()
-            if path.endswith("cfs_quota_us"):
-                text += " " + Path(path).with_name("cpu.cfs_period_us").read_text()
-        except OSError:
-            continue
-        return cpu_quota(text)
-    return None
-
-
-def cpu_quota(text: str) -> int | None:
-    """Cores a cgroup CPU quota allows ("QUOTA PERIOD" in microseconds, rounded up); None when
-    unlimited ("max", or v1's -1) or unreadable."""
-    try:
-        quota, period = text.split()[:2]
-        quota_us, period_us = int(quota), int(period)
-    except ValueError:
-        return None
-    if quota_us <= 0 or period_us <= 0:
-        return None
-    return max(1, math.ceil(quota_us / period_us))
+    def summary(self) -> dict:
+        return {"cores": self.cores, "encoder": self.encoder, "kernels": self.kernels}
 
 
 def prefetch(source: Iterable[T], depth: int, name: str, stall_timeout: float | None = None,

@@ -7,7 +7,8 @@ import numba
 import pytest
 
 from keyer.formats import FORMATS, encoder_bound
-from keyer.threads import ThreadPlan, cpu_quota, prefetch
+from keyer.host import cpu_quota
+from keyer.threads import ThreadPlan, prefetch
 from tests.clips import make_clip
 
 
@@ -85,11 +86,12 @@ def test_each_thread_of_a_job_runs_its_kernels_and_encoder_as_planned(tmp_path, 
     from structlog.testing import capture_logs
 
     import keyer.encode
+    import keyer.host
     import keyer.stages
     from effects.base import parse_chain
     from keyer.pipeline import Job, run_job
 
-    monkeypatch.setattr(keyer.encode, "available_cores", lambda: cores)
+    monkeypatch.setattr(keyer.host, "available_cores", lambda: cores)
     expected_kernels = numba.config.NUMBA_NUM_THREADS if kernels is None else kernels
     seen: dict[str, set] = {}
 
