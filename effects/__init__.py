@@ -2,7 +2,6 @@
 imported. ``effects.base.MODULES`` lists them by name; a chain imports only the effects it names,
 ``describe()`` imports them all."""
 from effects.base import ALL, MODULES, REGISTRY, Geometry, build, describe, load_all, parse_chain
-from effects.posterize import posterize_time
 
 __all__ = ["ALL", "MODULES", "REGISTRY", "Geometry", "build", "describe", "load_all",
-           "parse_chain", "posterize_time"]
+           "parse_chain"]

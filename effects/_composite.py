@@ -15,12 +15,10 @@ whole frame. Without a ``Boxes`` (an effect called on its own) both are worked o
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from keyer._jit import kernel
-from keyer.frame import EMPTY, Box
+from keyer.frame import EMPTY, Box, Boxes  # noqa: F401 (Boxes: the effects' annotations)
 
 # How far from the subject a later effect reads colour under alpha 0 (surface-bevel's height
 # from luma: Gaussian radius 4 + gradient 1). Effects that change only colour (multiply, add)
@@ -138,23 +136,6 @@ def hull(a: Box | None, b: Box | None) -> Box | None:
     if b[0] >= b[1]:
         return a
     return min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3])
-
-
-@dataclass(slots=True)
-class Boxes:
-    """What a chain knows of the pictures around one effect call; None = not known (the whole
-    frame). The effect reads all three and leaves them describing its output: ``alpha`` its
-    subject's box, ``out`` the box outside which it is all zero.
-
-    ``alpha``: the box of src's non-zero alpha, exact (effects pad it into the boxes they
-    compute, and their output must not depend on how it was found).
-    ``src``: src is all zero (colour and alpha) outside it.
-    ``out``: what the out buffer still holds from before is all zero outside it.
-    """
-
-    alpha: Box | None = None
-    src: Box | None = None
-    out: Box | None = None
 
 
 def find_subject(src: np.ndarray, boxes: Boxes | None) -> Box:

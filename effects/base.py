@@ -18,35 +18,15 @@ from typing import Any, Callable, Protocol
 import numpy as np
 
 from keyer.errors import UsageProblem
+from keyer.frame import FrameOp, Geometry  # noqa: F401 (the contract effects implement)
 from keyer.params import Param, coerce, param, params_of, suggest  # noqa: F401 (effects use param)
-
-
-@dataclass(frozen=True, slots=True)
-class Geometry:
-    """What an effect is bound to: the canvas it will see every frame."""
-
-    width: int
-    height: int
-    fps: float = 30.0
-
-
-class FrameOp(Protocol):
-    """A bound effect: ``op(src, out, t)`` writes ``out`` from ``src`` (both (H, W, 4) uint8
-    straight-alpha RGBA, distinct arrays) for the frame at ``t`` seconds; ``close()`` frees.
-    In a chain, ``boxes`` (an ``effects._composite.Boxes``) says what is known of ``src`` and
-    ``out`` and is left describing the output (see ``keyer.stages.EffectsStage``); without
-    it the effect works it all out and writes the whole of ``out``."""
-
-    def __call__(self, src: np.ndarray, out: np.ndarray, t: float, boxes: Any = None) -> None: ...
-
-    def close(self) -> None: ...
 
 
 REGISTRY: dict[str, type] = {}
 
 # Every effect by command-line name, and the module whose import registers it. Importing all of
-# them costs ~25 ms (~40 ms without byte-code), which a job running one effect, or only
-# posterize-time, need not pay; `keyer effects` imports them all.
+# them costs ~25 ms (~40 ms without byte-code), which a job running one effect need not pay;
+# `keyer effects` imports them all.
 MODULES = {
     "displacement": "effects.displacement",
     "multiply": "effects.multiply",

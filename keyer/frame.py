@@ -1,9 +1,14 @@
-"""The unit that flows through the pipeline: one picture with its own time."""
+"""The unit that flows through the pipeline, and what a stage and an effect agree on.
+
+``Frame`` is one picture with its own time. An effect (``keyer.effects``) binds to a
+``Geometry`` and returns a ``FrameOp``; in a chain (``keyer.stages.EffectsStage``) a ``Boxes``
+carries what is known of the pictures from one effect call to the next.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -42,3 +47,41 @@ class Frame:
     @property
     def end_pts(self) -> int:
         return self.pts + self.duration
+
+
+@dataclass(frozen=True, slots=True)
+class Geometry:
+    """What an effect is bound to: the canvas it will see every frame."""
+
+    width: int
+    height: int
+    fps: float = 30.0
+
+
+class FrameOp(Protocol):
+    """A bound effect: ``op(src, out, t)`` writes ``out`` from ``src`` (both (H, W, 4) uint8
+    straight-alpha RGBA, distinct arrays) for the frame at ``t`` seconds; ``close()`` frees.
+    In a chain, ``boxes`` (a ``Boxes``) says what is known of ``src`` and ``out`` and is left
+    describing the output (see ``keyer.stages.EffectsStage``); without it the effect works it
+    all out and writes the whole of ``out``."""
+
+    def __call__(self, src: np.ndarray, out: np.ndarray, t: float, boxes: Boxes | None = None) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(slots=True)
+class Boxes:
+    """What a chain knows of the pictures around one effect call; None = not known (the whole
+    frame). The effect reads all three and leaves them describing its output: ``alpha`` its
+    subject's box, ``out`` the box outside which it is all zero.
+
+    ``alpha``: the box of src's non-zero alpha, exact (effects pad it into the boxes they
+    compute, and their output must not depend on how it was found).
+    ``src``: src is all zero (colour and alpha) outside it.
+    ``out``: what the out buffer still holds from before is all zero outside it.
+    """
+
+    alpha: Box | None = None
+    src: Box | None = None
+    out: Box | None = None

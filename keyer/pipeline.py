@@ -280,7 +280,7 @@ def run_job(job: Job, log: Any = None, progress: Callable[[int, int | None, floa
         fx = EffectsStage(ops, width, height, RING, threads.opencv) if ops else None
 
         if job.posterize_fps:
-            from effects.posterize import posterize_time
+            from keyer.posterize import posterize_time
 
             frames = metered("posterize", posterize_time(frames, job.posterize_fps), meter)
         frames = metered("key", hold_after_first(frames, first_out), meter, key_stage)

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from keyer.colour import ToRGBA, plane_array, ycbcr_constants
-from keyer.frame import EMPTY, Frame
+from keyer.frame import EMPTY, Boxes, Frame
 from keyer.keying import Keyer, KeySettings, PlanarKeyer
 from keyer.probe import StreamInfo
 
@@ -217,7 +217,7 @@ class EffectsStage:
     """Applies a chain of bound effects, ping-ponging through two scratch buffers.
 
     Effects work inside the subject's box and copy (or clear) the rest. The stage passes an
-    ``effects._composite.Boxes`` along the chain, so the subject is searched for once (within
+    ``keyer.frame.Boxes`` along the chain, so the subject is searched for once (within
     the frame's ``extent`` when the key says it is all zero beyond), and it remembers, per
     buffer, a box outside which the buffer is all zero: an effect then copies only where its
     input and the buffer's old content can differ, not the whole frame. Nothing but this stage
@@ -232,8 +232,6 @@ class EffectsStage:
 
     def __init__(self, ops: Sequence, width: int, height: int, ring: int,
                  opencv_threads: int = 1) -> None:
-        from effects._composite import Boxes   # here: a key-only job loads no effect module
-
         self._new_boxes = Boxes
         self.ops = list(ops)
         self.scratch = [np.zeros((height, width, 4), np.uint8) for _ in range(min(2, len(ops) - 1))]

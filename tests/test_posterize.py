@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import pytest
 
-from effects.posterize import posterize_time
+from keyer.posterize import posterize_time
 from keyer.errors import UsageProblem
 from keyer.frame import Frame
 
