@@ -8,7 +8,9 @@ cannot make the demuxer open other files or URLs.
 from __future__ import annotations
 
 import os
+import re
 import stat
+import struct
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -54,6 +56,9 @@ class StreamInfo:
     audio_codec: str | None
     audio_rate: int | None
     audio_channels: int | None
+    # seconds: the longest duration any header claims (``declared_duration``), which limits use;
+    # ``duration`` is what FFmpeg reports for the stream's samples
+    declared_duration: float | None = None
 
     @property
     def display_size(self) -> tuple[int, int]:
@@ -141,6 +146,7 @@ def probe(path: str | os.PathLike) -> StreamInfo:
         elif container.duration is not None and container.duration > 0:
             duration = container.duration / av.time_base
         frames = vs.frames or None
+        declared = declared_duration(path, container, vs, fps)
         audio = container.streams.audio[0] if container.streams.audio else None
         first = _first_frame(container, vs, path)
         rotation = int(round(first.rotation or 0)) % 360
@@ -158,6 +164,7 @@ def probe(path: str | os.PathLike) -> StreamInfo:
             audio_codec=audio.codec_context.name if audio else None,
             audio_rate=audio.codec_context.sample_rate if audio else None,
             audio_channels=audio.codec_context.channels if audio else None,
+            declared_duration=declared,
         )
     finally:
         container.close()
@@ -196,6 +203,104 @@ def _first_frame(container, vs, path, max_packets: int = 500) -> av.VideoFrame:
     except av.FFmpegError as exc:
         raise InputProblem(f"{path}: unreadable video stream ({_reason(exc)})") from None
     raise InputProblem(f"{path}: no decodable video frame")
+
+
+def declared_duration(path, container, vs, fps: Fraction) -> float | None:
+    """The longest duration, in seconds, that anything in the file's headers declares.
+
+    The largest of: the video stream's and the container's durations, frames / fps where the
+    frame count is declared, Matroska's per-track ``DURATION`` tag, and for QuickTime/MP4 the
+    movie, track and media headers (FFmpeg reports the sample table's length instead, however
+    long those say the file is). None when nothing declares a duration.
+    """
+    found = []
+    if vs.duration is not None and vs.duration > 0:
+        found.append(float(vs.duration * vs.time_base))
+    if container.duration is not None and container.duration > 0:
+        found.append(container.duration / av.time_base)
+    if vs.frames and fps:
+        found.append(vs.frames / float(fps))
+    tag = _clock_seconds(vs.metadata.get("DURATION", ""))
+    if tag:
+        found.append(tag)
+    if "mov" in container.format.name.split(","):
+        found += quicktime_durations(path)
+    return max(found) if found else None
+
+
+_CLOCK = re.compile(r"(\d{1,9}):(\d\d):(\d\d(?:\.\d{1,9})?)")
+
+
+def _clock_seconds(text: str) -> float | None:
+    """``"HH:MM:SS.nnnnnnnnn"`` (Matroska's DURATION tag) in seconds; None if it is not that."""
+    m = _CLOCK.fullmatch(text.strip())
+    return int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3]) if m else None
+
+
+_QT_PARENTS = {b"moov", b"trak", b"mdia"}     # the boxes that hold mvhd, tkhd and mdhd
+
+
+def quicktime_durations(path, max_boxes: int = 10_000) -> list[float]:
+    """Seconds declared by the mvhd, tkhd and mdhd boxes of a QuickTime/MP4 file.
+
+    Walks the box tree by the sizes in the box headers (mdat is skipped, not read), visiting at
+    most ``max_boxes`` boxes; a duration of 0 or all ones ("unknown", ISO/IEC 14496-12) is left
+    out. tkhd durations are in the movie's timescale (mvhd's), the others in their own.
+    """
+    headers: list[tuple[bytes, int, int]] = []   # (box, duration, timescale; 0 = the movie's)
+    try:
+        with open(path, "rb") as f:
+            _walk_boxes(f, 0, os.fstat(f.fileno()).st_size, 0, headers, [max_boxes])
+    except OSError:
+        return []
+    movie_scale = next((scale for box, _, scale in headers if box == b"mvhd"), 0)
+    return [duration / (scale or movie_scale) for _, duration, scale in headers
+            if scale or movie_scale]
+
+
+def _walk_boxes(f, pos: int, stop: int, depth: int, out: list, budget: list[int]) -> None:
+    while pos + 8 <= stop and budget[0] > 0:
+        budget[0] -= 1
+        f.seek(pos)
+        head = f.read(16)
+        if len(head) < 8:
+            return
+        size, kind = struct.unpack(">I4s", head[:8])
+        start = pos + 8
+        if size == 1 and len(head) == 16:        # a 64-bit size follows the type
+            size, start = struct.unpack(">Q", head[8:])[0], pos + 16
+        elif size == 0:                          # to the end of the enclosing box (or file)
+            size = stop - pos
+        if size < start - pos:
+            return                               # damaged: stop reading this level
+        end = min(pos + size, stop)
+        if kind in _QT_PARENTS and depth < 4:
+            _walk_boxes(f, start, end, depth + 1, out, budget)
+        elif kind in (b"mvhd", b"tkhd", b"mdhd"):
+            f.seek(start)
+            found = _header_duration(kind, f.read(36))
+            if found:
+                out.append((kind, *found))
+        pos = end
+
+
+def _header_duration(kind: bytes, body: bytes) -> tuple[int, int] | None:
+    """(duration, timescale) of an mvhd/mdhd body, (duration, 0) of a tkhd; None if unknown."""
+    wide = body[:1] == b"\x01"                  # version 1: 64-bit times and duration
+    if kind == b"tkhd":                          # created, modified, track id, reserved, duration
+        scale, at = 0, (28 if wide else 20)
+    else:                                        # created, modified, timescale, duration
+        at = 24 if wide else 16
+        scale = int.from_bytes(body[at - 4:at], "big")
+        if not scale:
+            return None
+    n = 8 if wide else 4
+    if len(body) < at + n:
+        return None
+    duration = int.from_bytes(body[at:at + n], "big")
+    if duration in (0, (1 << 8 * n) - 1):
+        return None
+    return duration, scale
 
 
 def expected_frames(info: StreamInfo) -> int | None:
