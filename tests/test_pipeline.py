@@ -427,7 +427,7 @@ def test_a_failure_before_the_first_frame_stops_decoding_and_leaves_nothing(tmp_
     def broken(*args):
         raise UsageProblem("drop-shadow: cannot bind")
 
-    monkeypatch.setattr(pipeline, "bind_effects", broken)
+    monkeypatch.setattr(pipeline.Plan, "effects_stage", broken)
     job = pipeline.Job(input=green_clip, output=str(tmp_path / "o.webm"),
                        effects=tuple(parse_chain("drop-shadow")))
     with pytest.raises(UsageProblem, match="cannot bind"):
@@ -628,7 +628,7 @@ def test_a_job_runs_without_numbas_array_library(tmp_path, pix_fmt, output, effe
 _CACHED_KERNEL = """
 import json, sys
 import numpy as np
-from keyer import _encode_kernels as EK
+from keyer.kernels import encode as EK
 rgba = np.full((2, 3, 4), 7, np.uint8)
 rgba[0, 1, 3] = 0
 out = np.empty_like(rgba)
