@@ -11,6 +11,7 @@ from effects import _composite
 from effects.base import Geometry, param, register
 from effects.textures import check_texture, load_rgb
 from keyer._jit import kernel
+from keyer.colour import LUMA709
 
 KERNEL_DEPS = (_composite,)   # kernels this effect runs from other modules
 
@@ -27,15 +28,17 @@ def _channel(v, shift):
 
 
 @kernel
-def luma_plane(px, y0, y1, x0, x1, out):
-    """BT.709 luma of RGBA in 0..1 (float32), inside the box; ``px`` the frame's packed
-    pixels (``_composite.words``: one load per pixel, so the loop vectorises)."""
+def luma_plane(px, luma, y0, y1, x0, x1, out):
+    """Luma of RGBA in 0..1 (float32) with weights ``luma`` = (Kr, Kg, Kb), inside the box;
+    ``px`` the frame's packed pixels (``_composite.words``: one load per pixel, so the loop
+    vectorises)."""
+    kr, kg, kb = luma
     for i in range(y0, y1):
         s = px[i, x0:x1]
         o = out[i, x0:x1]
         for k in range(s.shape[0]):
             v = s[k]
-            o[k] = (0.2126 * _channel(v, 0) + 0.7152 * _channel(v, 8) + 0.0722 * _channel(v, 16)) / 255.0
+            o[k] = (kr * _channel(v, 0) + kg * _channel(v, 8) + kb * _channel(v, 16)) / 255.0
 
 
 @kernel
@@ -142,7 +145,7 @@ class SurfaceBevelOp:
         self.static = spec.height != "luma"
         if self.static:
             tex = load_rgb(spec.height, g.width, g.height, "stretch").astype(np.float32)
-            h = (tex @ np.array([0.2126, 0.7152, 0.0722], np.float32)) / 255.0
+            h = (tex @ np.array(LUMA709, np.float32)) / 255.0
             cv2.GaussianBlur(np.ascontiguousarray(h), (0, 0), BLUR_SIGMA, dst=self.height)
 
     def __call__(self, src: np.ndarray, out: np.ndarray, t: float,
@@ -152,7 +155,7 @@ class SurfaceBevelOp:
         if not self.static and box[0] < box[1]:
             # heights are read 1 px around the box; each needs luma within the blur's radius
             ly0, ly1, lx0, lx1 = _composite.pad(box, 1 + BLUR_RADIUS, fh, fw)
-            luma_plane(_composite.words(src, np.uint32), ly0, ly1, lx0, lx1, self.height)
+            luma_plane(_composite.words(src, np.uint32), LUMA709, ly0, ly1, lx0, lx1, self.height)
             roi = self.height[ly0:ly1, lx0:lx1]
             cv2.GaussianBlur(roi, (0, 0), BLUR_SIGMA, dst=roi)
         lx, ly, lz = self.light
@@ -169,7 +172,7 @@ class SurfaceBevelOp:
 def warm() -> None:
     s = np.zeros((3, 3, 4), np.uint8)
     hgt = np.zeros((3, 3), np.float32)
-    luma_plane(_composite.words(s, np.uint32), 0, 3, 0, 3, hgt)
+    luma_plane(_composite.words(s, np.uint32), LUMA709, 0, 3, 0, 3, hgt)
     k = np.zeros(3)
     relief_kernel(_composite.words(s, np.uint32), hgt, np.float32(1), 0.5, 0.5, 0.7, 0.5, 0.5,
                   0, 3, 0, 3, k, k.copy(), _composite.words(np.empty_like(s), np.uint32))

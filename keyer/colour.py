@@ -1,21 +1,95 @@
-"""Decoded picture -> RGBA: reads the stream's matrix and range instead of assuming them.
+"""Colour standards in one place, and decoded picture -> RGBA.
 
-Planar Y'CbCr (4:2:0, 4:2:2, 4:4:4; 8 to 16 bit) goes through our own kernel, which upsamples
-chroma bilinearly with the right siting. Anything else (NV12, RGB, palette, ...) is converted by
+The matrices (Kr, Kb), the limited range's codes, FFmpeg's colour tags and the colour-name
+parser live here; kernels get these values as arguments (``keyer.kernels``), never as literals.
+Every output is BT.709, limited range (``BT709_LIMITED``), tagged so.
+
+Decoding reads the stream's own matrix and range instead of assuming them: planar Y'CbCr
+(4:2:0, 4:2:2, 4:4:4; 8 to 16 bit) goes through our own kernel, which upsamples chroma
+bilinearly with the right siting. Anything else (NV12, RGB, palette, ...) is converted by
 swscale with ``BILINEAR | FULL_CHR_H_INT | ACCURATE_RND`` and copied in.
 """
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
 import numpy as np
 from av.video.reformatter import Interpolation
 
-from keyer import _key_kernels as K
+from keyer import kernels
+from keyer.errors import UsageProblem
+from keyer.kernels import rgba as K
 
-# (Kr, Kb) per matrix. Untagged streams: BT.709 for HD (height >= 720), BT.601 below.
-MATRICES = {1: (0.2126, 0.0722), 5: (0.299, 0.114), 6: (0.299, 0.114), 7: (0.212, 0.087),
-            9: (0.2627, 0.0593), 10: (0.2627, 0.0593), 4: (0.30, 0.11)}
+# --- Matrices: (Kr, Kb); Kg = 1 - Kr - Kb ---
+BT709 = (0.2126, 0.0722)
+BT601 = (0.299, 0.114)          # BT.470 BG and SMPTE 170M
+SMPTE240M = (0.212, 0.087)
+BT2020 = (0.2627, 0.0593)       # non-constant and constant luminance alike
+FCC = (0.30, 0.11)
+# per AVColorSpace value. Untagged streams: BT.709 for HD (height >= 720), BT.601 below.
+MATRICES = {1: BT709, 4: FCC, 5: BT601, 6: BT601, 7: SMPTE240M, 9: BT2020, 10: BT2020}
+LUMA709 = (BT709[0], 1.0 - BT709[0] - BT709[1], BT709[1])   # (Kr, Kg, Kb): 0.2126, 0.7152, 0.0722
+
+# --- Range, in 8-bit codes (samples of more bits: times 2^(bits - 8)) ---
+# limited ("tv", "MPEG") range: Y = 16 + 219 * Y' (Y' in 0..1), C = 128 + 224 * C' (C' in -0.5..0.5)
+LIMITED = (16.0, 219.0, 128.0, 224.0)   # (Y' black, Y' span, C zero, C span)
+Y_BLACK, Y_SPAN, C_ZERO, C_SPAN = LIMITED
+
+# --- FFmpeg's colour tags (AVColorSpace, AVColorPrimaries, AVColorTransferCharacteristic,
+# AVColorRange values) ---
+SPACE_BT709 = 1
+PRIMARIES_BT709 = 1
+TRC_BT709 = 1
+RANGE_LIMITED = 1   # AVCOL_RANGE_MPEG, "tv"
+RANGE_FULL = 2      # AVCOL_RANGE_JPEG, "pc"
+
+# What every output is (tagged with the BT.709 tags and RANGE_LIMITED): the colour tuple the
+# kernels writing it take, (Kr, Kb, Y' black, Y' span, C zero, C span)
+BT709_LIMITED = BT709 + LIMITED
+
+# --- Colours by name or hex ---
+NAMES = {
+    "white": (255, 255, 255), "black": (0, 0, 0), "red": (255, 0, 0), "green": (0, 255, 0),
+    "blue": (0, 0, 255), "yellow": (255, 255, 0), "cyan": (0, 255, 255),
+    "magenta": (255, 0, 255), "grey": (128, 128, 128), "gray": (128, 128, 128),
+    "orange": (255, 165, 0), "pink": (255, 192, 203), "purple": (128, 0, 128),
+}
+_HEX = re.compile(r"^(#|0x)?([0-9a-fA-F]{6})([0-9a-fA-F]{2})?$")
+
+
+def parse_hex(text: str, strict: bool = False) -> tuple[int, int, int] | None:
+    """``(r, g, b)`` of ``#RRGGBB`` or ``RRGGBB`` (any case, spaces around ignored), or None
+    when ``text`` is not one. Unless ``strict``, also ``0xRRGGBB`` and a trailing alpha byte
+    (``#RRGGBBAA``, ignored).
+
+    >>> parse_hex("#00B140"), parse_hex("0x00b140"), parse_hex("0x00b140", strict=True)
+    ((0, 177, 64), (0, 177, 64), None)
+    """
+    m = _HEX.match(str(text).strip().lower())
+    if not m or (strict and (m.group(1) == "0x" or m.group(3) is not None)):
+        return None
+    v = int(m.group(2), 16)
+    return ((v >> 16) & 255, (v >> 8) & 255, v & 255)
+
+
+def parse_color(text: str) -> tuple[int, int, int]:
+    """``"#ff8000"`` -> ``(255, 128, 0)``: ``#RRGGBB``, ``RRGGBB``, ``0xRRGGBB``, ``#RRGGBBAA``
+    (alpha ignored) or a name (as in CSS, for the common ones). The one colour parser of
+    effects and ``--background``; ``--key`` takes its strict hex (``parse_hex``).
+
+    >>> parse_color("white"), parse_color("#00B140")
+    ((255, 255, 255), (0, 177, 64))
+    """
+    t = str(text).strip().lower()
+    if t in NAMES:
+        return NAMES[t]
+    rgb = parse_hex(t)
+    if rgb is None:
+        raise UsageProblem(f"{text!r} is not a colour (use #RRGGBB or a name like white)")
+    return rgb
+
+
 SWS_FLAGS = Interpolation.BILINEAR | Interpolation.FULL_CHR_H_INT | Interpolation.ACCURATE_RND
 
 # pix_fmt -> (chroma subsampled in x, in y, bits)
@@ -31,7 +105,7 @@ def matrix_for(colorspace: int, height: int) -> tuple[float, float]:
     """(Kr, Kb) for an AVColorSpace value; untagged means BT.709 for HD, BT.601 for SD."""
     if colorspace in MATRICES:
         return MATRICES[colorspace]
-    return MATRICES[1] if height >= 720 else MATRICES[5]
+    return BT709 if height >= 720 else BT601
 
 
 def plane_array(plane, dtype, width: int) -> np.ndarray:
@@ -44,7 +118,8 @@ def plane_array(plane, dtype, width: int) -> np.ndarray:
 class YCbCr(NamedTuple):
     """How to read one stream's planes: ``R = Y + rv*Cr``, ``G = Y - gu*Cb - gv*Cr``,
     ``B = Y + bu*Cb`` with Y, Cb, Cr normalised by ``(x - off) * scale`` to 0..255 and
-    -127.5..127.5; chroma subsampled in x / y (``sx``, ``sy``); samples of ``dtype``."""
+    -127.5..127.5; chroma subsampled in x / y (``sx``, ``sy``); samples of ``dtype``.
+    ``coefficients``: the eight float32 the kernels take."""
 
     sx: int
     sy: int
@@ -58,6 +133,32 @@ class YCbCr(NamedTuple):
     bu: np.float32
     dtype: np.dtype
 
+    @property
+    def coefficients(self) -> tuple:
+        """``(y_off, y_scale, c_off, c_scale, rv, gu, gv, bu)``: the kernels' reading constants."""
+        return tuple(self[2:10])
+
+
+def ycbcr(matrix: tuple[float, float], bits: int = 8, full: bool = False, sx: int = 1,
+          sy: int = 1) -> YCbCr:
+    """How to read planes of ``bits``-bit samples coded with ``matrix`` (Kr, Kb) in full or
+    limited range, chroma subsampled in x / y (``sx``, ``sy``)."""
+    s = float(1 << (bits - 8))
+    maxv = float((1 << bits) - 1)
+    if full:
+        y_off, y_scale = 0.0, 255.0 / maxv
+        c_off, c_scale = C_ZERO * s, 255.0 / maxv
+    else:
+        y_off, y_scale = Y_BLACK * s, 255.0 / (Y_SPAN * s)
+        c_off, c_scale = C_ZERO * s, 255.0 / (C_SPAN * s)
+    kr, kb = matrix
+    kg = 1.0 - kr - kb
+    rv = 2.0 * (1.0 - kr)
+    bu = 2.0 * (1.0 - kb)
+    f = np.float32
+    return YCbCr(sx, sy, f(y_off), f(y_scale), f(c_off), f(c_scale), f(rv), f(bu * kb / kg),
+                 f(rv * kr / kg), f(bu), np.dtype(np.uint8) if bits == 8 else np.dtype("<u2"))
+
 
 def ycbcr_constants(frame) -> YCbCr | None:
     """The constants to read ``frame``'s planes with (its own matrix and range), or None when
@@ -66,23 +167,9 @@ def ycbcr_constants(frame) -> YCbCr | None:
     planar = _PLANAR.get(fmt)
     if planar is None:
         return None
-    full = fmt.startswith("yuvj") or int(frame.color_range) == 2
+    full = fmt.startswith("yuvj") or int(frame.color_range) == RANGE_FULL
     sx, sy, bits = planar
-    s = float(1 << (bits - 8))
-    maxv = float((1 << bits) - 1)
-    if full:
-        y_off, y_scale = 0.0, 255.0 / maxv
-        c_off, c_scale = 128.0 * s, 255.0 / maxv
-    else:
-        y_off, y_scale = 16.0 * s, 255.0 / (219.0 * s)
-        c_off, c_scale = 128.0 * s, 255.0 / (224.0 * s)
-    kr, kb = matrix_for(int(frame.colorspace), frame.height)
-    kg = 1.0 - kr - kb
-    rv = 2.0 * (1.0 - kr)
-    bu = 2.0 * (1.0 - kb)
-    f = np.float32
-    return YCbCr(sx, sy, f(y_off), f(y_scale), f(c_off), f(c_scale), f(rv), f(bu * kb / kg),
-                 f(rv * kr / kg), f(bu), np.dtype(np.uint8) if bits == 8 else np.dtype("<u2"))
+    return ycbcr(matrix_for(int(frame.colorspace), frame.height), bits, full, sx, sy)
 
 
 class ToRGBA:
@@ -108,12 +195,12 @@ class ToRGBA:
                                  src_color_range=frame.color_range or None).to_ndarray()
             K.rgb_to_rgba(rgb, out)
             return
-        sx, sy, y_off, y_scale, c_off, c_scale, rv, gu, gv, bu, dtype = self._consts
-        cw = (w + 1) >> 1 if sx else w
+        c = self._consts
+        cw = (w + 1) >> 1 if c.sx else w
+        dtype = c.dtype
         y = plane_array(frame.planes[0], dtype, w)
         u = plane_array(frame.planes[1], dtype, cw)
         v = plane_array(frame.planes[2], dtype, cw)
         if self._rows_for != (frame.height, cw):
-            self._rows, self._rows_for = K.chroma_rows(frame.height, cw), (frame.height, cw)
-        K.planes_to_rgba(y, u, v, sx, sy, y_off, y_scale, c_off, c_scale, rv, gu, gv, bu,
-                         self._rows, out)
+            self._rows, self._rows_for = kernels.chroma_rows(frame.height, cw), (frame.height, cw)
+        K.planes_to_rgba((y, u, v), (c.sx, c.sy), c.coefficients, self._rows, out)

@@ -19,16 +19,16 @@ import av
 import cv2
 import numpy as np
 
-from keyer import _encode_kernels as EK
+from keyer.colour import (BT709_LIMITED, PRIMARIES_BT709, RANGE_LIMITED, SPACE_BT709, TRC_BT709,
+                          parse_color, plane_array)
 from keyer.errors import OutputProblem, UsageProblem
 from keyer.files import publish
 from keyer.formats import FORMATS, OutputFormat, encoder_options
 from keyer.frame import Frame
-from keyer.colour import plane_array
+from keyer.kernels import encode as EK
 from keyer.probe import StreamInfo, open_input
 from keyer.settings import EncodeSettings
 
-BT709 = (0.2126, 0.0722)          # (Kr, Kb) of the matrix every output is tagged with
 PLANAR = {"yuva420p": (1, 8), "yuv420p": (1, 8), "yuva444p10le": (0, 10)}   # (4:2:0?, bits)
 
 
@@ -106,8 +106,6 @@ def _seq_name(pattern: str, number: int) -> str:
 
 def load_background(spec: str, width: int, height: int) -> np.ndarray:
     """An (H, W, 3) uint8 background from ``#RRGGBB`` or an image path (resized once)."""
-    from effects.colors import parse_color  # one colour parser for the whole project
-
     try:
         rgb = parse_color(spec)
     except Exception:  # noqa: BLE001 - not a colour: try it as a file
@@ -145,8 +143,8 @@ def yuv420_of(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     y = np.empty((height, width), np.uint8)
     u = np.empty((height // 2, width // 2), np.uint8)
     v = np.empty((height // 2, width // 2), np.uint8)
-    EK.rgba_to_yuv420(rgba, rgba.view(np.uint32)[..., 0], rgb, False, *NO_PLANES, BT709[0],
-                      BT709[1], y, u, v, np.empty_like(y))
+    EK.rgba_to_yuv420(rgba, rgba.view(np.uint32)[..., 0], rgb, False, NO_PLANES, BT709_LIMITED,
+                      (y, u, v, np.empty_like(y)))
     return y, u, v
 
 
@@ -170,10 +168,10 @@ def rgba_to_frame(rgba: np.ndarray, fmt: OutputFormat, background: np.ndarray,
         if fmt.flatten and background_yuv[0].shape != (h, w):   # the kernel reads them unchecked
             background_yuv = yuv420_of(background)
         EK.rgba_to_yuv420(rgba, rgba.view(np.uint32)[..., 0], background, fmt.flatten,
-                          *background_yuv, BT709[0], BT709[1], y, u, v, a)
+                          background_yuv, BT709_LIMITED, (y, u, v, a))
     else:
-        EK.rgba_to_yuv(rgba, background, fmt.flatten, BT709[0], BT709[1], bits, sub, y, u, v, a)
-    vf.colorspace, vf.color_range = 1, 1     # BT.709, limited ("tv") range
+        EK.rgba_to_yuv(rgba, background, fmt.flatten, BT709_LIMITED, bits, sub, (y, u, v, a))
+    vf.colorspace, vf.color_range = SPACE_BT709, RANGE_LIMITED
     return vf
 
 
@@ -268,10 +266,10 @@ class VideoSink(Sink):
         cc.time_base = info.time_base
         cc.thread_count = s.threads or 0   # the job's ThreadPlan; 0: FFmpeg's own choice
         # Tag the colour explicitly: BT.709, limited range.
-        cc.colorspace = 1
-        cc.color_range = 1
-        cc.color_primaries = 1
-        cc.color_trc = 1
+        cc.colorspace = SPACE_BT709
+        cc.color_range = RANGE_LIMITED
+        cc.color_primaries = PRIMARIES_BT709
+        cc.color_trc = TRC_BT709
         return stream
 
     def _to_video_frame(self, rgba: np.ndarray) -> av.VideoFrame:

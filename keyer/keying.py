@@ -10,19 +10,22 @@ shape the matte; despill limits the primary channel and restores the luminance i
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, fields
 
 import cv2
 import numpy as np
 
-from keyer import _key_kernels as K
+from keyer import kernels
+from keyer.colour import BT709, BT709_LIMITED, LUMA709, parse_hex
 from keyer.errors import UsageProblem
 from keyer.frame import EMPTY, Box
+from keyer.kernels import guided as guided_k
+from keyer.kernels import planar as planar_k
+from keyer.kernels import rgba as rgba_k
+from keyer.kernels import screen as screen_k
 
 # Nominal screen colours (sRGB) used until the real one is measured from the frame.
 NOMINAL = {"green": (0, 177, 64), "blue": (0, 71, 187)}
-LUMA = (0.2126, 0.7152, 0.0722)  # BT.709, for luminance restore after despill
 LIMITS = {"max": 0, "average": 1, "min": 2}
 CELL = 16  # px per cell of the local screen estimate
 GUIDE_EPS = 1e-4  # guided filter regularisation (luma in 0..1): lower follows luma edges closer
@@ -84,19 +87,14 @@ class KeySettings:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-_HEX = re.compile(r"^#?([0-9a-fA-F]{6})$")
-
-
 def parse_key_color(text: str) -> tuple[str, tuple[int, int, int] | None]:
     """``auto``/``green``/``blue`` -> (name, None); ``#RRGGBB`` -> ("rgb", (r, g, b))."""
     t = str(text).strip().lower()
     if t in ("auto", "green", "blue"):
         return t, None
-    m = _HEX.match(t)
-    if not m:
+    rgb = parse_hex(t, strict=True)
+    if rgb is None:
         raise UsageProblem(f"--key {text!r}: use auto, green, blue or #RRGGBB")
-    v = int(m.group(1), 16)
-    rgb = ((v >> 16) & 255, (v >> 8) & 255, v & 255)
     if max(rgb) - min(rgb) < 30:
         raise UsageProblem(f"--key {text!r} is too grey to key on; pick a saturated colour")
     return "rgb", rgb
@@ -187,6 +185,8 @@ class _KeyBase:
         self.hi = 1.0 - settings.similarity
         self.inv_width = 1.0 / settings.softness
         self.inv_clip = 1.0 / (settings.clip_white - settings.clip_black)
+        # the ratio -> alpha ramp, as the kernels take it: (hi, inv_width, clip_black, inv_clip)
+        self.ramp = (self.hi, self.inv_width, settings.clip_black, self.inv_clip)
         if settings.shrink:
             r = int(round(settings.shrink))
             self.erode_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
@@ -200,7 +200,7 @@ class _KeyBase:
         else:
             self.primary, self.screen = estimate(name)
         self.grid[..., 0], self.grid[..., 1], self.grid[..., 2] = self.screen
-        self.grid[..., 3] = K._difference(*self.screen, self.primary, self.s.balance)
+        self.grid[..., 3] = screen_k.screen_difference(self.screen, self.primary, self.s.balance)
 
     def _update_grid(self, rate: float = 0.5) -> None:
         """New local screen estimate from this frame's statistics (normalised convolution).
@@ -214,11 +214,11 @@ class _KeyBase:
         min_count = np.float32(CELL * CELL * 0.25)
         if self.counts.max() < min_count:
             return
-        K.grid_means(self.sums, self.counts, min_count, self._fresh, self._num, self._den)
+        screen_k.grid_means(self.sums, self.counts, min_count, self._fresh, self._num, self._den)
         cv2.GaussianBlur(self._num, (0, 0), 2.0, dst=self._num, borderType=cv2.BORDER_REPLICATE)
         cv2.GaussianBlur(self._den, (0, 0), 2.0, dst=self._den, borderType=cv2.BORDER_REPLICATE)
-        K.grid_blend(self.counts, min_count, self._fresh, self._num, self._den, np.float32(rate),
-                     self.primary, np.float32(self.s.balance), self.grid)
+        screen_k.grid_blend(self.counts, min_count, self._fresh, self._num, self._den,
+                            np.float32(rate), self.primary, np.float32(self.s.balance), self.grid)
 
     def _measure(self, stats, *planes) -> None:
         """Run ``stats(*planes)`` for this frame; on the first, converge on the screen first."""
@@ -250,8 +250,8 @@ class _KeyBase:
         h, w = g.shape
         if self._guide_rows is None:   # row buffers, once: none are allocated per frame
             self._guide_rows = np.zeros((min(h, GUIDE_CHUNKS), 9, w + 2 * r), np.float32)
-        K.guided_fit(g, p, r, self._eps, self._guide_rows, a, b)
-        K.box_mean2(a, b, r, self._guide_rows, mean_a, mean_b)
+        guided_k.guided_fit(g, p, r, self._eps, self._guide_rows, a, b)
+        guided_k.box_mean2(a, b, r, self._guide_rows, mean_a, mean_b)
         return mean_a, mean_b
 
 
@@ -280,9 +280,10 @@ class Keyer(_KeyBase):
         self.grid_rows = np.zeros((self.grid.shape[0], gw + 1), np.float32)   # the stats' rows
 
     def _stats(self, rgba: np.ndarray) -> None:
-        K.ratio_and_screen_stats(rgba, self.grid, CELL, self.col0, self.colf, self.primary,
-                                 np.float32(self.s.balance), np.float32(0.5), self.ratio,
-                                 self.luma, self.sums, self.counts, self.grid_rows)
+        rgba_k.ratio_and_screen_stats(rgba, self.grid, CELL, (self.col0, self.colf), LUMA709,
+                                      (self.primary, np.float32(self.s.balance), np.float32(0.5)),
+                                      self.ratio, self.luma, (self.sums, self.counts),
+                                      self.grid_rows)
 
     def _guided(self) -> tuple[np.ndarray, np.ndarray]:
         """The guided filter's model fitted at half size, upsampled to full size (bilinear)."""
@@ -304,9 +305,9 @@ class Keyer(_KeyBase):
         else:
             mean_a, mean_b = self.coef[0], self.ratio
             mean_a.fill(0.0)
-        K.matte_and_despill(rgba, mean_a, mean_b, self.luma, self.grid, CELL, self.hi, self.inv_width,
-                            self.s.clip_black, self.inv_clip, self.primary,
-                            LIMITS[self.s.spill_limit], self.s.spill, LUMA[self.primary])
+        rgba_k.matte_and_despill(rgba, (mean_a, mean_b, self.luma), self.grid, CELL, self.ramp,
+                                 (self.primary, LIMITS[self.s.spill_limit], self.s.spill,
+                                  LUMA709[self.primary]))
         self._update_grid()
         if self.alpha is not None:
             np.copyto(self.alpha, rgba[..., 3])
@@ -320,7 +321,7 @@ class PlanarKeyer(_KeyBase):
     The matte's ratio, the screen statistics and the guided filter work at chroma resolution
     (a quarter of the pixels); alpha and luma are written per pixel, colour per 2x2 block. No
     RGB frame exists: this is the RGBA path's key without its two conversions (see the kernels
-    in ``keyer._key_kernels``). ``background`` = (Y', Cb, Cr) planes to composite over (4:2:0,
+    in ``keyer.kernels.planar``). ``background`` = (Y', Cb, Cr) planes to composite over (4:2:0,
     BT.709 limited), or None to write alpha.
     """
 
@@ -346,18 +347,19 @@ class PlanarKeyer(_KeyBase):
         # the kernels' row buffers (per grid row / per chunk of strips), made once
         self.stats_rows = np.zeros((self.grid.shape[0], 5, wc), np.float32)
         self.compose_rows = np.zeros((max(1, min(hc, COMPOSE_CHUNKS)), 6, wc), np.float32)
-        self.alpha_rows = K.chroma_rows(height, wc)
+        self.alpha_rows = kernels.chroma_rows(height, wc)
         self.spans = np.zeros((hc, 2), np.int32)   # each strip's visible blocks, per picture
         self.whole = (0, height, 0, width)
         self.flatten = background is not None
         self.background = background or (np.zeros((1, 1), np.uint8),) * 3
 
     def _stats(self, y, u, v, c) -> None:
-        K.planar_ratio_and_stats(y, u, v, self.grid, CELL, self.ccol0, self.ccolf, c.y_off,
-                                 c.y_scale, c.c_off, c.c_scale, c.rv, c.gu, c.gv, c.bu,
-                                 self.primary, np.float32(self.s.balance), np.float32(0.5),
-                                 self.ratio, self.guide, self.sums, self.counts, self.gcols,
-                                 self.stats_rows)
+        planar_k.planar_ratio_and_stats((y, u, v), self.grid, CELL, (self.ccol0, self.ccolf),
+                                        c.coefficients + LUMA709,
+                                        (self.primary, np.float32(self.s.balance),
+                                         np.float32(0.5)),
+                                        self.ratio, self.guide, (self.sums, self.counts),
+                                        self.gcols, self.stats_rows)
 
     def __call__(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, c, y_out: np.ndarray,
                  u_out: np.ndarray, v_out: np.ndarray, a_out: np.ndarray | None = None) -> None:
@@ -397,20 +399,23 @@ class PlanarKeyer(_KeyBase):
             mean_a, mean_b = self.zero_a, self.ratio
         s = self.s
         pre = self.pre if self.shaped else matte
-        K.planar_alpha(y, mean_a, mean_b, c.y_off, c.y_scale, self.hi, self.inv_width,
-                       s.clip_black, self.inv_clip, self.alpha_rows, pre)
+        planar_k.planar_alpha(y, (mean_a, mean_b), c.coefficients, self.ramp, self.alpha_rows,
+                              pre)
         if self.shaped:   # OpenCV shapes a contiguous matte; the result goes to ``matte``
             np.copyto(self.alpha, pre)
             self._shape_matte(self.alpha)
             if matte is not self.alpha:
                 np.copyto(matte, self.alpha)
-        bg_y, bg_u, bg_v = self.background
-        K.planar_compose(y, u, v, pre, matte, mean_a, mean_b, self.guide, self.gcols, CELL,
-                         c.y_off, c.y_scale, c.c_off, c.c_scale, c.rv, c.gu, c.gv, c.bu,
-                         LUMA[0], LUMA[2], self.hi, self.inv_width, s.clip_black, self.inv_clip,
-                         self.primary, LIMITS[s.spill_limit], s.spill, LUMA[self.primary],
-                         self.flatten, rgba is not self.no_rgba, bg_y, bg_u, bg_v,
-                         self.compose_rows, *planes, rgba, stale, self.spans)
+        if rgba is not self.no_rgba:
+            mode = planar_k.TO_RGBA
+        else:
+            mode = planar_k.OVER_BACKGROUND if self.flatten else planar_k.TO_PLANES
+        planar_k.planar_compose((y, u, v), (pre, matte), (mean_a, mean_b, self.guide), self.gcols,
+                                CELL, c.coefficients + BT709_LIMITED, self.ramp,
+                                (self.primary, LIMITS[s.spill_limit], s.spill,
+                                 LUMA709[self.primary]),
+                                mode, self.background, self.compose_rows, planes, rgba, stale,
+                                self.spans)
         self._update_grid()
 
 
@@ -421,7 +426,7 @@ def key(rgb: np.ndarray, settings: KeySettings | None = None) -> np.ndarray:
     """
     h, w = rgb.shape[:2]
     out = np.empty((h, w, 4), np.uint8)
-    K.rgb_to_rgba(np.ascontiguousarray(rgb), out)
+    rgba_k.rgb_to_rgba(np.ascontiguousarray(rgb), out)
     Keyer(settings or KeySettings(), w, h)(out)
     return out
 
@@ -431,11 +436,9 @@ def warm(planar: bool = False) -> None:
     types on tiny arrays: the planar key (to planes, with and without a background, and to
     RGBA), or the RGBA one (8- and 16-bit planes of each subsampling to RGBA, then the key).
     The screen-grid kernels run only once a frame shows enough screen: they are run here."""
-    from keyer.colour import YCbCr
+    from keyer.colour import ycbcr
 
-    f = np.float32
-    c = YCbCr(1, 1, f(16), f(255 / 219), f(128), f(255 / 224), f(1.5748), f(0.1873),
-              f(0.4681), f(1.8556), np.dtype(np.uint8))
+    c = ycbcr(BT709)
     rgba = np.zeros((4, 4, 4), np.uint8)
     y = np.full((4, 4), 100, np.uint8)
     u = np.full((2, 2), 90, np.uint8)
@@ -451,8 +454,8 @@ def warm(planar: bool = False) -> None:
             y = np.zeros((4, 4), dt)
             for cy, cx, sub in ((2, 2, (1, 1)), (4, 2, (1, 0)), (4, 4, (0, 0))):
                 cc = np.zeros((cy, cx), dt)
-                K.planes_to_rgba(y, cc, cc, sub[0], sub[1], c.y_off, c.y_scale, c.c_off,
-                                 c.c_scale, c.rv, c.gu, c.gv, c.bu, K.chroma_rows(4, cx), rgba)
+                rgba_k.planes_to_rgba((y, cc, cc), sub, c.coefficients,
+                                      kernels.chroma_rows(4, cx), rgba)
         rgba[..., 1] = 200
         keyer = Keyer(KeySettings(), 4, 4)
         keyer(rgba)

@@ -12,7 +12,7 @@ import av
 import cv2
 import numpy as np
 
-from keyer.colour import ToRGBA, plane_array, ycbcr_constants
+from keyer.colour import RANGE_LIMITED, SPACE_BT709, ToRGBA, plane_array, ycbcr_constants
 from keyer.frame import EMPTY, Boxes, Frame
 from keyer.keying import Keyer, KeySettings, PlanarKeyer
 from keyer.probe import StreamInfo
@@ -195,7 +195,7 @@ class PlanarKeyStage:
         if self.scratch is not None:
             for a, b in zip(self.scratch, dst):
                 cv2.rotate(a, self.turn_code, dst=b)
-        out.colorspace, out.color_range = 1, 1     # BT.709, limited ("tv") range
+        out.colorspace, out.color_range = SPACE_BT709, RANGE_LIMITED
         frame.video = out
         return frame
 

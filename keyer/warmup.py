@@ -21,7 +21,7 @@ def warm(effect_specs: Iterable = (), output_format=None, key_path: str = "rgba"
     them; none when the key writes the encoder's planes, but for a background to make), run at
     the job's ``size`` (width, height) so that frame planes have the layouts the job's will,
     and the kernels of ``effect_specs``."""
-    from keyer import _encode_kernels as EK
+    from keyer.kernels import encode as EK
     from keyer.encode import FORMATS, NO_PLANES, fast_yuv420, rgba_to_frame
     from keyer.keying import warm as warm_keying
 

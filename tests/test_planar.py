@@ -6,9 +6,10 @@ exactly the same samples; the RGBA path (``Keyer``) is the reference the planar 
 import numpy as np
 import pytest
 
-from keyer import _encode_kernels as EK
-from keyer import _key_kernels as K
-from keyer.colour import YCbCr, plane_array
+from keyer import kernels
+from keyer.colour import BT709_LIMITED, YCbCr, plane_array
+from keyer.kernels import encode as EK
+from keyer.kernels import rgba as K
 from keyer.encode import FORMATS, NO_PLANES, rgba_to_frame, yuv420_of
 from keyer.keying import Keyer, KeySettings, PlanarKeyer, estimate_screen, estimate_screen_planar
 from keyer.stages import planar_key_fits, planar_output
@@ -27,7 +28,7 @@ def planes(rgb):
     rgba = np.dstack([rgb, np.full((h, w), 255, np.uint8)])
     y, a = np.empty((h, w), np.uint8), np.empty((h, w), np.uint8)
     u, v = np.empty((h // 2, w // 2), np.uint8), np.empty((h // 2, w // 2), np.uint8)
-    EK.rgba_to_yuv(rgba, rgb, False, 0.2126, 0.0722, 8, 1, y, u, v, a)
+    EK.rgba_to_yuv(rgba, rgb, False, BT709_LIMITED, 8, 1, (y, u, v, a))
     return y, u, v
 
 
@@ -64,8 +65,8 @@ def test_the_screen_is_measured_from_the_planes_as_from_rgb(screen, primary):
     y, u, v = planes(rgb)
     rgba = np.empty((96, 128, 4), np.uint8)
     c = BT709_TV
-    K.planes_to_rgba(y, u, v, 1, 1, c.y_off, c.y_scale, c.c_off, c.c_scale, c.rv, c.gu, c.gv, c.bu,
-                     K.chroma_rows(y.shape[0], u.shape[1]), rgba)
+    K.planes_to_rgba((y, u, v), (1, 1), c.coefficients, kernels.chroma_rows(y.shape[0], u.shape[1]),
+                     rgba)
     want_primary, want = estimate_screen(rgba[..., :3])
     got_primary, got = estimate_screen_planar(y, u, v, c)
     assert got_primary == want_primary == primary
@@ -90,8 +91,8 @@ def test_screen_is_transparent_black_and_subject_keeps_its_samples():
 def rgb_of(y, u, v):
     rgba = np.empty((*y.shape, 4), np.uint8)
     c = BT709_TV
-    K.planes_to_rgba(y, u, v, 1, 1, c.y_off, c.y_scale, c.c_off, c.c_scale, c.rv, c.gu, c.gv, c.bu,
-                     K.chroma_rows(y.shape[0], u.shape[1]), rgba)
+    K.planes_to_rgba((y, u, v), (1, 1), c.coefficients, kernels.chroma_rows(y.shape[0], u.shape[1]),
+                     rgba)
     return rgba[..., :3].astype(int)
 
 
@@ -144,8 +145,8 @@ def test_planar_key_follows_the_rgba_key(settings):
     c = BT709_TV
     keyer = Keyer(settings, 96, 64)
     for _ in range(3):
-        K.planes_to_rgba(y, u, v, 1, 1, c.y_off, c.y_scale, c.c_off, c.c_scale, c.rv, c.gu, c.gv,
-                         c.bu, K.chroma_rows(64, u.shape[1]), rgba)
+        K.planes_to_rgba((y, u, v), (1, 1), c.coefficients, kernels.chroma_rows(64, u.shape[1]),
+                         rgba)
         keyer(rgba)
     ref = rgba[..., 3].astype(int)
     diff = np.abs(ao.astype(int) - ref)
@@ -209,7 +210,7 @@ def test_rgba_output_is_the_planar_picture():
     for _ in range(2):
         keyer.to_rgba(y, u, v, BT709_TV, rgba)
     again = [np.empty_like(p) for p in planes]
-    EK.rgba_to_yuv(rgba, rgba[..., :3], False, 0.2126, 0.0722, 8, 1, *again)
+    EK.rgba_to_yuv(rgba, rgba[..., :3], False, BT709_LIMITED, 8, 1, tuple(again))
     assert (again[3] == planes[3]).all()                          # the same alpha
     assert (rgba[planes[3] == 0] == 0).all()                      # transparent is (0, 0, 0, 0)
     for ours, theirs in zip(again[:3], planes[:3]):
@@ -231,10 +232,10 @@ def test_encoder_fast_path_matches_the_general_kernel(flatten):
     general = [np.zeros((8, 80), np.uint8), np.zeros((4, 40), np.uint8),
                np.zeros((4, 40), np.uint8), np.zeros((8, 80), np.uint8)]
     fast = [np.full_like(p, 0xAB) for p in general]   # reused buffers: every sample is written
-    EK.rgba_to_yuv(rgba, background, flatten, 0.2126, 0.0722, 8, 1, *general)
+    EK.rgba_to_yuv(rgba, background, flatten, BT709_LIMITED, 8, 1, tuple(general))
     bg_planes = yuv420_of(background) if flatten else NO_PLANES
-    EK.rgba_to_yuv420(rgba, rgba.view(np.uint32)[..., 0], background, flatten, *bg_planes,
-                      0.2126, 0.0722, *fast)
+    EK.rgba_to_yuv420(rgba, rgba.view(np.uint32)[..., 0], background, flatten, bg_planes,
+                      BT709_LIMITED, tuple(fast))
     planes = 3 if flatten else 4                      # flattened output has no alpha plane
     for g, f in zip(general[:planes], fast[:planes]):
         assert (g == f).all()
@@ -250,7 +251,7 @@ def test_flattening_a_frame_without_the_backgrounds_planes_makes_them():
     vf = rgba_to_frame(rgba, FORMATS[".mp4"], background)
     want = [np.zeros((12, 40), np.uint8), np.zeros((6, 20), np.uint8), np.zeros((6, 20), np.uint8),
             np.zeros((12, 40), np.uint8)]
-    EK.rgba_to_yuv(rgba, background, True, 0.2126, 0.0722, 8, 1, *want)
+    EK.rgba_to_yuv(rgba, background, True, BT709_LIMITED, 8, 1, tuple(want))
     for i, (w, plane) in enumerate(zip(want[:3], vf.planes)):
         assert (plane_array(plane, np.uint8, w.shape[1]) == w).all(), f"plane {i}"
 

@@ -1,4 +1,12 @@
-"""Numba kernels that prepare a keyed frame for the encoder."""
+"""The encoder's kernels: a keyed straight-alpha RGBA frame to planar Y'CbCr(A), in one pass.
+
+``rgba_to_yuv`` is the general one (4:2:0 or 4:4:4, 8 or 10 bits); ``rgba_to_yuv420`` the
+common case (8-bit 4:2:0, even size) written for speed, with the same arithmetic and results.
+Both take the output's colour as one tuple ``colour`` = (Kr, Kb, Y' black, Y' span, C zero,
+C span) (``keyer.colour.OUTPUT``: BT.709, limited range): ``Y = black + span * Y'``,
+``C = zero + span * C'``, codes of 8 bits scaled by 2^(bits-8). ``zero_transparent`` prepares
+an RGBA frame for PNG.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -35,14 +43,17 @@ def zero_transparent(rgba, out):
 
 
 @kernel_parallel
-def rgba_to_yuv(rgba, background, flatten, kr, kb, bits, sub, y, u, v, a):
+def rgba_to_yuv(rgba, background, flatten, colour, bits, sub, out):
     """Straight-alpha RGBA -> limited-range Y'CbCr planes (+ alpha), in one pass.
 
     Colour is zeroed where alpha is 0 (``flatten`` = False) or composited over ``background``
-    (``flatten`` = True, ``a`` unused). ``sub`` = 1: 4:2:0, chroma the 2x2 mean (centre-sited,
-    as swscale's default); 0: 4:4:4. ``bits`` 8 (uint8 planes) or 10 (uint16 planes, alpha
-    full range 0..1023). Y = 16 + 219 Y', C = 128 + 224 C' (scaled by 2^(bits-8)).
+    (``flatten`` = True, the alpha plane unused). ``sub`` = 1: 4:2:0, chroma the 2x2 mean
+    (centre-sited, as swscale's default); 0: 4:4:4. ``bits`` 8 (uint8 planes) or 10 (uint16
+    planes, alpha full range 0..1023). ``out`` = the (Y', Cb, Cr, A) planes; ``colour`` as in
+    the module's docstring: Y = 16 + 219 Y', C = 128 + 224 C' for BT.709 limited range.
     """
+    y, u, v, a = out
+    kr, kb, y_black, y_span, c_zero, c_span = colour
     h, w = rgba.shape[0], rgba.shape[1]
     kg = 1.0 - kr - kb
     scale = float(1 << (bits - 8))
@@ -80,7 +91,7 @@ def rgba_to_yuv(rgba, background, flatten, kr, kb, bits, sub, y, u, v, a):
                     if not flatten and al == 0:
                         a[i, j] = 0
                     yy = (kr * r + kg * g + kb * b) / 255.0
-                    y[i, j] = int((16.0 + 219.0 * yy) * scale + 0.5)
+                    y[i, j] = int((y_black + y_span * yy) * scale + 0.5)
                     sr += r
                     sg += g
                     sb += b
@@ -89,8 +100,8 @@ def rgba_to_yuv(rgba, background, flatten, kr, kb, bits, sub, y, u, v, a):
             g = sg / n / 255.0
             b = sb / n / 255.0
             yy = kr * r + kg * g + kb * b
-            u[ci, cj] = int((128.0 + 224.0 * (b - yy) * cb_k) * scale + 0.5)
-            v[ci, cj] = int((128.0 + 224.0 * (r - yy) * cr_k) * scale + 0.5)
+            u[ci, cj] = int((c_zero + c_span * (b - yy) * cb_k) * scale + 0.5)
+            v[ci, cj] = int((c_zero + c_span * (r - yy) * cr_k) * scale + 0.5)
 
 
 SCAN = 32   # pixels OR-ed together per step of a span scan (the loop vectorises)
@@ -131,47 +142,62 @@ def _visible_span(p0, p1):
 
 
 @kernel
-def _yuv_pixel(v, kr, kg, kb):
+def _yuv_pixel(v, luma):
     """(R, G, B, Y) of one packed RGBA pixel (uint32, R lowest), colour 0 under alpha 0, as
-    floats, and Y as ``rgba_to_yuv420`` codes it."""
+    floats, and Y as ``rgba_to_yuv420`` codes it (``luma`` = (Kr, Kg, Kb, Y' black, Y' span))."""
+    kr, kg, kb, y_black, y_span = luma
     u32 = np.uint32
     keep = (v >> u32(24)) != u32(0)
     # via int32: AVX2 converts int32 to float64 four at a time, uint32 one by one
     r = float(np.int32(v & u32(0xFF))) if keep else 0.0
     g = float(np.int32((v >> u32(8)) & u32(0xFF))) if keep else 0.0
     b = float(np.int32((v >> u32(16)) & u32(0xFF))) if keep else 0.0
-    return r, g, b, np.int32(16.0 + 219.0 * ((kr * r + kg * g + kb * b) / 255.0) + 0.5)
+    return r, g, b, np.int32(y_black + y_span * ((kr * r + kg * g + kb * b) / 255.0) + 0.5)
 
 
 @kernel
-def _block_chroma(sr, sg, sb, kr, kg, kb, cb_k, cr_k):
+def _block_chroma(sr, sg, sb, chroma):
     """(Cb, Cr) codes of a 2x2 block from its colour sums (0..4*255 each): the general kernel's
-    arithmetic, in its order. ``cb_k`` = 0.5 / (1 - kb), ``cr_k`` = 0.5 / (1 - kr), from the
-    caller: divided here, in the loop, they made the row kernels 2x slower."""
+    arithmetic, in its order. ``chroma`` = (Kr, Kg, Kb, C zero, C span, cb_k, cr_k) with
+    ``cb_k`` = 0.5 / (1 - kb), ``cr_k`` = 0.5 / (1 - kr), from the caller: divided here, in the
+    loop, they made the row kernels 2x slower."""
+    kr, kg, kb, c_zero, c_span, cb_k, cr_k = chroma
     r = sr / 4.0 / 255.0
     g = sg / 4.0 / 255.0
     b = sb / 4.0 / 255.0
     yy = kr * r + kg * g + kb * b
-    return (np.int32(128.0 + 224.0 * (b - yy) * cb_k + 0.5),
-            np.int32(128.0 + 224.0 * (r - yy) * cr_k + 0.5))
+    return (np.int32(c_zero + c_span * (b - yy) * cb_k + 0.5),
+            np.int32(c_zero + c_span * (r - yy) * cr_k + 0.5))
 
 
 @kernel
-def _yuva_rows(p0, p1, kr, kb, y0, y1, a0, a1, u, v):
-    """``rgba_to_yuv420``'s arithmetic (colour 0 under alpha 0, alpha kept) for a run of 2x2
-    blocks of two rows of packed pixels, every argument sliced to start at the run (indices
-    from 0, no branches: the loop vectorises, ~2x faster than the byte-wise form)."""
+def _coefficients(colour):
+    """(luma, chroma): the tuples ``_yuv_pixel`` / ``_over_pixel`` and ``_block_chroma`` take,
+    from the output's ``colour``."""
+    kr, kb, y_black, y_span, c_zero, c_span = colour
     kg = 1.0 - kr - kb
     cb_k = 0.5 / (1.0 - kb)
     cr_k = 0.5 / (1.0 - kr)
+    return (kr, kg, kb, y_black, y_span), (kr, kg, kb, c_zero, c_span, cb_k, cr_k)
+
+
+@kernel
+def _yuva_rows(rows, colour, out):
+    """``rgba_to_yuv420``'s arithmetic (colour 0 under alpha 0, alpha kept) for a run of 2x2
+    blocks of two rows of packed pixels ``rows`` into ``out`` = (y0, y1, a0, a1, u, v), every
+    array sliced to start at the run (indices from 0, no branches: the loop vectorises, ~2x
+    faster than the byte-wise form)."""
+    p0, p1 = rows
+    y0, y1, a0, a1, u, v = out
+    luma, chroma = _coefficients(colour)
     u32 = np.uint32
     for cj in range(u.shape[0]):
         ja = 2 * cj
         jb = ja + 1
-        r00, g00, b00, l00 = _yuv_pixel(p0[ja], kr, kg, kb)
-        r01, g01, b01, l01 = _yuv_pixel(p0[jb], kr, kg, kb)
-        r10, g10, b10, l10 = _yuv_pixel(p1[ja], kr, kg, kb)
-        r11, g11, b11, l11 = _yuv_pixel(p1[jb], kr, kg, kb)
+        r00, g00, b00, l00 = _yuv_pixel(p0[ja], luma)
+        r01, g01, b01, l01 = _yuv_pixel(p0[jb], luma)
+        r10, g10, b10, l10 = _yuv_pixel(p1[ja], luma)
+        r11, g11, b11, l11 = _yuv_pixel(p1[jb], luma)
         y0[ja] = l00
         y0[jb] = l01
         y1[ja] = l10
@@ -182,61 +208,69 @@ def _yuva_rows(p0, p1, kr, kb, y0, y1, a0, a1, u, v):
         a1[jb] = p1[jb] >> u32(24)
         # the sums in the order the byte-wise loop adds them: the same float64 results
         cb, cr = _block_chroma(((r00 + r01) + r10) + r11, ((g00 + g01) + g10) + g11,
-                               ((b00 + b01) + b10) + b11, kr, kg, kb, cb_k, cr_k)
+                               ((b00 + b01) + b10) + b11, chroma)
         u[cj] = cb
         v[cj] = cr
 
 
 @kernel
-def _over_pixel(v, br, bg, bb, kr, kg, kb):
+def _over_pixel(v, br, bg, bb, luma):
     """``_yuv_pixel`` for a packed pixel composited over the background colour (br, bg, bb):
     ``_over``'s arithmetic, in its order."""
+    kr, kg, kb, y_black, y_span = luma
     u32 = np.uint32
     f = float(np.int32(v >> u32(24))) / 255.0
     r = float(np.int32(v & u32(0xFF))) * f + br * (1.0 - f)
     g = float(np.int32((v >> u32(8)) & u32(0xFF))) * f + bg * (1.0 - f)
     b = float(np.int32((v >> u32(16)) & u32(0xFF))) * f + bb * (1.0 - f)
-    return r, g, b, np.int32(16.0 + 219.0 * ((kr * r + kg * g + kb * b) / 255.0) + 0.5)
+    return r, g, b, np.int32(y_black + y_span * ((kr * r + kg * g + kb * b) / 255.0) + 0.5)
 
 
 @kernel
-def _flat_rows(p0, p1, g0, g1, kr, kb, y0, y1, u, v):
-    """``_yuva_rows`` for pixels composited over the background rows ``g0``, ``g1`` ((n, 3)
-    uint8): no alpha plane; every argument sliced to start at the run."""
-    kg = 1.0 - kr - kb
-    cb_k = 0.5 / (1.0 - kb)
-    cr_k = 0.5 / (1.0 - kr)
+def _flat_rows(rows, under, colour, out):
+    """``_yuva_rows`` for pixels composited over the background rows ``under`` = (g0, g1)
+    ((n, 3) uint8), into ``out`` = (y0, y1, u, v): no alpha plane; every array sliced to start
+    at the run."""
+    p0, p1 = rows
+    g0, g1 = under
+    y0, y1, u, v = out
+    luma, chroma = _coefficients(colour)
     for cj in range(u.shape[0]):
         ja = 2 * cj
         jb = ja + 1
         r00, g00, b00, l00 = _over_pixel(p0[ja], float(g0[ja, 0]), float(g0[ja, 1]),
-                                         float(g0[ja, 2]), kr, kg, kb)
+                                         float(g0[ja, 2]), luma)
         r01, g01, b01, l01 = _over_pixel(p0[jb], float(g0[jb, 0]), float(g0[jb, 1]),
-                                         float(g0[jb, 2]), kr, kg, kb)
+                                         float(g0[jb, 2]), luma)
         r10, g10, b10, l10 = _over_pixel(p1[ja], float(g1[ja, 0]), float(g1[ja, 1]),
-                                         float(g1[ja, 2]), kr, kg, kb)
+                                         float(g1[ja, 2]), luma)
         r11, g11, b11, l11 = _over_pixel(p1[jb], float(g1[jb, 0]), float(g1[jb, 1]),
-                                         float(g1[jb, 2]), kr, kg, kb)
+                                         float(g1[jb, 2]), luma)
         y0[ja] = l00
         y0[jb] = l01
         y1[ja] = l10
         y1[jb] = l11
         cb, cr = _block_chroma(((r00 + r01) + r10) + r11, ((g00 + g01) + g10) + g11,
-                               ((b00 + b01) + b10) + b11, kr, kg, kb, cb_k, cr_k)
+                               ((b00 + b01) + b10) + b11, chroma)
         u[cj] = cb
         v[cj] = cr
 
 
 @kernel_parallel
-def rgba_to_yuv420(rgba, px, background, flatten, bg_y, bg_u, bg_v, kr, kb, y, u, v, a):
+def rgba_to_yuv420(rgba, px, background, flatten, bg_planes, colour, out):
     """``rgba_to_yuv`` for 8-bit 4:2:0 and an even-sized picture, the common case, written
     without its general loops (numba makes ~2.5x faster code of this straight-line form);
-    same arithmetic, same results. ``px`` is ``rgba`` as packed pixels ((H, W) uint32).
+    same arithmetic, same results. ``px`` is ``rgba`` as packed pixels ((H, W) uint32);
+    ``out`` = the (Y', Cb, Cr, A) planes.
     The blocks of a row pair left and right of its visible pixels (most of a keyed frame)
     are written as what the arithmetic gives there: with ``flatten``, the background's own
-    planes (``bg_y``, ``bg_u``, ``bg_v``, made from ``background`` by this kernel once per
-    job; unused otherwise); without, plain fills (Y 16, A 0, Cb = Cr = 128: colour 0). The
-    run between them is made by ``_flat_rows`` (composited) or ``_yuva_rows``."""
+    planes (``bg_planes`` = (Y', Cb, Cr), made from ``background`` by this kernel once per
+    job; unused otherwise); without, plain fills (Y' black, A 0, Cb = Cr = zero: colour 0).
+    The run between them is made by ``_flat_rows`` (composited) or ``_yuva_rows``."""
+    bg_y, bg_u, bg_v = bg_planes
+    y, u, v, a = out
+    y_fill = np.uint8(colour[2])
+    c_fill = np.uint8(colour[4])
     for ci in prange(rgba.shape[0] // 2):
         i0 = 2 * ci
         i1 = i0 + 1
@@ -247,16 +281,17 @@ def rgba_to_yuv420(rgba, px, background, flatten, bg_y, bg_u, bg_v, kr, kb, y, u
         j1 = 2 * c1
         if not flatten:
             for i in range(i0, i1 + 1):
-                y[i, :j0] = 16
-                y[i, j1:] = 16
+                y[i, :j0] = y_fill
+                y[i, j1:] = y_fill
                 a[i, :j0] = 0
                 a[i, j1:] = 0
-            u[ci, :c0] = 128
-            u[ci, c1:] = 128
-            v[ci, :c0] = 128
-            v[ci, c1:] = 128
-            _yuva_rows(px[i0, j0:j1], px[i1, j0:j1], kr, kb, y[i0, j0:j1], y[i1, j0:j1],
-                       a[i0, j0:j1], a[i1, j0:j1], u[ci, c0:c1], v[ci, c0:c1])
+            u[ci, :c0] = c_fill
+            u[ci, c1:] = c_fill
+            v[ci, :c0] = c_fill
+            v[ci, c1:] = c_fill
+            _yuva_rows((px[i0, j0:j1], px[i1, j0:j1]), colour,
+                       (y[i0, j0:j1], y[i1, j0:j1], a[i0, j0:j1], a[i1, j0:j1], u[ci, c0:c1],
+                        v[ci, c0:c1]))
             continue
         for i in range(i0, i1 + 1):
             y[i, :j0] = bg_y[i, :j0]
@@ -265,5 +300,5 @@ def rgba_to_yuv420(rgba, px, background, flatten, bg_y, bg_u, bg_v, kr, kb, y, u
         u[ci, c1:] = bg_u[ci, c1:]
         v[ci, :c0] = bg_v[ci, :c0]
         v[ci, c1:] = bg_v[ci, c1:]
-        _flat_rows(px[i0, j0:j1], px[i1, j0:j1], background[i0, j0:j1], background[i1, j0:j1],
-                   kr, kb, y[i0, j0:j1], y[i1, j0:j1], u[ci, c0:c1], v[ci, c0:c1])
+        _flat_rows((px[i0, j0:j1], px[i1, j0:j1]), (background[i0, j0:j1], background[i1, j0:j1]),
+                   colour, (y[i0, j0:j1], y[i1, j0:j1], u[ci, c0:c1], v[ci, c0:c1]))
