@@ -10,7 +10,6 @@ shape the matte; despill limits the primary channel and restores the luminance i
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
 
 import cv2
 import numpy as np
@@ -19,6 +18,7 @@ from keyer import kernels
 from keyer.colour import BT709, BT709_LIMITED, LUMA709, parse_hex
 from keyer.errors import UsageProblem
 from keyer.frame import EMPTY, Box
+from keyer.settings import KeySettings
 from keyer.kernels import guided as guided_k
 from keyer.kernels import planar as planar_k
 from keyer.kernels import rgba as rgba_k
@@ -31,60 +31,6 @@ CELL = 16  # px per cell of the local screen estimate
 GUIDE_EPS = 1e-4  # guided filter regularisation (luma in 0..1): lower follows luma edges closer
 GUIDE_CHUNKS = 32  # row chunks the guided filter's kernels share among threads
 COMPOSE_CHUNKS = 64  # strip chunks of the planar compose
-
-
-@dataclass(frozen=True, kw_only=True)
-class KeySettings:
-    """Chroma-key controls. Ratios are relative to the local screen: 1 = screen, 0 = neutral.
-
-    color: ``auto`` | ``green`` | ``blue`` | ``#RRGGBB``.
-    similarity: 0..1, how far from the screen (in ratio) is still fully transparent.
-    softness: 0..1, width of the ramp from transparent to opaque below that.
-    spill: 0..1, strength of spill suppression: edge un-mixing from the local screen colour, then
-        the primary channel limited to spill_limit = max | average | min of the other two
-        (``max``, the default, keeps yellows yellow; ``average`` removes more spill from skin).
-    balance: 0..1, weight of the larger other channel in the difference (1 = max, robust for
-        yellows; 0 = min).
-    clip_black / clip_white: 0..1, alpha below / above is forced to 0 / 1.
-    shrink: px the matte is eroded by; feather: px of Gaussian blur of the matte.
-    denoise: px radius of the luma-guided filter over the ratio (0 = off): steadies noise and
-        gives the matte the luma's full-resolution edges.
-    local: estimate the screen colour locally (True) or use one global colour.
-    """
-
-    color: str = "auto"
-    similarity: float = 0.12
-    softness: float = 0.55
-    spill: float = 1.0
-    spill_limit: str = "max"
-    balance: float = 1.0
-    clip_black: float = 0.0
-    clip_white: float = 1.0
-    shrink: float = 0.0
-    feather: float = 0.0
-    denoise: int = 2
-    local: bool = True
-
-    def __post_init__(self) -> None:
-        parse_key_color(self.color)
-        for name in ("similarity", "softness", "spill", "balance", "clip_black", "clip_white"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise UsageProblem(f"--{name.replace('_', '-')}={value:g} is outside 0..1")
-        if self.softness <= 0:
-            raise UsageProblem("--softness must be greater than 0")
-        if self.clip_white <= self.clip_black:
-            raise UsageProblem(f"--clip-white ({self.clip_white:g}) must be above "
-                               f"--clip-black ({self.clip_black:g})")
-        if self.spill_limit not in LIMITS:
-            raise UsageProblem(f"--spill-limit={self.spill_limit} is not one of max|average|min")
-        for name, hi in (("shrink", 100), ("feather", 100), ("denoise", 10)):
-            value = getattr(self, name)
-            if not 0 <= value <= hi:
-                raise UsageProblem(f"--{name}={value:g} is outside 0..{hi} px")
-
-    def summary(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 def parse_key_color(text: str) -> tuple[str, tuple[int, int, int] | None]:
