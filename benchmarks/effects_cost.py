@@ -1,6 +1,6 @@
 """CPU cost of each effect in ms per 1080p frame, single thread: ``python benchmarks/effects_cost.py``.
 
-Each effect is built with its defaults (``effects.base.build(name)``), bound once to the frame
+Each effect is built with its defaults (``keyer.effects.base.build(name)``), bound once to the frame
 size and called as ``op(src, dst, t)`` on two frames:
 
   keyed   a realistic keyed frame: a textured disc of opaque colour with a soft edge over
@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import effects  # noqa: E402
 from benchmarks import result_path  # noqa: E402
-from effects.base import Geometry, build  # noqa: E402
+from keyer.effects.base import Geometry, build  # noqa: E402
 
 NAMES = list(effects.ALL) + ["outline"]
 

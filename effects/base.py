@@ -28,13 +28,13 @@ REGISTRY: dict[str, type] = {}
 # them costs ~25 ms (~40 ms without byte-code), which a job running one effect need not pay;
 # `keyer effects` imports them all.
 MODULES = {
-    "displacement": "effects.displacement",
-    "multiply": "effects.multiply",
-    "add": "effects.add",
-    "surface-bevel": "effects.surface_bevel",
-    "alpha-bevel": "effects.alpha_bevel",
-    "drop-shadow": "effects.drop_shadow",
-    "outline": "effects.outline",
+    "displacement": "keyer.effects.displacement",
+    "multiply": "keyer.effects.multiply",
+    "add": "keyer.effects.add",
+    "surface-bevel": "keyer.effects.surface_bevel",
+    "alpha-bevel": "keyer.effects.alpha_bevel",
+    "drop-shadow": "keyer.effects.drop_shadow",
+    "outline": "keyer.effects.outline",
 }
 
 # `--effects all`: the six sticker effects in their natural order.

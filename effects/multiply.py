@@ -5,9 +5,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from effects.base import Geometry, param, register
-from effects.textures import check_texture, load_rgb, with_alpha
-from effects import _composite
+from keyer.effects.base import Geometry, param, register
+from keyer.effects.textures import check_texture, load_rgb, with_alpha
+from keyer.effects import _composite
 from keyer._jit import kernel
 
 KERNEL_DEPS = (_composite,)   # kernels this effect runs from other modules

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from effects import _composite
-from effects.base import Geometry, param, register
-from effects.textures import check_texture, load_rgb
+from keyer.effects import _composite
+from keyer.effects.base import Geometry, param, register
+from keyer.effects.textures import check_texture, load_rgb
 from keyer._jit import kernel
 from keyer.colour import LUMA709
 

@@ -2,6 +2,23 @@
 
     >>> import keyer
     >>> keyer.run("clip.mp4", "clip.webm", effects="all", posterize_fps=12)  # doctest: +SKIP
+
+How it fits together, in the order a frame meets it:
+
+* ``keyer.settings`` -- what a job asks for (``Job``, ``KeySettings``, ``EncodeSettings``), each
+  setting declared once with ``keyer.params.param``; the CLI (``keyer.cli``) is generated from it.
+* ``keyer.probe`` -- the input's header and first frame, read before anything else.
+* ``keyer.plan`` -- ``Plan.make`` decides everything before decoding: limits, memory budget,
+  threads (``keyer.threads.ThreadPlan``), the key path and the stages.
+* ``keyer.pipeline`` -- ``run_job`` carries the plan out as a fold of generator stages, each
+  wrapped by ``metered`` (the only code that logs per stage), pulled by the encoder:
+  ``keyer.decode`` -> ``keyer.posterize`` -> ``keyer.stages`` (the key, ``keyer.keying``, and
+  the effects, ``keyer.effects``) -> ``keyer.encode`` (a temporary file, renamed on success).
+* ``keyer.frame`` -- the ``Frame`` that flows through, and the contract between a stage and an
+  effect (``Geometry``, ``FrameOp``, ``Boxes``).
+* ``keyer.kernels`` -- the Numba kernels, pure functions ``(inputs, scalars, out)``.
+* ``keyer.logs``, ``keyer.memory``, ``keyer.budget``, ``keyer.report`` -- structured events
+  with memory on each, the budget, and the reports read back from the logs.
 """
 from __future__ import annotations
 

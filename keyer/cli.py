@@ -258,7 +258,7 @@ def probe(input, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def effects_cmd(as_json):
     """List the sticker effects with their parameters, ranges and defaults."""
-    from effects import describe
+    from keyer.effects import describe
 
     rows = describe()
     if as_json:

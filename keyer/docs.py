@@ -37,7 +37,7 @@ def options_table() -> str:
 def effects_table() -> str:
     """The effects: one row each, its parameters one per line in a cell (``name=default``,
     range, meaning), as ``keyer effects`` lists them."""
-    from effects import describe
+    from keyer.effects import describe
 
     lines = ["| effect | what it does | parameters: `name=default` range: meaning |", "|---|---|---|"]
     for row in describe():

@@ -59,7 +59,7 @@ def effect_chain(value: Any) -> tuple:
         value = ",".join(map(str, value))
     if not str(value).strip():
         return ()
-    from effects.base import parse_chain   # (keyer.effects once installed under keyer)
+    from keyer.effects.base import parse_chain   # (keyer.effects once installed under keyer)
 
     try:
         return tuple(parse_chain(str(value)))

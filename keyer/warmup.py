@@ -66,7 +66,7 @@ def compiled_count() -> int:
 
     n = 0
     for name, module in list(sys.modules.items()):
-        if module is None or not name.startswith(("keyer.", "effects.")):
+        if module is None or not name.startswith("keyer."):
             continue
         for obj in list(vars(module).values()):
             if isinstance(obj, Dispatcher):
@@ -86,7 +86,7 @@ def warm_all() -> int:
     """Compile or load every kernel keyer has (both key paths, every output format at each of
     ``WARM_SIZES``, every effect), so that jobs after it compile nothing: for image builds and
     CI (``keyer warm``). Returns how many kernel signatures had to be compiled."""
-    from effects.base import REGISTRY, load_all
+    from keyer.effects.base import REGISTRY, load_all
 
     load_all()
     specs = [REGISTRY[name]() for name in sorted(REGISTRY)]

@@ -205,7 +205,7 @@ def read_alpha(path) -> Iterator[np.ndarray]:
 def write_textures(out_dir) -> None:
     """paper.png (the effects' built-in paper grain) and displacement.png (smooth RG noise
     around 128, tileable) for the sticker effects."""
-    from effects.textures import paper_grain, smooth_noise
+    from keyer.effects.textures import paper_grain, smooth_noise
 
     out_dir = Path(out_dir)
     cv2.imwrite(str(out_dir / "paper.png"), paper_grain()[..., ::-1])

@@ -6,9 +6,9 @@ import tracemalloc
 import numpy as np
 import pytest
 
-import effects
-from effects import Geometry, build, parse_chain
-from effects.displacement import grid_maps
+from keyer import effects
+from keyer.effects import Geometry, build, parse_chain
+from keyer.effects.displacement import grid_maps
 from keyer.errors import UsageProblem
 
 
@@ -278,7 +278,7 @@ def test_steady_state_frames_allocate_nothing(name):
 
 
 def test_subject_box_is_the_box_of_nonzero_alpha():
-    from effects._composite import subject_box
+    from keyer.effects._composite import subject_box
 
     rng = np.random.default_rng(7)
     for _ in range(200):
@@ -361,7 +361,7 @@ def test_a_smaller_subject_after_a_bigger_one_leaves_nothing_behind(name):
 
 
 def test_paper_texture_is_made_once_per_user_and_read_back(tmp_path, monkeypatch):
-    from effects import textures
+    from keyer.effects import textures
 
     monkeypatch.setenv("KEYER_CACHE_DIR", str(tmp_path / "cache"))
     textures.paper_grain.cache_clear()
@@ -377,7 +377,7 @@ def test_paper_texture_is_made_once_per_user_and_read_back(tmp_path, monkeypatch
 
 
 def test_paper_texture_without_a_writable_cache(tmp_path, monkeypatch):
-    from effects import textures
+    from keyer.effects import textures
 
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("x")
@@ -455,7 +455,7 @@ def test_a_chain_passing_its_boxes_on_writes_what_each_effect_alone_writes(chain
 
 
 def test_the_subject_is_searched_for_within_a_box():
-    from effects._composite import subject_box
+    from keyer.effects._composite import subject_box
 
     img = moving_subject(2)
     ys, xs = np.nonzero(img[..., 3])

@@ -418,7 +418,7 @@ def test_a_failure_before_the_first_frame_stops_decoding_and_leaves_nothing(tmp_
                                                                            monkeypatch):
     import threading
 
-    from effects.base import parse_chain
+    from keyer.effects.base import parse_chain
     from keyer import pipeline
     from keyer.errors import UsageProblem
 
@@ -469,7 +469,7 @@ def test_reused_frames_are_never_overwritten_while_queued(tmp_path, ext, effects
     the output must equal one where every frame is new."""
     import time
 
-    from effects.base import parse_chain
+    from keyer.effects.base import parse_chain
     from keyer import encode, pipeline, stages
 
     frames = [np.full((48, 64, 3), (40, 200, 60), np.uint8) for _ in range(16)]
@@ -562,7 +562,7 @@ def test_each_job_takes_the_key_path_it_fits_and_logs_its_first_frame(tmp_path, 
     from structlog.testing import capture_logs
 
     from keyer.pipeline import Job, run_job
-    from effects.base import parse_chain
+    from keyer.effects.base import parse_chain
 
     src = make_clip(tmp_path / "src.mp4", 4, width=64, height=48, **make)
     effects = tuple(parse_chain(options.pop("effects"))) if "effects" in options else ()

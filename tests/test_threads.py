@@ -88,7 +88,7 @@ def test_each_thread_of_a_job_runs_its_kernels_and_encoder_as_planned(tmp_path, 
     import keyer.encode
     import keyer.host
     import keyer.stages
-    from effects.base import parse_chain
+    from keyer.effects.base import parse_chain
     from keyer.pipeline import Job, run_job
 
     monkeypatch.setattr(keyer.host, "available_cores", lambda: cores)

@@ -20,7 +20,7 @@ from keyer import warmup
 def counts() -> dict[str, int]:
     found = {}
     for name, module in list(sys.modules.items()):
-        if not (name.startswith("keyer") or name.startswith("effects")):
+        if not name.startswith("keyer"):
             continue
         for attr, value in vars(module).items():
             if isinstance(value, numba.core.registry.CPUDispatcher):
