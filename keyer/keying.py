@@ -377,29 +377,49 @@ def key(rgb: np.ndarray, settings: KeySettings | None = None) -> np.ndarray:
     return out
 
 
-def warm(planar: bool = False) -> None:
+def strided(shape: tuple[int, ...], dtype, padded: bool) -> np.ndarray:
+    """A zero array of ``shape``, or (``padded``) a view into wider rows: the layout Numba types
+    a decoded plane whose rows FFmpeg padded (a strided ``A`` array, not a ``C`` one)."""
+    if not padded:
+        return np.zeros(shape, dtype)
+    return np.zeros((shape[0], shape[1] + 16, *shape[2:]), dtype)[:, :shape[1]]
+
+
+def warm(planar: bool = False, source_padded: bool = False, outputs: tuple | None = None,
+         flatten: bool = False) -> None:
     """Compile or load one path's keying kernels, called with the frame path's own argument
-    types on tiny arrays: the planar key (to planes, with and without a background, and to
-    RGBA), or the RGBA one (8- and 16-bit planes of each subsampling to RGBA, then the key).
-    The screen-grid kernels run only once a frame shows enough screen: they are run here."""
+    types and layouts on tiny arrays: the planar key (to planes, or to RGBA), or the RGBA one
+    (8- and 16-bit planes of each subsampling to RGBA, then the key).
+
+    ``source_padded``: the decoded planes' rows are padded (``StreamInfo.padded_rows``).
+    ``outputs``: whether the rows of the planes the planar key writes are padded, as
+    (Y', Cb and Cr, A or None without an alpha plane) (see ``keyer.warmup.output_rows``), None
+    when it writes RGBA only;
+    ``flatten``: it composites over a background (an output without alpha). The screen-grid
+    kernels run only once a frame shows enough screen: they are run here too."""
     from keyer.colour import ycbcr
 
     c = ycbcr(BT709)
     rgba = np.zeros((4, 4, 4), np.uint8)
-    y = np.full((4, 4), 100, np.uint8)
-    u = np.full((2, 2), 90, np.uint8)
+    y = strided((4, 4), np.uint8, source_padded)
+    u = strided((2, 2), np.uint8, source_padded)
+    y[...], u[...] = 100, 90
     if planar:
-        planes = [np.zeros((4, 4), np.uint8), np.zeros((2, 2), np.uint8),
-                  np.zeros((2, 2), np.uint8), np.zeros((4, 4), np.uint8)]
         keyer = PlanarKeyer(KeySettings(), 4, 4)
-        keyer(y, u, u, c, *planes)
         keyer.to_rgba(y, u, u, c, rgba)
-        PlanarKeyer(KeySettings(), 4, 4, tuple(planes[:3]))(y, u, u, c, *planes[:3])
+        if outputs is not None:
+            luma, chroma, alpha = outputs
+            planes = (strided((4, 4), np.uint8, luma), strided((2, 2), np.uint8, chroma),
+                      strided((2, 2), np.uint8, chroma),
+                      None if alpha is None else strided((4, 4), np.uint8, alpha))
+            background = (np.zeros((4, 4), np.uint8),) + (np.zeros((2, 2), np.uint8),) * 2
+            keyer = PlanarKeyer(KeySettings(), 4, 4, background if flatten else None)
+            keyer(y, u, u, c, *planes)
     else:
         for dt in (np.uint8, np.uint16):
-            y = np.zeros((4, 4), dt)
+            y = strided((4, 4), dt, source_padded)
             for cy, cx, sub in ((2, 2, (1, 1)), (4, 2, (1, 0)), (4, 4, (0, 0))):
-                cc = np.zeros((cy, cx), dt)
+                cc = strided((cy, cx), dt, source_padded)
                 rgba_k.planes_to_rgba((y, cc, cc), sub, c.coefficients,
                                       kernels.chroma_rows(4, cx), rgba)
         rgba[..., 1] = 200

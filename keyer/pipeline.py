@@ -144,8 +144,9 @@ class Run:
         collecting = gc.isenabled()
         gc.disable()
         try:
-            warm(self.job.effects, self.plan.target.format, self.plan.key_path.value,
-                 self.plan.out_size)
+            plan = self.plan
+            warm(self.job.effects, plan.target.format, plan.key_path.value, plan.out_size,
+                 plan.source_padded, plan.info.rotation)
         finally:
             gc.freeze()
             if collecting:

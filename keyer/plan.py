@@ -102,6 +102,18 @@ class Plan:
                    key_path=KeyPath.choose(job, info, coded, target),
                    frames_total=expected_frames(info))
 
+    @property
+    def source_padded(self) -> bool:
+        """Whether the key's input planes have padded rows (a strided layout): the decoder's
+        pictures as the probe saw them, or the frames --fit scales them into."""
+        if not self.scaled:
+            return self.info.padded_rows
+        import av
+
+        from keyer.probe import padded_rows
+
+        return padded_rows(av.VideoFrame(*self.coded_size, "yuv420p"))
+
     def describe(self) -> dict:
         """The ``job_start`` event's fields."""
         job, width, height = self.job, *self.out_size

@@ -59,6 +59,9 @@ class StreamInfo:
     # seconds: the longest duration any header claims (``declared_duration``), which limits use;
     # ``duration`` is what FFmpeg reports for the stream's samples
     declared_duration: float | None = None
+    # the decoder pads its pictures' rows (line size > width): Numba types such planes as strided
+    # arrays, another variant of each kernel, which the warm-up loads (``keyer.warmup``)
+    padded_rows: bool = False
 
     @property
     def display_size(self) -> tuple[int, int]:
@@ -109,6 +112,12 @@ def open_input(path: str | os.PathLike) -> av.container.InputContainer:
 
 def _reason(exc: Exception) -> str:
     return str(getattr(exc, "strerror", None) or exc).split(";")[0]
+
+
+def padded_rows(frame: av.VideoFrame) -> bool:
+    """Whether any plane of ``frame`` has rows longer than its pixels (FFmpeg's alignment)."""
+    sample = 2 if _depth(frame.format) > 8 else 1
+    return any(p.line_size != p.width * sample for p in frame.planes)
 
 
 def _depth(fmt: av.VideoFormat | None) -> int:
@@ -164,7 +173,7 @@ def probe(path: str | os.PathLike) -> StreamInfo:
             audio_codec=audio.codec_context.name if audio else None,
             audio_rate=audio.codec_context.sample_rate if audio else None,
             audio_channels=audio.codec_context.channels if audio else None,
-            declared_duration=declared,
+            declared_duration=declared, padded_rows=padded_rows(first),
         )
     finally:
         container.close()

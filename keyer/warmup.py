@@ -13,23 +13,41 @@ import numpy as np
 _warmed: set[str] = set()
 
 
+def output_rows(fmt, size: tuple[int, int], rotation: int = 0) -> tuple[bool, bool, bool | None]:
+    """Whether the rows of the planes the planar key writes for ``fmt`` (an 8-bit 4:2:0
+    ``keyer.formats.OutputFormat``) at ``size`` are padded: (Y', Cb and Cr, A or None without
+    alpha). Unrotated it writes the encoder's frames themselves; rotated, scratch planes."""
+    import av
+
+    if rotation % 360:
+        return False, False, (False if fmt.alpha else None)
+    vf = av.VideoFrame(size[0], size[1], fmt.pix_fmt)
+    luma, chroma = (p.line_size != p.width for p in vf.planes[:2])
+    return luma, chroma, (vf.planes[3].line_size != vf.planes[3].width if fmt.alpha else None)
+
+
 def warm(effect_specs: Iterable = (), output_format=None, key_path: str = "rgba",
-         size: tuple[int, int] = (2, 2)) -> None:
+         size: tuple[int, int] = (2, 2), source_padded: bool = False, rotation: int = 0) -> None:
     """Load the kernels one job runs: the key's (``key_path`` = ``rgba`` for ``KeyStage``,
-    ``planar`` / ``planar-rgba`` for ``PlanarKeyStage`` writing planes / RGBA), the encoder
-    kernel variant ``output_format`` needs (an ``keyer.encode.OutputFormat``; None: all of
-    them; none when the key writes the encoder's planes, but for a background to make), run at
-    the job's ``size`` (width, height) so that frame planes have the layouts the job's will,
-    and the kernels of ``effect_specs``."""
+    ``planar`` / ``planar-rgba`` for ``PlanarKeyStage`` writing planes / RGBA), for decoded
+    planes whose rows are padded or not (``source_padded``); the encoder kernel variant
+    ``output_format`` needs (an ``keyer.encode.OutputFormat``; None: all of them; none when the
+    key writes the encoder's planes, but for a background to make), run at the job's ``size``
+    (width, height) and ``rotation`` so that frame planes have the layouts the job's will; and
+    the kernels of ``effect_specs``."""
     from keyer.kernels import encode as EK
     from keyer.encode import FORMATS, NO_PLANES, fast_yuv420, rgba_to_frame
     from keyer.keying import warm as warm_keying
 
-    planar = key_path != "rgba"
-    if f"keyer:{planar}" not in _warmed:
-        warm_keying(planar)
-        _warmed.add(f"keyer:{planar}")
     formats = [output_format] if output_format is not None else list(FORMATS.values())
+    for fmt in (formats if key_path == "planar" else [None]):
+        outputs = None
+        if fmt is not None and fmt.codec is not None and fmt.pix_fmt in ("yuva420p", "yuv420p"):
+            outputs = output_rows(fmt, size, rotation)
+        key = f"keyer:{key_path}:{source_padded}:{outputs}:{fmt is not None and fmt.flatten}"
+        if key not in _warmed:
+            warm_keying(key_path != "rgba", source_padded, outputs, fmt is not None and fmt.flatten)
+            _warmed.add(key)
     if key_path == "planar":
         formats = [f for f in formats if f.flatten]
     w, h = size
@@ -74,12 +92,12 @@ def compiled_count() -> int:
     return n
 
 
-# Sizes ``warm_all`` runs the frame-size-dependent kernels at. Decoded and encoder planes are
-# views of rows padded to FFmpeg's alignment, so whether a plane is C-contiguous (one Numba
-# signature) or strided (another) depends on the width: these cover even widths whose luma and
-# chroma rows are both aligned (1280, 1920), luma aligned but not chroma (64), neither (100),
-# and an odd size (which takes the general conversion kernel).
-WARM_SIZES = ((1280, 720), (1920, 1080), (64, 48), (100, 76), (99, 75))
+# Sizes ``warm_all`` runs the frame-size-dependent kernels at. The encoder's frames are views of
+# rows padded to FFmpeg's alignment, so whether a plane is C-contiguous (one Numba signature) or
+# strided (another) depends on the width: these cover widths whose luma and chroma rows are both
+# unpadded (1280), luma unpadded but not chroma (48), neither (100), and an odd size (which
+# takes the general conversion kernel). Decoded planes are covered both ways (``warm_all``).
+WARM_SIZES = ((1280, 720), (48, 32), (100, 76), (99, 75))
 
 
 def warm_all() -> int:
@@ -92,5 +110,7 @@ def warm_all() -> int:
     specs = [REGISTRY[name]() for name in sorted(REGISTRY)]
     for key_path in ("rgba", "planar-rgba", "planar"):
         for size in WARM_SIZES:
-            warm(specs, None, key_path, size)
+            for padded in (False, True):
+                for rotation in ((0, 90) if key_path == "planar" else (0,)):
+                    warm(specs, None, key_path, size, padded, rotation)
     return compiled_count()

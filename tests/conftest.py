@@ -37,3 +37,55 @@ def run_cli(*args: str, timeout: float = 120, **kwargs) -> subprocess.CompletedP
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-m", "keyer", *map(str, args)], capture_output=True,
                           text=True, timeout=timeout, env=env, **kwargs)
+
+
+# ---------------------------------------------------------------- a cold cache, warmed beside the suite
+# On an empty kernel cache, a first job compiles its kernels and `keyer warm` compiles the rest
+# (~1 min of one core in all). tests/test_warm.py checks both; started as soon as the tests are
+# collected, the work runs on the second core beside the rest of the suite.
+COLD_SCRIPT = """
+import subprocess, sys
+from pathlib import Path
+from tests.clips import make_clip
+work = Path(sys.argv[1])
+clip = make_clip(work / "clip.mp4", 6, width=64, height=48)
+keyer = [sys.executable, "-m", "keyer"]
+subprocess.run(keyer + ["run", str(clip), "-o", str(work / "first.webm"), "-q",
+                        "--log-file", str(work / "first.jsonl")], check=True)
+subprocess.run(keyer + ["warm"], check=True)
+"""
+
+
+def pytest_collection_modifyitems(session, config, items):
+    import tempfile
+
+    if not any(item.path.name == "test_warm.py" for item in items):
+        return
+    work = Path(tempfile.mkdtemp(prefix="keyer-cold-"))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "KEYER_CACHE_DIR": str(work / "cache")}
+    env.pop("NUMBA_CACHE_DIR", None)
+    config.keyer_cold = (work, subprocess.Popen(
+        [sys.executable, "-c", COLD_SCRIPT, str(work)], env=env, cwd=ROOT, text=True,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+
+
+def pytest_unconfigure(config):
+    import shutil
+
+    cold = getattr(config, "keyer_cold", None)
+    if cold is not None:
+        work, proc = cold
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def cold_cache(request):
+    """(work folder, the finished cold run's stderr): a first job and then `keyer warm`, on a
+    kernel cache that was empty (``work / "cache"``)."""
+    work, proc = request.config.keyer_cold
+    _, err = proc.communicate(timeout=900)
+    assert proc.returncode == 0, err
+    return work, err

@@ -583,14 +583,16 @@ def test_each_job_takes_the_key_path_it_fits_and_logs_its_first_frame(tmp_path, 
     (dict(width=128, height=64), "o.mp4", ""),
     (dict(width=128, height=64), "o.mov", "all"),
     (dict(width=128, height=64, pix_fmt="yuv444p"), "o.webm", "outline"),
+    (dict(width=64, height=48), "o.webm", ""),           # decoded rows padded (a strided layout)
+    (dict(width=100, height=76), "o.mp4", ""),           # and the encoder frame's rows too
+    (dict(width=48, height=32, rotation=90), "o.webm", ""),
+    (dict(width=100, height=76, pix_fmt="yuv422p"), "o.mov", "outline"),
 ])
 def test_warm_up_loads_every_kernel_the_frames_use(tmp_path, make, output, effects):
     """Compile or cache-load time belongs to the startup event, not to frame 0: in a fresh
-    interpreter, no kernel gains a compiled variant once warm() has returned.
-
-    Widths are multiples of 128, so decoded planes have no row padding (numba's C layout, as
-    1280 and 1920 do). Other widths pad rows and their frames load one more layout variant of
-    the key kernels at frame 0 (tens of ms): not covered here."""
+    interpreter, no kernel gains a compiled variant once warm() has returned, whatever the
+    layout of the decoded planes (rows padded or not, as the probe saw them) and of the
+    encoder's frames the planar key writes."""
     src = make_clip(tmp_path / "src.mp4", 6, **make)
     assert _warm_probe(src, tmp_path / output, effects)["late"] == {}
 
