@@ -229,9 +229,8 @@ class VideoSink(Sink):
         """Open the encoder in a thread. libvpx's set-up takes 0.1-0.2 s (two encoders with
         alpha, at 720p-1080p) and holds the GIL (PyAV calls ``avcodec_open2`` with it), so it
         overlaps only work that releases the GIL: started once the stages are set up, as the
-        first frame is keyed, it runs beside the Numba kernels (first frame at 1080p, medians:
-        ~0.08 s sooner key-only and ~0.4 s with all the effects than when it was started
-        before the kernels were loaded)."""
+        first frame is keyed, it runs beside the Numba kernels, and the first frame comes sooner
+        than when it opened before the kernels loaded (figures: docs/performance.md)."""
         self._opening = threading.Thread(target=self._open_codec, name="keyer-encoder-open",
                                          daemon=True)
         self._opening.start()
