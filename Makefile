@@ -55,4 +55,4 @@ memcheck: $(STAMP)
 clean:
 	rm -rf $(VENV) out .pytest_cache build *.egg-info
 	find . -name __pycache__ -prune -exec rm -rf {} +
-	rm -rf "$${KEYER_CACHE_DIR:-$${XDG_CACHE_HOME:-$$HOME/.cache}/keyer}/numba"
+	rm -rf "$${KEYER_CACHE_DIR:-$${XDG_CACHE_HOME:-$$HOME/.cache}/keyer}"/numba*

@@ -7,7 +7,10 @@ format, each in its own process with a JSON log, then checks with ``keyer.report
 * RSS growth per 100 frames of the 40 s run < 2 MB (no leak: one lost 720p RGBA frame per
   100 frames would be 3.7 MB; allocator noise from x264 was seen near 0.8 MB);
 * the peak anonymous RSS (``anon_mb``: heap, frame buffers, encoder state, compiled code) <=
-  benchmarks/memory-baseline.json * 1.10 + 8 MB. The absolute peak depends on the page cache:
+  benchmarks/memory-baseline.json * 1.10 + 8 MB: private memory, what each extra job adds;
+* the memory ledger's unattributed private memory (``keyer.ledger``: what no owner explains)
+  of the 40 s run <= the 4 s run's + 2 MB: the leak and fragmentation signal does not grow with
+  the clip. The absolute peak depends on the page cache:
   a freshly installed venv maps 100+ MB more of the libraries' files (RssFile) than a settled
   one, for the same anonymous memory, so the baseline holds the anonymous part.
 
@@ -35,6 +38,7 @@ from keyer import report  # noqa: E402
 BASELINE = ROOT / "benchmarks" / "memory-baseline.json"
 FORMATS = [".webm", ".mov", ".mp4", "png"]
 FLAT_RATIO, FLAT_SLACK_MB, MAX_GROWTH_MB, BASELINE_SLACK = 1.05, 8.0, 2.0, 1.10
+MAX_UNATTRIBUTED_GROWTH_MB = 2.0
 
 
 def run(src: Path, fmt: str, workdir: Path) -> report.JobSummary:
@@ -67,6 +71,8 @@ def main(argv=None) -> int:
                    "long_job_peak_mb": round(b.job_peak_mb, 1),
                    "long_anon_peak_mb": round(b.peak_anon_mb or 0.0, 1), "long_frames": b.frames,
                    "growth_mb_per_100": round(g, 3) if g is not None else None,
+                   "short_unattributed_mb": a.unattributed_max_mb,
+                   "long_unattributed_mb": b.unattributed_max_mb,
                    "long_fps": b.fps, "seconds": round(time.perf_counter() - t, 1)}
             rows.append(row)
             print(json.dumps(row), flush=True)
@@ -75,6 +81,12 @@ def main(argv=None) -> int:
                                 f"{b.peak_rss_mb:.0f} MB at {4 * args.long} s")
             if g is not None and g > MAX_GROWTH_MB:
                 failures.append(f"{fmt}: RSS grows {g:.2f} MB per 100 frames")
+            ua, ub = a.unattributed_max_mb, b.unattributed_max_mb
+            if ua is None or ub is None:
+                failures.append(f"{fmt}: no memory_owners samples in the logs")
+            elif ub > ua + MAX_UNATTRIBUTED_GROWTH_MB:
+                failures.append(f"{fmt}: unattributed private memory grows with the clip: "
+                                f"{ua:.1f} MB at 4 s, {ub:.1f} MB at {4 * args.long} s")
             base = baseline.get("anon_peak_mb", {}).get(fmt)
             anon = b.peak_anon_mb
             if base and anon and not args.update_baseline and anon > base * BASELINE_SLACK + FLAT_SLACK_MB:

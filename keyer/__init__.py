@@ -22,7 +22,7 @@ How it fits together, in the order a frame meets it:
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 def run(input, output, *, effects=(), key=None, encode=None, **options):

@@ -23,7 +23,11 @@ def cache_dir() -> Path:
 
 
 if "NUMBA_CACHE_DIR" not in os.environ:
-    _dir = cache_dir() / "numba"
+    # one folder per keyer version: a compiled kernel refers to its module by name, so a cache
+    # made before a module moved (effects -> keyer.effects in 0.2) must not be loaded after it
+    from keyer import __version__
+
+    _dir = cache_dir() / f"numba-{__version__}"
     try:
         _dir.mkdir(parents=True, exist_ok=True)
         os.environ["NUMBA_CACHE_DIR"] = str(_dir)

@@ -293,7 +293,7 @@ def warm():
 @click.option("--html", "html", type=click.Path(dir_okay=False), default=None,
               help="Also write a self-contained offline dashboard to this file.")
 def report(logs, html):
-    """Summarise keyer JSON logs: peak RSS/VMS per stage, growth per 100 frames, GC, fps."""
+    """Summarise keyer JSON logs: peak memory and who holds it, growth per 100 frames, GC, fps."""
     from keyer import report as rep
 
     if html:
@@ -310,11 +310,18 @@ def report(logs, html):
 @click.option("--max-peak", type=ByteSize(), default=None, help="Fail when a job's peak RSS is above this (e.g. 400M).")
 @click.option("--max-growth", type=ByteSize(), default=None,
               help="Fail when RSS grows more than this per 100 frames (e.g. 2M).")
-def memcheck(logs, max_peak, max_growth):
+@click.option("--max-private", type=ByteSize(), default=None,
+              help="Fail when a job's peak private (anonymous) memory is above this: what each "
+                   "extra job in a batch adds (e.g. 500M).")
+@click.option("--max-unattributed", type=ByteSize(), default=None,
+              help="Fail when more private memory than this is explained by no owner of the "
+                   "memory ledger: the leak and fragmentation signal (e.g. 8M).")
+def memcheck(logs, max_peak, max_growth, max_private, max_unattributed):
     """Exit non-zero when a job in LOGS broke a memory limit (for CI)."""
     from keyer import report as rep
 
-    failures = rep.memcheck(rep.load(list(logs)), max_peak, max_growth)
+    failures = rep.memcheck(rep.load(list(logs)), max_peak, max_growth, max_private,
+                            max_unattributed)
     if failures:
         raise MemcheckFailed("; ".join(failures))
     click.echo("keyer: memcheck passed")

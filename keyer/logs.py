@@ -18,7 +18,7 @@ import structlog
 
 from keyer.memory import MemoryStamp
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2   # 2: memory_owners (keyer.ledger), compile, kernels_compiled
 
 
 def _add_schema(logger: Any, method: str, event: dict) -> dict:

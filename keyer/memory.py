@@ -102,3 +102,78 @@ def parse_size(text: str) -> int:
     if not m:
         raise ValueError(f"'{text}' is not a size (try 800M or 1.5G)")
     return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+
+
+def status_mb() -> dict[str, float]:
+    """This process's memory by kind now, in MB, from one read of /proc/self/status: ``rss``,
+    ``anon`` (private: heap, buffers, compiled code), ``file`` (library and other file pages,
+    shareable between processes), ``shmem`` and ``hwm`` (the peak RSS). Empty without /proc."""
+    fields = {b"VmRSS:": "rss", b"RssAnon:": "anon", b"RssFile:": "file", b"RssShmem:": "shmem",
+              b"VmHWM:": "hwm"}
+    out: dict[str, float] = {}
+    try:
+        with open("/proc/self/status", "rb") as fh:
+            for line in fh:
+                key = fields.get(line.split(b" ", 1)[0].split(b"\t", 1)[0])
+                if key:
+                    out[key] = int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return out
+
+
+def libraries_mb(top: int = 12) -> dict[str, float]:
+    """Resident pages of each mapped file (by its name: ``libllvmlite.so``, ``cv2.abi3.so``),
+    the ``top`` largest, from /proc/self/smaps (a few ms: read at a job's start and end)."""
+    sizes: dict[str, float] = {}
+    name = None
+    try:
+        with open("/proc/self/smaps", "rb") as fh:
+            for line in fh:
+                first = line.split(None, 6)
+                if first and b"-" in first[0] and len(first) >= 5 and not first[0].endswith(b":"):
+                    path = first[5].strip() if len(first) > 5 else b""
+                    name = path.rsplit(b"/", 1)[-1].decode("utf-8", "replace") if path.startswith(b"/") else None
+                elif name and line.startswith(b"Rss:"):
+                    sizes[name] = sizes.get(name, 0.0) + int(line.split()[1]) / 1024
+    except OSError:
+        return {}
+    ranked = sorted(sizes.items(), key=lambda kv: -kv[1])[:top]
+    return {k: round(v, 1) for k, v in ranked}
+
+
+def owned_bytes(obj: Any, _seen: set | None = None, _depth: int = 6) -> int:
+    """Bytes of the numpy arrays and ``av.VideoFrame`` pictures ``obj`` holds, through its
+    attributes, lists, tuples and dicts; each buffer counted once (a view counts as the array it
+    views). What a stage or a bound effect allocated when it was made."""
+    import numpy as np
+
+    seen = set() if _seen is None else _seen
+    if id(obj) in seen or _depth < 0:
+        return 0
+    seen.add(id(obj))
+    if isinstance(obj, np.ndarray):
+        root = obj
+        while isinstance(root.base, np.ndarray):
+            root = root.base
+        if root is not obj:
+            return owned_bytes(root, seen, _depth)
+        return obj.nbytes if obj.base is None else 0   # a view of a buffer owned elsewhere
+    kind = type(obj).__name__
+    if kind == "VideoFrame" and hasattr(obj, "planes"):
+        return sum(p.buffer_size for p in obj.planes)
+    if isinstance(obj, (str, bytes, int, float, bool, type(None))) or callable(obj) and not hasattr(obj, "__dict__"):
+        return 0
+    if isinstance(obj, dict):
+        values = obj.values()
+    elif isinstance(obj, (list, tuple, set, frozenset)):
+        values = obj
+    else:
+        values = list(getattr(obj, "__dict__", {}).values())
+        for cls in type(obj).__mro__:
+            for slot in getattr(cls, "__slots__", ()):
+                if hasattr(obj, slot):
+                    values.append(getattr(obj, slot))
+        if type(obj).__module__.split(".")[0] not in ("keyer", "__main__", "tests"):
+            return 0     # another library's object: its memory is that library's
+    return sum(owned_bytes(v, seen, _depth - 1) for v in values)

@@ -46,7 +46,8 @@ from keyer.decode import DecodeStats, decode
 from keyer.encode import Sink, open_sink
 from keyer.errors import Aborted, AbortedOverBudget, InputProblem, KeyerError, OutputProblem
 from keyer.frame import Frame
-from keyer.memory import MB, peak_rss_mb, rss_vms_mb
+from keyer.ledger import Ledger
+from keyer.memory import MB, peak_rss_mb, rss_vms_mb, status_mb
 from keyer.plan import KeyPath, Plan  # noqa: F401 (KeyPath: the plan's choice, named here too)
 from keyer.probe import StreamInfo, probe
 from keyer.settings import EncodeSettings, Job, KeySettings  # noqa: F401 (re-exported)
@@ -72,8 +73,8 @@ def run_job(job: Job, log: Any = None, progress: Progress | None = None,
     log.info("job_start", **plan.describe())
     with Run(plan, meter, progress) as run:
         sink = run.open_sink()
-        frames = run.decode()        # in its own thread from here on, beside the warm-up
         run.warm_up()
+        frames = run.decode()        # in its own thread from here on
         frames = run.process(frames)  # posterize-time -> key (thread) -> effects (thread)
         run.encode(frames, sink)     # the sink pulls: a metered stage like the others
         run.publish(sink)
@@ -102,6 +103,7 @@ class Run:
         self.phase = "setup"
         self.frames_out = 0
         self.compiled_at_start = compiled_count()
+        self.ledger = Ledger(self.log, plan.info.decoder_mb)
         self.result: Result | None = None
 
     def __enter__(self) -> "Run":
@@ -137,7 +139,7 @@ class Run:
         """Load the job's kernels before frame 0 (compiling them on a cold cache), so the time
         shows as ``startup`` (and ``compile``), not in the first frame."""
         t = time.perf_counter()
-        compiled, rss = compiled_count(), rss_vms_mb()[0]
+        compiled, rss, anon = compiled_count(), rss_vms_mb()[0], status_mb().get("anon", 0.0)
         # Loading kernels makes ~10^5 objects that all live on: no collections meanwhile, and
         # then out of the collector's sight, so each sampled gc.collect() scans only what
         # frames made.
@@ -156,7 +158,9 @@ class Run:
         if compiled:   # a cold cache: the compiler's time and memory are not the job's
             self.log.info("compile", kernels=compiled, elapsed_s=elapsed,
                           rss_added_mb=round(rss_vms_mb()[0] - rss, 1))
+        self.ledger.loaded_kernels(anon, status_mb().get("anon", 0.0))
         self.log.info("startup", elapsed_s=elapsed, key_path=self.plan.key_path.value)
+        self.ledger.log_owners("start", 0, libraries=True)
 
     def process(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         """The stages between decode and encode, each metered, joined by bounded queues."""
@@ -167,6 +171,14 @@ class Run:
             frames = metered("posterize", posterize_time(frames, self.job.posterize_fps), meter)
         key = self.plan.key_stage(RING)
         self.effects = self.plan.effects_stage(RING)
+        ledger = self.ledger
+        for spec, op in zip(self.job.effects, self.effects.ops if self.effects else ()):
+            ledger.holds(f"effects.{spec.name}", op)
+        ledger.holds("key", key)
+        if self.effects is not None:
+            ledger.holds("effects", self.effects)
+        held = DECODE_DEPTH + 2 + (2 if self.job.posterize_fps else 0)
+        ledger.in_flight(held * self.plan.picture_bytes)
         frames = metered("key", hold_after_first(frames, self.first_out), meter, key)
         if self.effects is not None:   # key and effects each in a thread: together they outweigh encode
             frames = metered("effects", prefetch(frames, PROCESS_DEPTH, "key",
@@ -201,6 +213,7 @@ class Run:
         self.watch.check("encode", stats.frames)
         if job.gc_every and n % job.gc_every == 0:
             _sample(self.log, stats.frames, self.plan.frames_total, meter.t0, "encode")
+            self.ledger.log_owners("sample", stats.frames)
         if self.progress:
             self.progress(stats.frames, self.plan.frames_total,
                           stats.frames / max(1e-6, time.perf_counter() - meter.t0))
@@ -213,6 +226,7 @@ class Run:
         out = sink.finish()
         self.sink = None
         self.meter.stage_end("cleanup", time.perf_counter() - t, 0)
+        self.ledger.log_owners("end", self.stats.frames, libraries=True)
         elapsed = time.perf_counter() - self.meter.t0
         stats = self.stats
         self.result = result = Result(out, stats.frames, self.frames_out, elapsed,

@@ -103,6 +103,18 @@ class Plan:
                    frames_total=expected_frames(info))
 
     @property
+    def picture_bytes(self) -> int:
+        """Bytes of one decoded picture (as the decoder allocates it, without row padding)."""
+        import av
+
+        try:
+            frame = av.VideoFrame(self.info.width, self.info.height, self.info.pix_fmt)
+        except (ValueError, av.FFmpegError):      # a format PyAV cannot allocate: as 4:2:0
+            return self.info.width * self.info.height * 3 // 2
+        sample = 2 if self.info.bit_depth > 8 else 1
+        return sum(p.width * p.height for p in frame.planes) * sample
+
+    @property
     def source_padded(self) -> bool:
         """Whether the key's input planes have padded rows (a strided layout): the decoder's
         pictures as the probe saw them, or the frames --fit scales them into."""

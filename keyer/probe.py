@@ -62,6 +62,9 @@ class StreamInfo:
     # the decoder pads its pictures' rows (line size > width): Numba types such planes as strided
     # arrays, another variant of each kernel, which the warm-up loads (``keyer.warmup``)
     padded_rows: bool = False
+    # private memory (MB) the decoder took to open and decode the first frame, here in the probe:
+    # the decoder's part of the job's memory ledger (``keyer.ledger``)
+    decoder_mb: float | None = None
 
     @property
     def display_size(self) -> tuple[int, int]:
@@ -128,6 +131,9 @@ def _depth(fmt: av.VideoFormat | None) -> int:
 
 def probe(path: str | os.PathLike) -> StreamInfo:
     """Describe the first video stream of ``path``; raise InputProblem if there is none."""
+    from keyer.memory import status_mb
+
+    anon = status_mb().get("anon")
     container = open_input(path)
     try:
         fmt_names = set(container.format.name.split(","))
@@ -174,6 +180,7 @@ def probe(path: str | os.PathLike) -> StreamInfo:
             audio_rate=audio.codec_context.sample_rate if audio else None,
             audio_channels=audio.codec_context.channels if audio else None,
             declared_duration=declared, padded_rows=padded_rows(first),
+            decoder_mb=round(status_mb()["anon"] - anon, 1) if anon is not None else None,
         )
     finally:
         container.close()

@@ -47,6 +47,14 @@ class JobSummary:
     gc_runs: int = 0
     estimate_mb: float | None = None
     kernels_compiled: int = 0                         # a cold cache: the compiler's memory is in the peak
+    owners: dict = field(default_factory=dict)        # memory_owners at the sample of highest RSS
+    owners_rss_mb: float = 0.0
+    owners_over_time: list = field(default_factory=list)   # (elapsed s, owners)
+    unattributed_max_mb: float | None = None          # the most private memory no owner explains
+    stage_bytes: dict = field(default_factory=dict)
+    libraries: dict = field(default_factory=dict)     # resident MB per library file, at the end
+    stage_spans: list = field(default_factory=list)   # (stage, start s, end s)
+    t0: float | None = None                           # job_start's time (epoch seconds)
     budget_mb: float | None = None
     warnings: list = field(default_factory=list)
     error: str | None = None
@@ -148,7 +156,16 @@ def _apply(j: JobSummary, e: dict) -> None:
             j.size = (e["width"], e["height"])
         j.frames_total = e.get("frames_total")
         j.estimate_mb, j.budget_mb = e.get("estimate_peak_mb"), e.get("budget_mb")
-    elif ev in ("stage_start", "stage_end") and stage:
+        j.t0 = _epoch(e)
+    if ev in ("stage_start", "stage_end") and stage and e.get("elapsed_s") is not None:
+        if ev == "stage_start":
+            j.stage_spans.append([stage, float(e["elapsed_s"]), None])
+        else:
+            for span in reversed(j.stage_spans):
+                if span[0] == stage and span[2] is None:
+                    span[2] = float(e["elapsed_s"])
+                    break
+    if ev in ("stage_start", "stage_end") and stage:
         j.stage_marks.append((j.last_frame, ev, stage))
         if ev == "stage_start":
             j.last_stage = stage
@@ -164,6 +181,15 @@ def _apply(j: JobSummary, e: dict) -> None:
     elif ev in ("memory_warning", "memory_critical"):
         j.warnings.append(f"{ev} during {stage} at frame {e.get('frame')} "
                           f"(RSS {rss:.0f} MB of {e.get('budget_mb')} MB)")
+    elif ev == "memory_owners":
+        owners = e.get("owners") or {}
+        j.owners_over_time.append((_since(j, e), owners))
+        if rss >= j.owners_rss_mb:
+            j.owners, j.owners_rss_mb = owners, rss
+        if e.get("when") in ("sample", "end") and "unattributed" in owners:
+            j.unattributed_max_mb = max(j.unattributed_max_mb or 0.0, float(owners["unattributed"]))
+        j.stage_bytes = e.get("stage_bytes") or j.stage_bytes
+        j.libraries = e.get("libraries_mb") or j.libraries
     elif ev == "compile":
         j.kernels_compiled = max(j.kernels_compiled, int(e.get("kernels") or 0))
     elif ev == "job_end":
@@ -178,6 +204,22 @@ def _apply(j: JobSummary, e: dict) -> None:
     if stage in STAGES:
         j.stage_rss[stage] = max(j.stage_rss.get(stage, 0.0), rss)
         j.stage_vms[stage] = max(j.stage_vms.get(stage, 0.0), vms)
+
+
+def _epoch(e: dict) -> float | None:
+    """An event's timestamp (ISO 8601) in epoch seconds, None when absent or unreadable."""
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(str(e["timestamp"]).replace("Z", "+00:00")).timestamp()
+    except (KeyError, ValueError):
+        return None
+
+
+def _since(j: JobSummary, e: dict) -> float:
+    """Seconds from the job's start to event ``e`` (0 when either time is unknown)."""
+    t = _epoch(e)
+    return round(t - j.t0, 3) if t is not None and j.t0 is not None else 0.0
 
 
 def render_text(jobs: list[JobSummary]) -> str:
@@ -212,15 +254,26 @@ def render_text(jobs: list[JobSummary]) -> str:
             out.append(f"  budget        {j.budget_mb:.0f} MB")
         for w in j.warnings:
             out.append(f"  warning       {w}")
-        out.append("  stage         peak RSS MB  peak VMS MB")
-        for s in STAGES:
-            if s in j.stage_rss:
-                out.append(f"  {s:<12}  {j.stage_rss[s]:>11.1f}  {j.stage_vms[s]:>11.1f}")
+        if j.owners:
+            out.append(f"  memory owners at the sample of highest RSS ({j.owners_rss_mb:.0f} MB; "
+                       "keyer.ledger says how each is measured)")
+            for name, mb in j.owners.items():
+                out.append(f"    {name:<14}{mb:>8.1f} MB")
+            for name, nbytes in sorted(j.stage_bytes.items(), key=lambda kv: -kv[1]):
+                out.append(f"      {name:<20}{nbytes / MB:>8.1f} MB held")
+            if j.unattributed_max_mb is not None:
+                out.append(f"  unattributed  at most {j.unattributed_max_mb:.1f} MB over the job")
+        if j.libraries:
+            top = ", ".join(f"{k} {v:.0f}" for k, v in list(j.libraries.items())[:5])
+            out.append(f"  libraries     resident MB at the end: {top}")
     return "\n".join(out)
 
 
-def memcheck(jobs: list[JobSummary], max_peak: int | None, max_growth: int | None) -> list[str]:
-    """One-line reasons for every job that broke a limit (bytes in); empty = pass."""
+def memcheck(jobs: list[JobSummary], max_peak: int | None, max_growth: int | None,
+             max_private: int | None = None, max_unattributed: int | None = None) -> list[str]:
+    """One-line reasons for every job that broke a limit (bytes in); empty = pass.
+    ``max_private``: the peak private (anonymous) memory; ``max_unattributed``: the most
+    private memory the ledger's owners do not explain."""
     if not jobs:
         return ["no keyer jobs in the log"]
     failures = []
@@ -232,6 +285,16 @@ def memcheck(jobs: list[JobSummary], max_peak: int | None, max_growth: int | Non
         if max_peak is not None and j.peak_rss_mb * MB > max_peak:
             failures.append(f"job {j.job_id}: peak RSS {j.peak_rss_mb:.1f} MB exceeds --max-peak "
                             f"{max_peak / MB:.0f} MB")
+        if max_private is not None and (j.peak_anon_mb or 0) * MB > max_private:
+            failures.append(f"job {j.job_id}: peak private memory {j.peak_anon_mb:.1f} MB exceeds "
+                            f"--max-private {max_private / MB:.0f} MB")
+        if max_unattributed is not None:
+            if j.unattributed_max_mb is None:
+                failures.append(f"job {j.job_id}: no memory_owners samples to check "
+                                "--max-unattributed against")
+            elif j.unattributed_max_mb * MB > max_unattributed:
+                failures.append(f"job {j.job_id}: {j.unattributed_max_mb:.1f} MB of private memory "
+                                f"unattributed, over --max-unattributed {max_unattributed / MB:.1f} MB")
         g = j.growth_per_100
         if max_growth is not None and g is not None and g * MB > max_growth:
             failures.append(f"job {j.job_id}: RSS grows {g:.2f} MB per 100 frames, over "
@@ -257,26 +320,35 @@ def write_html(jobs: list[JobSummary], path: str | Path) -> None:
 
     parts = []
     for n, j in enumerate(jobs):
-        fig = make_subplots(rows=1, cols=2, column_widths=[0.7, 0.3],
-                            subplot_titles=("RSS and VMS over frames", "Peak RSS per stage"))
-        frames = [s[0] for s in j.samples]
-        fig.add_trace(go.Scatter(x=frames, y=[s[1] for s in j.samples], name="RSS MB",
-                                 mode="lines+markers"), row=1, col=1)
-        fig.add_trace(go.Scatter(x=frames, y=[s[2] for s in j.samples], name="VMS MB",
-                                 mode="lines", line={"dash": "dot"}), row=1, col=1)
-        for frame, ev, stage in j.stage_marks:
-            if ev == "stage_start":
-                fig.add_vline(x=frame, line_width=1, line_dash="dash", line_color="grey",
-                              annotation_text=stage, annotation_position="top left", row=1, col=1)
+        fig = make_subplots(rows=2, cols=2, column_widths=[0.72, 0.28], row_heights=[0.7, 0.3],
+                            specs=[[{}, {}], [{"colspan": 2}, None]], vertical_spacing=0.14,
+                            subplot_titles=("Memory by owner over time (stacked)",
+                                            "Private / shared at the peak", "Stages over time"))
+        times = [t for t, _ in j.owners_over_time]
+        names = list(j.owners) or (list(j.owners_over_time[0][1]) if j.owners_over_time else [])
+        for name in names:      # one stacked area per owner: who holds what, when
+            fig.add_trace(go.Scatter(x=times, y=[o.get(name, 0.0) for _, o in j.owners_over_time],
+                                     name=name, mode="lines", stackgroup="owners",
+                                     legendgroup="owners", meta="owners"), row=1, col=1)
         if j.budget_mb:
             for share, colour in ((1.0, "red"), (0.9, "orange"), (0.75, "gold")):
                 fig.add_hline(y=j.budget_mb * share, line_color=colour, line_width=1,
                               annotation_text=f"{int(share * 100)}% budget", row=1, col=1)
-        stages = [s for s in STAGES if s in j.stage_rss]
-        fig.add_trace(go.Bar(x=stages, y=[j.stage_rss[s] for s in stages], name="peak RSS by stage"),
-                      row=1, col=2)
-        fig.update_layout(height=420, margin={"t": 60, "l": 50, "r": 20, "b": 40},
-                          xaxis_title="frame", yaxis_title="MB")
+        if j.owners:
+            shared = j.owners.get("libraries", 0.0)
+            fig.add_trace(go.Bar(x=["private", "shared"],
+                                 y=[max(0.0, j.owners_rss_mb - shared), shared],
+                                 name="private / shared MB", showlegend=False), row=1, col=2)
+        for k, (stage, start, end) in enumerate(j.stage_spans):   # when each stage ran
+            end = end if end is not None else (j.elapsed_s or start)
+            fig.add_trace(go.Bar(x=[max(end - start, 1e-3)], y=[stage], base=[start],
+                                 orientation="h", name=stage, showlegend=False,
+                                 marker_color="#7f9fbf"), row=2, col=1)
+        fig.update_layout(height=620, margin={"t": 60, "l": 60, "r": 20, "b": 40},
+                          barmode="overlay")
+        fig.update_xaxes(title_text="seconds since the job started", row=1, col=1)
+        fig.update_xaxes(title_text="seconds since the job started", row=2, col=1)
+        fig.update_yaxes(title_text="MB", row=1, col=1)
         div = pio.to_html(fig, full_html=False, include_plotlyjs="inline" if n == 0 else False,
                           div_id=f"keyer-chart-{n}")
         summary = render_text([j]).replace("&", "&amp;").replace("<", "&lt;")

@@ -34,7 +34,7 @@ def test_run_writes_output_and_json_logs(tmp_path, green_clip):
     assert names[0] == "job_start" and names[-1] == "job_end"
     assert {"stage_start", "stage_end", "frame_sample"} <= set(names)
     assert len({e["job_id"] for e in events}) == 1
-    assert all(e["schema_version"] == 1 and "rss_mb" in e and "vms_mb" in e for e in events)
+    assert all(e["schema_version"] == 2 and "rss_mb" in e and "vms_mb" in e for e in events)
     assert all(e["timestamp"].endswith("Z") for e in events)
     stages = {e["stage"] for e in events if e["event"] == "stage_end"}
     assert {"decode", "key", "encode", "cleanup"} <= stages

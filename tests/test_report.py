@@ -108,8 +108,18 @@ def test_real_job_log_reports(tmp_path, green_clip):
     assert j.estimate_mb and j.peak_rss_mb > 50
 
 
+def owners_lines(job, samples=5):
+    """memory_owners events, one a second, as keyer.ledger logs them."""
+    owners = {"libraries": 120.0, "interpreter": 50.0, "kernels": 13.0, "stages": 40.0,
+              "frames": 8.0, "decoder": 6.0, "encoder": 100.0, "unattributed": 0.0}
+    return [event(job, "memory_owners", when="sample", frame=10 * k, owners=owners,
+                  timestamp=f"2026-11-24T12:00:0{k}Z", rss_mb=337.0, anon_mb=217.0, file_mb=120.0,
+                  stage_bytes={"key": 20 << 20, "effects": 20 << 20})
+            for k in range(1, samples + 1)]
+
+
 def test_html_is_self_contained_and_renders(tmp_path):
-    log = write(tmp_path, job_lines("h", leak_per_10=0.2))
+    log = write(tmp_path, job_lines("h", leak_per_10=0.2) + owners_lines("h"))
     out = tmp_path / "report.html"
     old = os.umask(0o027)
     try:
@@ -133,7 +143,55 @@ def test_html_is_self_contained_and_renders(tmp_path):
          f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom",
          out.as_uri()], capture_output=True, text=True, timeout=120)
     assert "main-svg" in proc.stdout, proc.stderr[-2000:]
-    assert "scatterlayer" in proc.stdout
+    assert "Memory by owner over time" in proc.stdout and "Stages over time" in proc.stdout
+    assert proc.stdout.count('class="js-fill"') >= 8        # a stacked area per owner, drawn
+    assert "Peak RSS per stage" not in proc.stdout
+
+
+@pytest.mark.parametrize("output, effects", [
+    ("o.webm", []), ("o.mp4", []), ("o.mov", ["--effects", "all"]), ("frames/", ["--effects", "outline"]),
+])
+def test_the_ledger_sums_to_the_rss_on_real_jobs(tmp_path, green_clip, output, effects):
+    log = tmp_path / "real.jsonl"
+    proc = run_cli("run", green_clip, "-o", tmp_path / output, "--log-file", log, "--gc-every", "2",
+                   *effects)
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    ledger = [e for e in lines if e["event"] == "memory_owners"]
+    assert [e["when"] for e in ledger] == ["start"] + ["sample"] * 6 + ["end"]
+    for e in ledger:
+        assert sum(e["owners"].values()) == pytest.approx(e["rss_mb"], rel=0.05, abs=1.0)
+        assert e["anon_mb"] + e["file_mb"] == pytest.approx(e["rss_mb"], abs=1.0)
+    assert set(ledger[0]["libraries_mb"]) and set(ledger[-1]["libraries_mb"])
+    assert ledger[1]["owners"]["unattributed"] == 0.0            # the first sample settles it
+    held = ledger[-1]["stage_bytes"]
+    assert held["key"] > 0 and (("effects" in held) == bool(effects))
+    (j,) = report.load([log])
+    assert j.owners and "memory owners" in report.render_text([j])
+
+
+def test_owned_bytes_counts_each_buffer_once():
+    import numpy as np
+
+    from keyer.memory import owned_bytes
+    from keyer.stages import Ring
+
+    ring = Ring(5, 48, 64)
+    assert owned_bytes(ring) == 5 * 48 * 64 * 4
+    ring.views = [b[:, :10] for b in ring.buffers] + [ring.buffers[0].T]   # views add nothing
+    ring.extra = {"lut": np.zeros(256, np.float32)}
+    assert owned_bytes(ring) == 5 * 48 * 64 * 4 + 1024
+
+
+def test_memcheck_gates_private_and_unattributed_memory(tmp_path):
+    lines = job_lines("p") + owners_lines("p")
+    lines.append(event("p", "memory_owners", when="sample", frame=60, rss_mb=350.0, anon_mb=230.0,
+                       owners={"encoder": 100.0, "unattributed": 13.0}))
+    (j,) = report.load([write(tmp_path, lines)])
+    assert report.memcheck([j], None, None, parse_size("250M"), parse_size("16M")) == []
+    assert report.memcheck([j], None, None, parse_size("200M"), parse_size("8M")) == [
+        "job p: peak private memory 230.0 MB exceeds --max-private 200 MB",
+        "job p: 13.0 MB of private memory unattributed, over --max-unattributed 8.0 MB"]
 
 
 def test_peak_rss_is_the_process_own_not_its_parents():
