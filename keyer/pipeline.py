@@ -51,7 +51,7 @@ from keyer.memory import MB, peak_rss_mb, rss_vms_mb, status_mb
 from keyer.plan import KeyPath, Plan  # noqa: F401 (KeyPath: the plan's choice, named here too)
 from keyer.probe import StreamInfo, probe
 from keyer.settings import EncodeSettings, Job, KeySettings  # noqa: F401 (re-exported)
-from keyer.threads import Stalled, hold_after_first, prefetch
+from keyer.threads import Stalled, hold_after_first, prefetch, release_on_close
 from keyer.warmup import compiled_count, warm
 
 DECODE_DEPTH = 4
@@ -192,7 +192,8 @@ class Run:
         """Pull every frame through the sink, sampling memory and drawing progress."""
         self.phase = "encode"
         sink.start()   # the encoder opens while the first frame is keyed (see VideoSink.start)
-        encoded = metered("encode", frames, self.meter, sink.write)
+        encoded = metered("encode", release_on_close(frames, self.first_out), self.meter,
+                          sink.write)
         self.open.append(encoded)
         for _ in encoded:
             self.frames_out += 1

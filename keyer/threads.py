@@ -175,3 +175,18 @@ def hold_after_first(source: Iterable[T], go: threading.Event, timeout: float = 
         close = getattr(it, "close", None)
         if close is not None:
             close()
+
+
+def release_on_close(source: Iterable[T], go: threading.Event) -> Iterator[T]:
+    """``source``'s items; when closed or ended, set ``go`` before closing ``source``: the
+    consumer of a ``hold_after_first`` stage releases it first, so that a stage held back
+    does not make closing wait out the hold (a job failing before its first frame)."""
+    it = iter(source)
+    try:
+        for item in it:
+            yield item
+    finally:
+        go.set()
+        close = getattr(it, "close", None)
+        if close is not None:
+            close()

@@ -447,11 +447,26 @@ def test_an_encoder_that_will_not_open_is_a_clear_error(tmp_path, green_clip, mo
 
     from keyer.formats import PRESETS
 
+    from keyer import pipeline, threads
+
     bad = {p: {"preset": "no-such-preset"} for p in PRESETS}
     monkeypatch.setitem(encode.FORMATS, ".mp4", dataclasses.replace(encode.FORMATS[".mp4"], presets=bad))
+    # the key, held back until frame 0 is encoded, must be released when encoding fails: not
+    # left waiting out its hold (here 30 s) while closing the pipeline gives up on its thread
+    monkeypatch.setattr(pipeline, "hold_after_first",
+                        lambda source, go: threads.hold_after_first(source, go, timeout=30.0))
+    stuck, close = [], threads.Prefetched.close
+
+    def noting_close(self):
+        close(self)
+        if self.thread.is_alive():
+            stuck.append(self.thread.name)
+
+    monkeypatch.setattr(threads.Prefetched, "close", noting_close)
     with capture_logs() as events, pytest.raises(
             OutputProblem, match=r"o\.mp4: the libx264 encoder would not open \("):
         keyer.run(green_clip, tmp_path / "o.mp4")
+    assert stuck == []
     (failed,) = [e for e in events if e["event"] == "job_failed"]
     assert failed["stage"] == "encode" and failed["exit_code"] == 4
     assert os.listdir(tmp_path) == []
