@@ -12,8 +12,6 @@ from keyer.effects.base import Geometry, param, register
 from keyer.colour import parse_color
 from keyer._jit import kernel
 
-KERNEL_DEPS = (_composite,)   # kernels this effect runs from other modules
-
 RING = 3   # px of background kept around the subject's box for the distance transform
 
 
@@ -88,6 +86,9 @@ class AlphaBevel:
 
 
 class AlphaBevelOp:
+    # written before they are read in every call (keyer.stages.share_scratch)
+    scratch_arrays = ("dist", "inside")
+
     def __init__(self, spec: AlphaBevel, g: Geometry) -> None:
         self.spec = spec
         self.inside = np.zeros((g.height, g.width), np.uint8)
@@ -114,6 +115,7 @@ class AlphaBevelOp:
 
 
 def warm() -> None:
+    _composite.warm("subject_box", "alpha_at_least")   # the shared kernels it runs
     s = np.zeros((3, 3, 4), np.uint8)
     bevel_kernel(s, np.zeros((3, 3), np.float32), np.float32(2), 0.5, 0.5, 0.5, 255, 255, 255,
                  0, 3, 0, 3, np.empty_like(s))

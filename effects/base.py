@@ -6,7 +6,10 @@ so a job loads only the effects it runs. Its fields are declared with ``keyer.pa
 which feeds the ``name=k=v:k=v`` parser, range checks, ``keyer effects``, ``--config`` keys and
 the README tables. ``bind(geometry)`` validates against the frame size, allocates every buffer, loads and
 resizes textures once, and returns a :class:`FrameOp`; steady-state frames then allocate
-nothing.
+nothing. A FrameOp may name in ``scratch_arrays`` the arrays it writes before it reads them in
+every call (nothing kept from one frame to the next): in a chain, ``keyer.stages.EffectsStage``
+makes them views of one buffer the chain's effects share. An effect's module ``warm()`` loads
+the kernels it runs, those of ``_composite`` included.
 """
 from __future__ import annotations
 

@@ -11,8 +11,6 @@ from keyer.effects import _composite
 from keyer.effects.base import Geometry, param, register
 from keyer.colour import parse_color
 
-KERNEL_DEPS = (_composite,)   # kernels this effect runs from other modules
-
 
 def direction(angle_deg: float) -> tuple[float, float]:
     """Unit (dx, dy) in image coordinates for an After Effects direction: clockwise from up,
@@ -53,6 +51,9 @@ class DropShadow:
 
 
 class DropShadowOp:
+    # written before they are read in every call (keyer.stages.share_scratch)
+    scratch_arrays = ("alpha", "shifted")
+
     def __init__(self, spec: DropShadow, g: Geometry, dx: float, dy: float) -> None:
         self.spec = spec
         self.rgb = parse_color(spec.color)
@@ -101,3 +102,7 @@ class DropShadowOp:
 
     def close(self) -> None:
         self.alpha = self.shifted = None
+
+
+def warm() -> None:
+    _composite.warm("subject_box", "alpha_scaled", "under")   # the shared kernels it runs

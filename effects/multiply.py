@@ -6,31 +6,37 @@ from dataclasses import dataclass
 import numpy as np
 
 from keyer.effects.base import Geometry, param, register
-from keyer.effects.textures import check_texture, load_rgb, with_alpha
+from keyer.effects.textures import check_texture, load_tile, with_alpha
 from keyer.effects import _composite
 from keyer._jit import kernel
-
-KERNEL_DEPS = (_composite,)   # kernels this effect runs from other modules
 
 
 @kernel
 def multiply_kernel(src, tex, base, gain, y0, y1, x0, x1, out):
     """``out = src * (base + gain * tex / 255)`` inside the box: ``tex`` is the texture with
     255 in its alpha channel (``base + gain`` is within 1e-7 of 1, so alpha comes out exactly
-    as it went in); ``base``, ``gain`` float32. All three are (H, W * 4) rows of bytes
-    (``_composite.byte_rows``).
+    as it went in); ``base``, ``gain`` float32. ``src`` and ``out`` are (H, W * 4) rows of
+    bytes (``_composite.byte_rows``), ``tex`` a tile of them, (th, tw * 4), repeated: pixel
+    (i, j) takes the tile's (i % th, j % tw).
 
-    Each row of the box is one flat run of bytes indexed from 0 (a loop from ``x0`` would keep
-    Numba's negative-index check and not vectorise: 3x slower).
+    Each row of the box goes as flat runs of bytes within one copy of the tile, indexed from 0
+    (a loop from ``x0`` would keep Numba's negative-index check and not vectorise: 3x slower).
     """
-    a, b = 4 * x0, 4 * x1
+    th = tex.shape[0]
+    tw = tex.shape[1] // 4
     for i in range(y0, y1):
-        s = src[i, a:b]
-        t = tex[i, a:b]
-        o = out[i, a:b]
-        for k in range(s.size):
-            f = base + gain * (np.float32(t[k]) / np.float32(255.0))
-            o[k] = np.uint8(s[k] * f + np.float32(0.5))
+        row = tex[i % th]
+        j = x0
+        while j < x1:
+            c = j % tw
+            n = min(x1 - j, tw - c)
+            s = src[i, 4 * j:4 * (j + n)]
+            t = row[4 * c:4 * (c + n)]
+            o = out[i, 4 * j:4 * (j + n)]
+            for k in range(s.size):
+                f = base + gain * (np.float32(t[k]) / np.float32(255.0))
+                o[k] = np.uint8(s[k] * f + np.float32(0.5))
+            j += n
 
 
 @register("multiply")
@@ -51,16 +57,16 @@ class Multiply:
         check_texture("multiply", "texture", self.texture)
 
     def bind(self, g: Geometry) -> "MultiplyOp":
-        # The texture stays uint8 and the kernel makes each factor as it goes: 8 MB at 1080p
-        # instead of a 33 MB float32 factor frame (whose making cost 0.05-0.3 s of start-up),
-        # and a quarter of the bytes read per frame.
-        tex = with_alpha(load_rgb(self.texture, g.width, g.height, self.fit), 255)
+        # The texture stays uint8 and the kernel makes each factor as it goes (a float32
+        # factor frame would be 33 MB at 1080p, and its making cost 0.05-0.3 s of start-up);
+        # tiled, it is kept as one tile (the paper's: 1 MB, not the frame's 8 MB).
+        tex = with_alpha(load_tile(self.texture, g.width, g.height, self.fit), 255)
         return MultiplyOp(tex, np.float32(1.0 - self.opacity), np.float32(self.opacity))
 
 
 class MultiplyOp:
     def __init__(self, tex: np.ndarray, base: np.float32, gain: np.float32) -> None:
-        self.tex = _composite.byte_rows(tex)   # (H, W * 4) bytes, as the kernel takes
+        self.tex = _composite.byte_rows(tex)   # (th, tw * 4) bytes, as the kernel takes
         self.base, self.gain = base, gain
 
     def __call__(self, src: np.ndarray, out: np.ndarray, t: float,
@@ -76,6 +82,7 @@ class MultiplyOp:
 
 
 def warm() -> None:
+    _composite.warm("subject_box")   # the shared kernels it runs
     s = np.zeros((2, 2, 4), np.uint8)
     rows = _composite.byte_rows(s)
     multiply_kernel(rows, rows, np.float32(0.5), np.float32(0.5), 0, 2, 0, 2, np.empty_like(rows))

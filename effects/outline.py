@@ -11,8 +11,6 @@ from keyer.effects.base import Geometry, param, register
 from keyer.colour import parse_color
 from keyer._jit import kernel
 
-KERNEL_DEPS = (_composite,)   # kernels this effect runs from other modules
-
 
 @kernel
 def stroke_coverage(dist, width, inv_soft, y0, y1, x0, x1, out):
@@ -55,6 +53,9 @@ class Outline:
 
 
 class OutlineOp:
+    # written before they are read in every call (keyer.stages.share_scratch)
+    scratch_arrays = ("dist", "cover", "outside")
+
     def __init__(self, spec: Outline, g: Geometry) -> None:
         self.spec = spec
         self.rgb = parse_color(spec.color)
@@ -86,5 +87,6 @@ class OutlineOp:
 
 
 def warm() -> None:
+    _composite.warm("subject_box", "alpha_below", "under")   # the shared kernels it runs
     stroke_coverage(np.zeros((2, 2), np.float32), np.float32(1), np.float32(1), 0, 2, 0, 2,
                     np.zeros((2, 2), np.float32))

@@ -13,8 +13,6 @@ from keyer.effects.textures import check_texture, load_rgb
 from keyer._jit import kernel
 from keyer.colour import LUMA709
 
-KERNEL_DEPS = (_composite,)   # kernels this effect runs from other modules
-
 BLUR_SIGMA = 1.0
 # OpenCV's radius for a float32 Gaussian of sigma 1: ksize = round(sigma * 4 * 2 + 1) | 1 = 9
 BLUR_RADIUS = 4
@@ -143,6 +141,8 @@ class SurfaceBevelOp:
         self.k_lo = np.zeros(g.width, np.float64)      # one row of shading factors
         self.k_hi = np.zeros(g.width, np.float64)
         self.static = spec.height != "luma"
+        # the height from luma is made in every call (keyer.stages.share_scratch); a texture's once
+        self.scratch_arrays = () if self.static else ("height",)
         if self.static:
             tex = load_rgb(spec.height, g.width, g.height, "stretch").astype(np.float32)
             h = (tex @ np.array(LUMA709, np.float32)) / 255.0
@@ -170,6 +170,7 @@ class SurfaceBevelOp:
 
 
 def warm() -> None:
+    _composite.warm("subject_box")   # the shared kernels it runs
     s = np.zeros((3, 3, 4), np.uint8)
     hgt = np.zeros((3, 3), np.float32)
     luma_plane(_composite.words(s, np.uint32), LUMA709, 0, 3, 0, 3, hgt)

@@ -63,7 +63,9 @@ class FrameOp(Protocol):
     straight-alpha RGBA, distinct arrays) for the frame at ``t`` seconds; ``close()`` frees.
     In a chain, ``boxes`` (a ``Boxes``) says what is known of ``src`` and ``out`` and is left
     describing the output (see ``keyer.stages.EffectsStage``); without it the effect works it
-    all out and writes the whole of ``out``."""
+    all out and writes the whole of ``out``. An op may name in ``scratch_arrays`` the
+    attributes it writes before reading them every frame: in a chain they become views of one
+    buffer the effects share."""
 
     def __call__(self, src: np.ndarray, out: np.ndarray, t: float, boxes: Boxes | None = None) -> None: ...
 

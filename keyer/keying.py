@@ -217,7 +217,11 @@ class Keyer(_KeyBase):
         self.coef = [np.zeros((height, width), np.float32) for _ in range(2)]
         self.small = (max(1, (width + 1) // 2), max(1, (height + 1) // 2))
         sw, sh = self.small
-        self.work = [np.zeros((sh, sw), np.float32) for _ in range(6)]
+        # g, p, then the guided filter's a, b and mean_b; its mean_a goes into p, which it no
+        # longer reads by then (one half-size plane less)
+        self.work = [np.zeros((sh, sw), np.float32) for _ in range(5)]
+        g, p, a, b, mean_b = self.work
+        self.fit_work = [a, b, p, mean_b]
         self.alpha = np.zeros((height, width), np.uint8) if (settings.shrink or settings.feather) else None
         gw = self.grid.shape[1]
         gx = (np.arange(width, dtype=np.float32) + 0.5) / CELL - 0.5
@@ -236,7 +240,7 @@ class Keyer(_KeyBase):
         g, p = self.work[:2]
         cv2.resize(self.luma, self.small, dst=g, interpolation=cv2.INTER_AREA)
         cv2.resize(self.ratio, self.small, dst=p, interpolation=cv2.INTER_AREA)
-        mean_a, mean_b = self._guided_model(g, p, self.work[2:])
+        mean_a, mean_b = self._guided_model(g, p, self.fit_work)
         size = (self.width, self.height)
         cv2.resize(mean_a, size, dst=self.coef[0], interpolation=cv2.INTER_LINEAR)
         cv2.resize(mean_b, size, dst=self.coef[1], interpolation=cv2.INTER_LINEAR)
@@ -279,7 +283,10 @@ class PlanarKeyer(_KeyBase):
         hc, wc = (height + 1) // 2, (width + 1) // 2
         self.ratio = np.zeros((hc, wc), np.float32)
         self.guide = np.zeros((hc, wc), np.float32)
-        self.work = [np.zeros((hc, wc), np.float32) for _ in range(4)]
+        # the guided filter's a, b, mean_a and mean_b: mean_a goes into the ratio, which it no
+        # longer reads by then and nothing reads after it (one chroma-size plane less)
+        a, b, mean_b = (np.zeros((hc, wc), np.float32) for _ in range(3))
+        self.work = [a, b, self.ratio, mean_b]
         self.zero_a = np.zeros((hc, wc), np.float32)
         self.alpha = np.zeros((height, width), np.uint8)
         self.shaped = bool(settings.shrink or settings.feather)

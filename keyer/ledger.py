@@ -40,13 +40,17 @@ class Ledger:
         self.stage_bytes: dict[str, int] = {}
         self.frame_bytes = 0
         self.encoder: float | None = None     # fixed at the first sample
+        self._seen: set = set()               # buffers counted already: each counts once
 
     def loaded_kernels(self, anon_before: float, anon_after: float) -> None:
         self.kernels = max(0.0, anon_after - anon_before)
 
-    def holds(self, name: str, obj: Any) -> None:
-        """Note the buffers ``obj`` (a stage or a bound effect) holds, under ``name``."""
-        self.stage_bytes[name] = owned_bytes(obj)
+    def holds(self, name: str, obj: Any, besides: tuple = ()) -> None:
+        """Note the buffers ``obj`` (a stage or a bound effect) holds, under ``name``: those not
+        noted under an earlier name, nor held by ``besides`` (noted under names of their own)."""
+        self._seen.update(id(b) for b in besides)
+        self._seen.discard(id(obj))
+        self.stage_bytes[name] = owned_bytes(obj, self._seen)
 
     def in_flight(self, nbytes: int) -> None:
         """Note the most bytes of decoded pictures the queues can hold at once."""

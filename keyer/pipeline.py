@@ -8,17 +8,16 @@ frees the effects, removes the temporary output and is said once. Without effect
 in the thread the effects would have.
 
 Bounded queues join the threads (key and effects each get one: together they cost more than
-the encoder, and apart they ran --effects all ~6 % faster at 1080p for 4 RGBA frames more).
-Frames alive at once, whatever the clip's length:
+the encoder). Frames alive at once, whatever the clip's length:
 
-* decoded pictures: DECODE_DEPTH (4) queued + 1 held back by decode (its duration comes from the
+* decoded pictures: DECODE_DEPTH (2) queued + 1 held back by decode (its duration comes from the
   next timestamp) + 1 being keyed + up to 2 held by posterize-time, plus FFmpeg's own frame-thread
   pictures (about threads + 1);
-* keyed RGBA frames: a ring of RING (5) buffers in the key stage (PROCESS_DEPTH (2) queued for
-  the effects, 1 waiting to be queued, 1 being read, 1 being made), a ring of RING in the
-  effects stage and 2 scratch buffers, PROCESS_DEPTH of them queued for encode; or, when the
-  planar key writes the encoder's frames itself (key only, to .webm/.mp4), a ring of RING
-  Y'CbCr(A) frames instead;
+* keyed RGBA frames: a ring of RING (3) buffers in the key stage (PROCESS_DEPTH (1) queued for
+  the effects, 1 being read, 1 being made or waiting to be queued: a producer holds one frame at
+  a time), a ring of RING in the effects stage and 1 scratch frame, plus one buffer the effects
+  share for their per-frame arrays; or, when the planar key writes the encoder's frames itself
+  (key only, to .webm/.mp4), a ring of RING Y'CbCr(A) frames instead;
 * encoder input: 1 Y'CbCr(A) frame being handed over, plus the encoder's references (libvpx
   with lag-in-frames 0 keeps no look-ahead).
 
@@ -54,10 +53,11 @@ from keyer.settings import EncodeSettings, Job, KeySettings  # noqa: F401 (re-ex
 from keyer.threads import Stalled, hold_after_first, prefetch, release_on_close
 from keyer.warmup import compiled_count, warm
 
-DECODE_DEPTH = 4
-PROCESS_DEPTH = 2
-# A keyed buffer is alive while queued (PROCESS_DEPTH), being encoded (1) and being made (1).
-RING = PROCESS_DEPTH + 3
+DECODE_DEPTH = 2
+PROCESS_DEPTH = 1
+# A keyed buffer is alive while queued (PROCESS_DEPTH), being read downstream (1) and being
+# made or waiting to be queued (1: the producer's one frame, never both).
+RING = PROCESS_DEPTH + 2
 STALL_SECONDS = 60.0   # decode producing nothing this long is reported as a stall
 
 Progress = Callable[[int, "int | None", float], None]
@@ -172,11 +172,11 @@ class Run:
         key = self.plan.key_stage(RING)
         self.effects = self.plan.effects_stage(RING)
         ledger = self.ledger
-        for spec, op in zip(self.job.effects, self.effects.ops if self.effects else ()):
-            ledger.holds(f"effects.{spec.name}", op)
         ledger.holds("key", key)
-        if self.effects is not None:
-            ledger.holds("effects", self.effects)
+        if self.effects is not None:   # the stage's rings and the scratch its effects share
+            ledger.holds("effects", self.effects, besides=tuple(self.effects.ops))
+            for spec, op in zip(self.job.effects, self.effects.ops):
+                ledger.holds(f"effects.{spec.name}", op)
         held = DECODE_DEPTH + 2 + (2 if self.job.posterize_fps else 0)
         ledger.in_flight(held * self.plan.picture_bytes)
         frames = metered("key", hold_after_first(frames, self.first_out), meter, key)

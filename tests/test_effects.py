@@ -79,6 +79,60 @@ def test_add_is_clamped_and_keeps_alpha():
     assert np.array_equal(apply("add", src, opacity=0.0), src)
 
 
+def noise_png(tmp_path, h, w, seed=5):
+    import cv2
+
+    img = np.random.default_rng(seed).integers(0, 256, (h, w, 3)).astype(np.uint8)
+    p = tmp_path / f"noise-{h}x{w}.png"
+    cv2.imwrite(str(p), img)
+    return str(p)
+
+
+@pytest.mark.parametrize("image", [(8, 8), (40, 700), (300, 90), "paper"])
+@pytest.mark.parametrize("frame", [(60, 100), (90, 1300), (800, 64)])
+def test_a_tile_repeats_into_the_whole_texture(tmp_path, image, frame):
+    """load_tile keeps one tile of a tiled texture (widened to MIN_RUN px at least); repeated,
+    it is load_rgb's whole-frame texture, pixel for pixel."""
+    from keyer.effects.textures import MIN_RUN, load_rgb, load_tile
+
+    spec = image if image == "paper" else noise_png(tmp_path, *image)
+    h, w = frame
+    whole = load_rgb(spec, w, h, "tile")
+    tile = load_tile(spec, w, h, "tile")
+    th, tw = tile.shape[:2]
+    assert th <= h and tw <= w and (tw >= MIN_RUN or tw == w)
+    assert tile.nbytes <= whole.nbytes
+    ii, jj = np.mgrid[0:h, 0:w]
+    assert np.array_equal(tile[ii % th, jj % tw], whole)
+    assert np.array_equal(load_tile(spec, w, h, "stretch"), load_rgb(spec, w, h, "stretch"))
+
+
+@pytest.mark.parametrize("name, texture", [("multiply", "image"), ("multiply", "paper"),
+                                           ("add", "image"), ("add", "none")])
+def test_a_tiled_texture_gives_what_the_whole_frame_texture_gives(tmp_path, name, texture):
+    """The kernels walk the tile: the result equals the kernel run on the whole-frame texture
+    (a tile as large as the frame)."""
+    from keyer.effects import _composite
+
+    h, w = 70, 1100
+    src = np.random.default_rng(2).integers(0, 256, (h, w, 4)).astype(np.uint8)
+    spec = {"image": noise_png(tmp_path, 30, 45), "paper": "paper", "none": "none"}[texture]
+    op = build(name, {"texture": spec}).bind(Geometry(width=w, height=h, fps=24))
+    tile = op.tex if name == "multiply" else op.addend      # (th, tw * 4) bytes
+    assert tile.nbytes < src.nbytes
+    th, tw = tile.shape[0], tile.shape[1] // 4
+    ii, jj = np.mgrid[0:h, 0:w]
+    whole = tile.reshape(th, tw, 4)[ii % th, jj % tw]
+    got, want = np.empty_like(src), np.empty_like(src)
+    op(src, got, 0.0)
+    if name == "multiply":
+        op.tex = _composite.byte_rows(whole)
+    else:
+        op.addend = _composite.byte_rows(whole)
+    op(src, want, 0.0)
+    assert np.array_equal(got, want)
+
+
 # ---------------------------------------------------------------- bevels
 def test_alpha_bevel_leaves_interior_exact_and_lights_the_facing_edge():
     src = square(h=40, w=40, top=6, left=6, size=28, rgb=(120, 120, 120))
@@ -202,7 +256,7 @@ def test_displacement_noise_is_the_grid_upsampled_as_cv2_resize_does(w, h, scale
     map_x = np.full((h, w), -1.0, np.float32)
     map_y = np.full((h, w), -1.0, np.float32)
     grid_maps(*op.small, op.cols, op.colf, op.rows, op.rowf, np.float32(5), np.float32(5), *box,
-              9, 4, op.line, map_x, map_y)
+              9, 4, 0, op.line, map_x, map_y)
     y0, y1, x0, x1 = box
     yy, xx = np.mgrid[y0:y1, x0:x1]
     assert np.abs(map_x[y0:y1, x0:x1] - (xx + 5 * fields[0][y0:y1, x0:x1] - 9)).max() < 1e-3
@@ -210,6 +264,32 @@ def test_displacement_noise_is_the_grid_upsampled_as_cv2_resize_does(w, h, scale
     outside = np.ones((h, w), bool)
     outside[y0:y1, x0:x1] = False
     assert (map_x[outside] == -1).all() and (map_y[outside] == -1).all()
+
+
+@pytest.mark.parametrize("params", [{}, {"speed": 0}, {"map": "image"},
+                                    {"edge": "clamp", "amount": 9}])
+def test_displacement_band_by_band_is_the_whole_frame_at_once(tmp_path, monkeypatch, params):
+    """Remapping (and making an animated map) band by band gives what one band of the whole
+    frame gives, whatever the band's height."""
+    from keyer.effects import displacement
+
+    if params.get("map") == "image":
+        params = {"map": noise_png(tmp_path, 40, 50), "amount": 7}
+    src = near_borders()
+    src[..., 3] = np.where(np.arange(128) < 110, src[..., 3], 255)    # reaching the right edge
+    outs = []
+    for band in (1, 7, 64, 1000):
+        monkeypatch.setattr(displacement, "BAND", band)
+        op = build("displacement", params).bind(Geometry(width=128, height=96, fps=24))
+        assert op.moved.shape[0] == min(band, 96)
+        outs.append([])
+        for t in (0.0, 0.3):
+            out = np.empty_like(src)
+            op(src, out, t)
+            outs[-1].append(out)
+    for other in outs[:-1]:
+        for a, b in zip(other, outs[-1]):
+            assert np.array_equal(a, b)
 
 
 # ---------------------------------------------------------------- chain parsing
@@ -465,6 +545,30 @@ def test_the_subject_is_searched_for_within_a_box():
     assert subject_box(img, (whole[0] + 2, 72, 0, whole[3] - 1)) == (whole[0] + 2, whole[1], whole[2], whole[3] - 1)
     assert subject_box(img, (0, 0, 0, 0)) == (0, 0, 0, 0)
     assert subject_box(img, (0, whole[0], 0, 96)) == (0, 0, 0, 0)
+
+
+def test_the_effects_share_one_scratch_frame_and_one_buffer_of_per_frame_arrays():
+    """A chain ping-pongs between the ring's buffer and one scratch frame, and the effects'
+    per-frame arrays are views of one buffer as large as the largest effect's."""
+    from keyer.stages import EffectsStage
+
+    h, w = 72, 96
+    g = Geometry(width=w, height=h, fps=24)
+    ops = [s.bind(g) for s in parse_chain("all")]
+    own = [sum(-(-getattr(op, n).nbytes // 64) * 64 for n in getattr(op, "scratch_arrays", ()))
+           for op in ops]
+    stage = EffectsStage(ops, w, h, ring=2)
+    assert len(stage.scratch) == 1
+    assert stage.shared.nbytes == max(own) < sum(own)
+    for op in ops:
+        for n in getattr(op, "scratch_arrays", ()):
+            a = getattr(op, n)
+            assert np.shares_memory(a, stage.shared) and a.flags.c_contiguous and a.flags.aligned
+    stage.close()
+    single = EffectsStage([build("drop-shadow", {}).bind(g)], w, h, ring=2)
+    assert single.scratch == []
+    single.close()
+    assert EffectsStage([build("multiply", {}).bind(g)], w, h, ring=2).shared is None
 
 
 def test_effects_stage_runs_opencv_in_one_thread_while_open_and_restores_it():
