@@ -37,22 +37,10 @@ def _process() -> Any:
     return psutil.Process()
 
 
-def _status_mb(field: bytes) -> float | None:
-    """One ``kB`` field of /proc/self/status in MB (None where there is no /proc)."""
-    try:
-        with open("/proc/self/status", "rb") as fh:
-            for line in fh:
-                if line.startswith(field):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
 def anon_mb() -> float | None:
     """Anonymous resident memory (heap, buffers, compiled code), Linux only: the part of RSS that
     does not depend on how many library file pages the page cache happens to map."""
-    return _status_mb(b"RssAnon:")
+    return status_mb().get("anon")
 
 
 def peak_rss_mb() -> float:
@@ -61,7 +49,7 @@ def peak_rss_mb() -> float:
     Linux: ``VmHWM``, this process's own. Not ``ru_maxrss``, which survives ``execve``: a job
     started by a big parent (a worker, a test runner) would report the parent's peak as its own.
     """
-    hwm = _status_mb(b"VmHWM:")
+    hwm = status_mb().get("hwm")
     if hwm is not None:
         return hwm
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -76,14 +64,14 @@ class MemoryStamp:
         self.peak_vms = 0.0
 
     def __call__(self, logger: Any, method: str, event: dict) -> dict:
-        rss, vms = rss_vms_mb()
+        now = status_mb()     # one read of /proc/self/status; psutil where there is none
+        rss, vms = (now["rss"], now["vms"]) if "vms" in now else rss_vms_mb()
         self.peak_vms = max(self.peak_vms, vms)
         event.setdefault("rss_mb", round(rss, 1))
         event.setdefault("vms_mb", round(vms, 1))
-        anon = anon_mb()
-        if anon is not None:
-            event.setdefault("anon_mb", round(anon, 1))
-        event.setdefault("peak_rss_mb", round(peak_rss_mb(), 1))
+        if "anon" in now:
+            event.setdefault("anon_mb", round(now["anon"], 1))
+        event.setdefault("peak_rss_mb", round(now["hwm"] if "hwm" in now else peak_rss_mb(), 1))
         event.setdefault("peak_vms_mb", round(self.peak_vms, 1))
         return event
 
@@ -106,10 +94,10 @@ def parse_size(text: str) -> int:
 
 def status_mb() -> dict[str, float]:
     """This process's memory by kind now, in MB, from one read of /proc/self/status: ``rss``,
-    ``anon`` (private: heap, buffers, compiled code), ``file`` (library and other file pages,
+    ``vms``, ``anon`` (private: heap, buffers, compiled code), ``file`` (library and other file pages,
     shareable between processes), ``shmem`` and ``hwm`` (the peak RSS). Empty without /proc."""
-    fields = {b"VmRSS:": "rss", b"RssAnon:": "anon", b"RssFile:": "file", b"RssShmem:": "shmem",
-              b"VmHWM:": "hwm"}
+    fields = {b"VmRSS:": "rss", b"VmSize:": "vms", b"RssAnon:": "anon", b"RssFile:": "file",
+              b"RssShmem:": "shmem", b"VmHWM:": "hwm"}
     out: dict[str, float] = {}
     try:
         with open("/proc/self/status", "rb") as fh:

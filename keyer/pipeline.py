@@ -46,7 +46,7 @@ from keyer.encode import Sink, open_sink
 from keyer.errors import Aborted, AbortedOverBudget, InputProblem, KeyerError, OutputProblem
 from keyer.frame import Frame
 from keyer.ledger import Ledger
-from keyer.memory import MB, peak_rss_mb, rss_vms_mb, status_mb
+from keyer.memory import MB, peak_rss_mb, status_mb
 from keyer.plan import KeyPath, Plan  # noqa: F401 (KeyPath: the plan's choice, named here too)
 from keyer.probe import StreamInfo, probe
 from keyer.settings import EncodeSettings, Job, KeySettings  # noqa: F401 (re-exported)
@@ -139,7 +139,7 @@ class Run:
         """Load the job's kernels before frame 0 (compiling them on a cold cache), so the time
         shows as ``startup`` (and ``compile``), not in the first frame."""
         t = time.perf_counter()
-        compiled, rss, anon = compiled_count(), rss_vms_mb()[0], status_mb().get("anon", 0.0)
+        compiled, before = compiled_count(), status_mb()
         # Loading kernels makes ~10^5 objects that all live on: no collections meanwhile, and
         # then out of the collector's sight, so each sampled gc.collect() scans only what
         # frames made.
@@ -155,10 +155,11 @@ class Run:
                 gc.enable()
         elapsed = round(time.perf_counter() - t, 4)
         compiled = compiled_count() - compiled
+        after = status_mb()
         if compiled:   # a cold cache: the compiler's time and memory are not the job's
             self.log.info("compile", kernels=compiled, elapsed_s=elapsed,
-                          rss_added_mb=round(rss_vms_mb()[0] - rss, 1))
-        self.ledger.loaded_kernels(anon, status_mb().get("anon", 0.0))
+                          rss_added_mb=round(after.get("rss", 0.0) - before.get("rss", 0.0), 1))
+        self.ledger.loaded_kernels(before.get("anon", 0.0), after.get("anon", 0.0))
         self.log.info("startup", elapsed_s=elapsed, key_path=self.plan.key_path.value)
         self.ledger.log_owners("start", 0, libraries=True)
 

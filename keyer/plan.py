@@ -104,15 +104,15 @@ class Plan:
 
     @property
     def picture_bytes(self) -> int:
-        """Bytes of one decoded picture (as the decoder allocates it, without row padding)."""
+        """Bytes of one decoded picture (its samples, without row padding)."""
         import av
 
+        info = self.info
         try:
-            frame = av.VideoFrame(self.info.width, self.info.height, self.info.pix_fmt)
-        except (ValueError, av.FFmpegError):      # a format PyAV cannot allocate: as 4:2:0
-            return self.info.width * self.info.height * 3 // 2
-        sample = 2 if self.info.bit_depth > 8 else 1
-        return sum(p.width * p.height for p in frame.planes) * sample
+            components = av.VideoFormat(info.pix_fmt, info.width, info.height).components
+        except (ValueError, av.FFmpegError):      # a format PyAV does not know: as 4:2:0
+            return info.width * info.height * 3 // 2
+        return sum(c.width * c.height for c in components) * (2 if info.bit_depth > 8 else 1)
 
     @property
     def source_padded(self) -> bool:
