@@ -19,11 +19,12 @@ from typing import Any
 from keyer.errors import AbortedOverBudget
 from keyer.memory import MB, rss_vms_mb
 
-# fitted to the peak RSS of warm jobs at 360p, 720p and 1080p, each format with and without
-# --effects all (24 runs; every one within 2 % of this model): MB = base + megapixels * per
-BASE_MB = {".webm": 212.0, ".mov": 186.0, ".mp4": 190.0, "png": 182.0}
-PER_MP = {".webm": 190.0, ".mov": 67.0, ".mp4": 114.0, "png": 52.0}
-FX_BASE_MB, FX_PER_MP = 9.0, 26.0
+# fitted to the peak RSS of warm jobs at 720p and 1080p, each format with and without
+# --effects all (16 runs, 2026-12-03, after the two-buffer rings and the one malloc arena;
+# every one within 3.5 % of this model): MB = base + megapixels * per
+BASE_MB = {".webm": 216.0, ".mov": 183.0, ".mp4": 194.0, "png": 177.0}
+PER_MP = {".webm": 180.0, ".mov": 62.0, ".mp4": 106.0, "png": 47.0}
+FX_BASE_MB, FX_PER_MP = 7.0, 25.0
 WARN, CRITICAL = 0.75, 0.90
 
 

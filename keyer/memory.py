@@ -20,6 +20,27 @@ _HAVE_STATM = os.path.exists(_STATM)
 _PAGE = os.sysconf("SC_PAGE_SIZE") if _HAVE_STATM else 0
 
 
+M_ARENA_MAX = -8   # glibc's mallopt parameter (malloc.h)
+
+
+def one_malloc_arena() -> bool:
+    """Make every thread allocate from glibc's main heap (``mallopt(M_ARENA_MAX, 1)``); False
+    where that is not glibc. Each thread that meets a lock creates its own arena (up to 8 per
+    core), and memory freed in one arena is not reused by another: at 1080p with all effects
+    the decoder's, the key's, the effects' and the encoder's threads left ~15 MB more private
+    memory (8 MB key only) for the same CPU time (medians of 5, one core and two). Call it
+    before the threads start; it changes the whole process, so the CLI does, not the library."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None)
+        return bool(libc.mallopt(M_ARENA_MAX, 1))
+    except (OSError, AttributeError):   # musl and others: no mallopt, or no such parameter
+        return False
+
+
 def rss_vms_mb() -> tuple[float, float]:
     """Resident and virtual size of this process now, in MB."""
     if _HAVE_STATM:

@@ -13,11 +13,12 @@ the encoder). Frames alive at once, whatever the clip's length:
 * decoded pictures: DECODE_DEPTH (2) queued + 1 held back by decode (its duration comes from the
   next timestamp) + 1 being keyed + up to 2 held by posterize-time, plus FFmpeg's own frame-thread
   pictures (about threads + 1);
-* keyed RGBA frames: a ring of RING (3) buffers in the key stage (PROCESS_DEPTH (1) queued for
-  the effects, 1 being read, 1 being made or waiting to be queued: a producer holds one frame at
-  a time), a ring of RING in the effects stage and 1 scratch frame, plus one buffer the effects
-  share for their per-frame arrays; or, when the planar key writes the encoder's frames itself
-  (key only, to .webm/.mp4), a ring of RING Y'CbCr(A) frames instead;
+* keyed RGBA frames: a ring of RING (2) buffers in the key stage (1 being read by the effects,
+  1 being made or handed over: a producer makes its next frame only once the consumer took the
+  last one, which it does only when done with the one before), a ring of RING in the effects
+  stage and 1 scratch frame, plus one buffer the effects share for their per-frame arrays; or,
+  when the planar key writes the encoder's frames itself (key only, to .webm/.mp4), a ring of
+  RING Y'CbCr(A) frames instead;
 * encoder input: 1 Y'CbCr(A) frame being handed over, plus the encoder's references (libvpx
   with lag-in-frames 0 keeps no look-ahead).
 
@@ -55,9 +56,10 @@ from keyer.warmup import compiled_count, warm
 
 DECODE_DEPTH = 2
 PROCESS_DEPTH = 1
-# A keyed buffer is alive while queued (PROCESS_DEPTH), being read downstream (1) and being
-# made or waiting to be queued (1: the producer's one frame, never both).
-RING = PROCESS_DEPTH + 2
+# A keyed buffer is alive while being read downstream (1) and while being made, queued or
+# waiting to be taken (1): the key and effects threads hand their frames over
+# (``prefetch(handoff=True)``), never making the next one before the last one was taken.
+RING = 2
 STALL_SECONDS = 60.0   # decode producing nothing this long is reported as a stall
 
 Progress = Callable[[int, "int | None", float], None]
@@ -183,9 +185,9 @@ class Run:
         frames = metered("key", hold_after_first(frames, self.first_out), meter, key)
         if self.effects is not None:   # key and effects each in a thread: together they outweigh encode
             frames = metered("effects", prefetch(frames, PROCESS_DEPTH, "key",
-                                                 init=set_kernels),
+                                                 init=set_kernels, handoff=True),
                              meter, self.effects)
-        frames = prefetch(frames, PROCESS_DEPTH, "process", init=set_kernels)
+        frames = prefetch(frames, PROCESS_DEPTH, "process", init=set_kernels, handoff=True)
         self.open.append(frames)
         return frames
 

@@ -74,10 +74,13 @@ class ThreadPlan:
 
 
 def prefetch(source: Iterable[T], depth: int, name: str, stall_timeout: float | None = None,
-             init: Callable[[], object] | None = None) -> "Prefetched[T]":
+             init: Callable[[], object] | None = None, handoff: bool = False) -> "Prefetched[T]":
     """Iterate ``source`` in a worker thread, started now; yield its items here, at most
     ``depth`` ahead. ``init``, if given, runs first in the worker thread (its errors are
-    re-raised here like the source's).
+    re-raised here like the source's). With ``handoff`` the worker, once it has queued an item,
+    waits until the consumer has taken it before asking ``source`` for the next one: a consumer
+    takes an item only when it is done with the one before, so a source writing into a ring
+    of buffers needs two (one read here, one being made) instead of ``depth`` + 2.
 
     Closing the returned iterator (even before its first item) stops the worker and closes
     ``source`` in the worker's own thread (a running generator cannot be closed from another
@@ -92,10 +95,16 @@ def prefetch(source: Iterable[T], depth: int, name: str, stall_timeout: float | 
         while not stop.is_set():
             try:
                 q.put(item, timeout=0.1)
-                return True
+                break
             except queue.Full:
                 continue
-        return False
+        else:
+            return False
+        if handoff:
+            with q.not_full:   # notified by every get
+                while q.queue and not stop.is_set():
+                    q.not_full.wait(0.1)
+        return not stop.is_set()
 
     def work() -> None:
         it = iter(source)

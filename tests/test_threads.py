@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import numba
 import pytest
@@ -68,6 +69,33 @@ def test_prefetch_runs_init_in_its_worker_thread_first_and_reports_its_failure()
 
     with pytest.raises(RuntimeError, match="no threads for you"):
         list(prefetch(iter([1]), 1, "t", init=fail))
+
+
+@pytest.mark.parametrize("handoff, ahead", [(False, 2), (True, 1)])
+def test_a_handoff_source_makes_its_next_item_only_once_the_last_one_was_taken(handoff, ahead):
+    """With ``handoff`` a ring of two buffers suffices: the source is never asked for item k+2
+    (which reuses item k's buffer) before the consumer took k+1, i.e. was done with k."""
+    made, taken = [], []
+
+    def items():
+        for k in range(6):
+            made.append(k)
+            yield k
+
+    it = prefetch(items(), 1, "t", handoff=handoff)
+    for k in it:
+        taken.append(k)
+        time.sleep(0.05)   # the consumer is slow: a free-running source gets ahead
+        assert max(made) - k == ahead or max(made) == 5
+    assert taken == list(range(6))
+
+
+def test_a_handoff_worker_stops_when_closed_while_waiting():
+    it = prefetch(iter(range(10)), 1, "t", handoff=True)
+    assert next(it) == 0
+    time.sleep(0.05)
+    it.close()
+    assert not it.thread.is_alive()
 
 
 @pytest.mark.parametrize("cores, output, effects, encoder, kernels", [
