@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DEMO_IN  := samples/green.mp4
 DEMO_OUT := out/demo.webm
 
-.PHONY: demo test bench headroom memcheck samples clean browser ffmpeg
+.PHONY: demo test test-ray bench bench-batch bench-stickers bench-quality headroom memcheck samples clean browser ffmpeg
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ browser:
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
+
+# keyer batch --ray on a local Ray: installs the ray extra into the venv, runs the tests marked ray.
+test-ray: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,ray]'
+	$(BIN)/python -m pytest -q -m ray
 
 samples: $(STAMP)
 	$(BIN)/python samples/make_samples.py

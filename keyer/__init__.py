@@ -39,3 +39,15 @@ def run(input, output, *, effects=(), key=None, encode=None, **options):
     job = Job(input=input, output=str(output), key=key or KeySettings(),
               encode=encode or EncodeSettings(), effects=effects, **options)
     return run_job(job)
+
+
+def batch(inputs, out_dir, **options):
+    """Run many jobs as ``keyer batch`` does (``keyer.batch_driver.batch``): each input its own
+    ``keyer run`` process, as many at once as ``memory_budget`` and ``jobs`` allow; returns the
+    manifest's records for this run (a dict per attempt, per refused and per skipped input).
+
+        >>> keyer.batch(["a.mp4", "clips/"], "out", effects="all", memory_budget="2G")  # doctest: +SKIP
+    """
+    from keyer.batch_driver import batch as run_batch
+
+    return run_batch(inputs, out_dir, **options)

@@ -229,6 +229,54 @@ class Progress:
             self.state = None
 
 
+BATCH_EPILOG = """\b
+Examples:
+  keyer batch clips/ -o stickers/ --effects all --posterize-time 12
+  keyer batch a.mp4 b.mov list.txt -o out/ --format mov --suffix -keyed -j 2 --memory-budget 2G
+  keyer batch clips/ -o out/ --ray                   # on a local Ray (pip install 'keyer[ray]')
+  keyer batch clips/ -o out/ --ray ray://head:10001  # on an existing Ray cluster
+
+\b
+Each job is a `keyer run` process with its JSON log in DIR/logs/; DIR/keyer-batch.jsonl has one
+line per attempt, and running the same batch again skips the clips already done.
+Exit codes: 0 every clip done (or skipped), 1 some failed or were refused (the manifest says
+which), 2 usage, 4 DIR unwritable, 130/143 stopped by SIGINT/SIGTERM (every job stopped first).
+"""
+
+
+@cli.command(epilog=BATCH_EPILOG)
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for the outputs, logs/ and keyer-batch.jsonl.")
+@click.option("--format", "fmt", default="webm", show_default=True,
+              help="Output format of every job: webm, mov, mp4 or png (a folder of PNGs each).")
+@click.option("--suffix", default="", help="Added to each input's name: clip.mp4 -> "
+              "DIR/clip<SUFFIX>.webm.")
+@click.option("-j", "--jobs", type=click.IntRange(1, 1024), default=None,
+              help="At most this many jobs at once (default: the cores; memory may allow fewer).")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None,
+              metavar="[ADDRESS]", help="Run the jobs on Ray: a local Ray started for the batch, "
+              "or the cluster at ADDRESS (needs pip install 'keyer[ray]').")
+@click.option("--redo", is_flag=True, help="Run every input again, ignoring what the manifest "
+              "says is done (existing outputs still need --overwrite).")
+@click.option("--config", type=click.Path(dir_okay=False), is_eager=True, expose_value=False,
+              callback=_load_config, help="TOML file with any of these options (the command line wins).")
+@declared_options(SECTIONS)
+@click.option("-q", "--quiet", is_flag=True, help="Nothing on stderr but errors.")
+def batch(inputs, out_dir, fmt, suffix, jobs, ray_address, redo, quiet, **settings):
+    """Key many INPUTS (files, folders, .txt lists of paths) into DIR, as many at once as the
+    memory budget and cores allow. --memory-budget is for all jobs together."""
+    from keyer.batch_driver import BatchIncomplete, run_batch
+
+    budget = settings.pop("job__memory_budget", None)
+    template = job_from_options(".", ".", settings)
+    _, summary = run_batch(inputs, out_dir, template, suffix=suffix, fmt=fmt, jobs=jobs,
+                           memory_budget=budget, ray=ray_address, resume=not redo, quiet=quiet)
+    if summary.failed or summary.refused:
+        raise BatchIncomplete(f"{summary.failed + summary.refused} of {summary.inputs} inputs "
+                              f"failed or were refused; see {Path(out_dir) / 'keyer-batch.jsonl'}")
+
+
 @cli.command()
 @click.argument("input", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")

@@ -25,14 +25,20 @@ def _cgroup_text(*names: str) -> str | None:
 
 def available_cores() -> int:
     """CPUs this process may use: its affinity mask, capped by a container's CPU quota
-    (cgroup v2 ``cpu.max`` or v1 ``cpu.cfs_quota_us``), rounded up."""
+    (cgroup v2 ``cpu.max`` or v1 ``cpu.cfs_quota_us``), rounded up, and by ``KEYER_CORES``
+    (the share of the cores ``keyer batch`` gives each job; ignored unless a positive integer)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cores = os.cpu_count() or 1
     text = _cgroup_text("cpu.max", "cpu/cpu.cfs_quota_us+cpu/cpu.cfs_period_us")
     quota = cpu_quota(text) if text else None
-    return max(1, min(cores, quota)) if quota else cores
+    cores = max(1, min(cores, quota)) if quota else cores
+    share = os.environ.get(CORES_ENV, "")
+    return min(cores, int(share)) if share.isdigit() and int(share) > 0 else cores
+
+
+CORES_ENV = "KEYER_CORES"
 
 
 def cpu_quota(text: str) -> int | None:
