@@ -21,7 +21,13 @@ demo: $(STAMP)
 	$(BIN)/keyer run $(DEMO_IN) -o $(DEMO_OUT) --overwrite --effects all --posterize-time 12 \
 	    --log-file out/demo.log.jsonl
 	$(BIN)/keyer report out/demo.log.jsonl --html out/demo-report.html
-	@echo "wrote $(DEMO_OUT) and out/demo-report.html"
+	$(BIN)/keyer run $(DEMO_IN) --for telegram -o out/demo-telegram.webm --overwrite --effects all \
+	    --log-file out/demo-telegram.log.jsonl
+	$(BIN)/keyer run $(DEMO_IN) --for whatsapp -o out/demo-whatsapp.webp --overwrite --effects all \
+	    --log-file out/demo-whatsapp.log.jsonl
+	$(BIN)/keyer check out/demo-telegram.webm --for telegram
+	$(BIN)/keyer check out/demo-whatsapp.webp --for whatsapp
+	@echo "wrote $(DEMO_OUT), out/demo-report.html, out/demo-telegram.webm and out/demo-whatsapp.webp"
 
 # The HTML dashboard test needs Debian's chromium; install it where we can (root + apt), skip otherwise.
 browser:
@@ -56,6 +62,20 @@ headroom: $(STAMP)
 
 memcheck: $(STAMP)
 	$(BIN)/python benchmarks/memcheck.py
+
+# Every sticker profile on 720p and 1080p clips: time, encodes, bytes/limit, PSNR; sticker-convert
+# beside it where it is installed (SC=path/to/sticker-convert, else on PATH).
+bench-stickers: $(STAMP)
+	$(BIN)/python benchmarks/stickers.py $(if $(SC),--sticker-convert $(SC)) $(BENCH_ARGS)
+
+# The default matte on the hard set (veil, screen-coloured details, hair, motion blur; green and
+# blue) against its exact ground truth, beside FFmpeg chromakey tuned against it (docs/quality.md).
+bench-quality: $(STAMP)
+	$(BIN)/python benchmarks/quality.py $(BENCH_ARGS)
+
+# keyer batch: N clips at -j 1 and at the admitted parallelism; throughput, peak sum of RSS vs budget.
+bench-batch: $(STAMP)
+	$(BIN)/python benchmarks/batch.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) out .pytest_cache build *.egg-info

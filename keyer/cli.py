@@ -321,6 +321,39 @@ def effects_cmd(as_json):
                "'all' = displacement, multiply, add, surface-bevel, alpha-bevel, drop-shadow.")
 
 
+@cli.command("platforms")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def platforms_cmd(as_json):
+    """List the sticker platforms keyer run --for knows, with their rules."""
+    from keyer.platforms import PROFILES, table
+
+    if as_json:
+        click.echo(json.dumps([p.row() for p in PROFILES.values()], indent=2))
+        return
+    click.echo(table())
+
+
+@cli.command("check")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--for", "platform", required=True, metavar="PLATFORM",
+              help="The platform whose rules FILE must meet (see keyer platforms).")
+def check_cmd(file, platform):
+    """Verify FILE against every rule of a platform; one line per broken rule, exit 1 if any."""
+    from keyer.platforms import profile
+    from keyer.stickercheck import check
+
+    problems = check(file, profile(platform))
+    for line in problems:
+        click.echo(f"{file}: {line}")
+    if problems:
+        raise CheckFailed(f"{file}: {len(problems)} rule(s) of {platform} broken")
+    click.echo(f"{file}: meets every rule of {platform}")
+
+
+class CheckFailed(KeyerError):
+    exit_code = 1
+
+
 @cli.command()
 def warm():
     """Compile or load every kernel into the cache, then exit (for image builds and CI).

@@ -66,7 +66,7 @@ def resolve_output(output: str | os.PathLike, input_path: str | os.PathLike,
         fmt = FORMATS.get(p.suffix.lower())
         if fmt is None:
             raise UsageProblem(f"{text}: unknown output type '{p.suffix}'; use .webm, .mov, "
-                               ".mp4, a folder, or a %05d.png pattern")
+                               ".mp4, .webp, .apng, .gif, a folder, or a %05d.png pattern")
         target = OutputTarget(p, fmt)
     _check_writable(target, Path(input_path), overwrite)
     return target
@@ -154,7 +154,12 @@ def rgba_to_frame(rgba: np.ndarray, fmt: OutputFormat, background: np.ndarray,
     kernel pass (colour zeroed under alpha 0, or composited over ``background``, (H, W, 3),
     whose ``yuv420_of`` planes are ``background_yuv`` for 8-bit 4:2:0 at an even size):
     no swscale, no extra copy. ``keyer.warmup`` calls it too, so it loads the very kernel
-    variant (array layouts included) the job's frames will use."""
+    variant (array layouts included) the job's frames will use. The animated-image formats
+    (RGBA, BGRA, a palette) go through ``keyer.animated``."""
+    if fmt.pix_fmt not in PLANAR:
+        from keyer.animated import AnimatedFrames
+
+        return AnimatedFrames(fmt.pix_fmt)(rgba)
     h, w = rgba.shape[:2]
     sub, bits = PLANAR[fmt.pix_fmt]
     dtype = np.uint8 if bits == 8 else np.dtype("<u2")
@@ -209,7 +214,8 @@ class VideoSink(Sink):
         os.close(fd)
         self.tmp = Path(tmp)
         try:
-            self.container = av.open(str(self.tmp), "w", format=fmt.container)
+            self.container = av.open(str(self.tmp), "w", format=fmt.container,
+                                     options=dict(fmt.muxer))
         except av.FFmpegError as exc:
             self._remove_tmp()
             raise OutputProblem(f"{final}: cannot write ({exc})") from None
@@ -218,7 +224,14 @@ class VideoSink(Sink):
                            else np.zeros((1, 1, 3), np.uint8))
         self.background_yuv = (yuv420_of(self.background)
                                if fmt.flatten and fast_yuv420(fmt, width, height) else NO_PLANES)
-        self.audio = AudioPass(info, self.container, fmt) if (settings.audio and info.has_audio) else None
+        carries_audio = bool(fmt.audio_codec or fmt.audio_copy)   # not WebP, APNG, GIF
+        self.audio = (AudioPass(info, self.container, fmt)
+                      if (settings.audio and info.has_audio and carries_audio) else None)
+        self.animated = None
+        if fmt.pix_fmt not in PLANAR:
+            from keyer.animated import AnimatedFrames
+
+            self.animated = AnimatedFrames(fmt.pix_fmt)
         self.first_pts: int | None = None
         self.durations: dict[int, int] = {}
         self.end_time: float | None = None
@@ -264,6 +277,8 @@ class VideoSink(Sink):
         cc = stream.codec_context
         cc.time_base = info.time_base
         cc.thread_count = s.threads or 0   # the job's ThreadPlan; 0: FFmpeg's own choice
+        if fmt.pix_fmt not in PLANAR:   # RGB(A) or a palette: sRGB, nothing to tag
+            return stream
         # Tag the colour explicitly: BT.709, limited range.
         cc.colorspace = SPACE_BT709
         cc.color_range = RANGE_LIMITED
@@ -272,6 +287,8 @@ class VideoSink(Sink):
         return stream
 
     def _to_video_frame(self, rgba: np.ndarray) -> av.VideoFrame:
+        if self.animated is not None:
+            return self.animated(rgba)
         return rgba_to_frame(rgba, self.fmt, self.background, self.background_yuv)
 
     def write(self, frame: Frame) -> None:

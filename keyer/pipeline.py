@@ -69,6 +69,10 @@ def run_job(job: Job, log: Any = None, progress: Progress | None = None,
             info: StreamInfo | None = None) -> Result:
     """Run one job to completion; raise a KeyerError (temporary output removed) on failure."""
     log = (log or logs.get_logger()).bind(job_id=uuid.uuid4().hex[:12])
+    if job.platform:   # a sticker for a platform: keyed once, then fitted (keyer.sticker)
+        from keyer.sticker import run_sticker
+
+        return run_sticker(job, log, progress, info)
     meter = Meter(log, time.perf_counter())
     info = info or probe(job.input)
     plan = Plan.make(job, info, log)

@@ -17,6 +17,7 @@ from typing import Any
 from keyer.errors import UsageProblem
 from keyer.formats import PRESETS
 from keyer.params import param, validate
+from keyer.platforms import PROFILES
 
 MIN_BUDGET = 64 * 1024 * 1024
 
@@ -156,6 +157,15 @@ class Job:
     max_duration: float | None = param(None, lo=0.001, unit="s", envvar="KEYER_MAX_DURATION",
                                        help="Refuse inputs whose declared length is longer, and "
                                             "stop one that runs longer.")
+    platform: str | None = param(None, option="--for", choices=tuple(PROFILES),
+                                 help="Make a sticker this platform accepts: its format, canvas, "
+                                      "length, frame rate and byte limit (see `keyer platforms`).")
+    too_long: str = param("trim", choices=("trim", "speed", "error"),
+                          help="With --for, a clip longer than the platform allows is cut at "
+                               "the limit, played faster to fit, or refused.")
+    extras: bool = param(False, help="With --for, also write the pack's images beside the "
+                         "sticker: WhatsApp's tray icon, Telegram's thumbnail, LINE's main and "
+                         "tab images.")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input", Path(self.input))
@@ -176,6 +186,7 @@ class Job:
             "pad": self.pad, "gc_every": self.gc_every, "fit": self.fit,
             "max_megapixels": self.max_megapixels, "max_duration": self.max_duration,
             "abort_over_budget": self.abort_over_budget,
+            "platform": self.platform, "too_long": self.too_long, "extras": self.extras,
         }
 
 
