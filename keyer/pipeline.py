@@ -111,6 +111,7 @@ class Run:
         self.compiled_at_start = compiled_count()
         self.ledger = Ledger(self.log, plan.info.decoder_mb)
         self.result: Result | None = None
+        self.published: Path | None = None   # the output, once renamed into place
 
     def __enter__(self) -> "Run":
         # Numba's kernel thread count is per thread: set in each thread that launches kernels
@@ -118,10 +119,16 @@ class Run:
         self.caller_kernels = kernel_threads(self.plan.threads.kernels)
         return self
 
-    def __exit__(self, kind, exc, tb) -> None:
+    def __exit__(self, kind, exc, tb) -> bool:
         try:
-            if exc is not None:
-                self._fail(exc)
+            if exc is None:
+                return False
+            if self.published is not None and isinstance(exc, (Aborted, KeyboardInterrupt)):
+                # a signal after the output was complete and in place: the job is done
+                self._record(self.published)
+                return True
+            self._fail(exc)
+            return False
         finally:
             kernel_threads(self.caller_kernels)
 
@@ -231,20 +238,26 @@ class Run:
         self.phase = "cleanup"
         self.meter.stage_start("cleanup")
         t = time.perf_counter()
-        out = sink.finish()
+        self.published = sink.finish()
         self.sink = None
         self.meter.stage_end("cleanup", time.perf_counter() - t, 0)
+        self._record(self.published)
+
+    def _record(self, out: Path) -> None:
+        """The published job's result and ``job_end`` (once)."""
+        if self.result is not None:
+            return
         self.ledger.log_owners("end", self.stats.frames, libraries=True)
         elapsed = time.perf_counter() - self.meter.t0
         stats = self.stats
-        self.result = result = Result(out, stats.frames, self.frames_out, elapsed,
-                                      stats.damaged_packets, stats.dropped_frames, peak_rss_mb(),
-                                      self.plan.estimate_mb,
-                                      compiled_count() - self.compiled_at_start)
+        result = Result(out, stats.frames, self.frames_out, elapsed, stats.damaged_packets,
+                        stats.dropped_frames, peak_rss_mb(), self.plan.estimate_mb,
+                        compiled_count() - self.compiled_at_start)
         self.log.info("job_end", frames=result.frames_in, frames_out=result.frames_out,
                       elapsed_s=round(elapsed, 4), fps=round(result.fps, 3),
                       damaged_packets=stats.damaged_packets, dropped_frames=stats.dropped_frames,
                       kernels_compiled=result.kernels_compiled)
+        self.result = result
 
     def _fail(self, exc: BaseException) -> None:
         self.first_out.set()

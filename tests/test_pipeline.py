@@ -758,3 +758,28 @@ def test_parallel_kernels_launched_from_several_threads_never_abort(tmp_path, mi
         assert found == {"parallel": False, "layer": None, "errors": []}
     else:
         assert found == {"parallel": True, "layer": "omp", "errors": []}
+
+
+def test_a_signal_after_the_output_is_in_place_does_not_undo_the_job(green_clip, tmp_path,
+                                                                   monkeypatch):
+    """SIGTERM between the rename and ``job_end`` (seen under keyer batch --ray): the output is
+    complete, so the job ends as done, with its ``job_end``, not as aborted (exit 143)."""
+    import signal
+
+    from keyer.errors import Aborted
+    from keyer.pipeline import Run
+
+    record, calls = Run._record, []
+
+    def interrupted_once(self, out):
+        calls.append(out)
+        if len(calls) == 1:
+            assert out.exists()   # renamed into place already
+            raise Aborted(signal.SIGTERM)
+        return record(self, out)
+
+    monkeypatch.setattr(Run, "_record", interrupted_once)
+    out = tmp_path / "o.webm"
+    result = keyer.run(green_clip, out)
+    assert len(calls) == 2 and result.output == out and out.exists()
+    assert result.frames_out == len(read_frames(out))
