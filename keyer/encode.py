@@ -219,6 +219,12 @@ class VideoSink(Sink):
         except av.FFmpegError as exc:
             self._remove_tmp()
             raise OutputProblem(f"{final}: cannot write ({exc})") from None
+        # an odd picture for an encoder that takes even sizes only grows by a transparent
+        # column/row on the right/bottom (over the background: nothing of the picture is lost)
+        self.size = (width, height)
+        width, height = fmt.coded_size(width, height)
+        self.grown = (np.zeros((height, width, 4), np.uint8) if (width, height) != self.size
+                      else None)
         self.stream = self._video_stream(width, height)
         self.background = (load_background(settings.background, width, height) if fmt.flatten
                            else np.zeros((1, 1, 3), np.uint8))
@@ -289,6 +295,10 @@ class VideoSink(Sink):
     def _to_video_frame(self, rgba: np.ndarray) -> av.VideoFrame:
         if self.animated is not None:
             return self.animated(rgba)
+        if self.grown is not None:
+            w, h = self.size
+            self.grown[:h, :w] = rgba
+            rgba = self.grown
         return rgba_to_frame(rgba, self.fmt, self.background, self.background_yuv)
 
     def write(self, frame: Frame) -> None:

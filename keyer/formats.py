@@ -25,6 +25,14 @@ class OutputFormat:
     audio_codec: str | None = None        # otherwise transcode to this
     flatten: bool = False                 # composite over a background (no alpha)
     muxer: dict = field(default_factory=dict)     # container options (loop flags)
+    even: bool = False                    # the encoder takes even widths and heights only
+
+    def coded_size(self, width: int, height: int) -> tuple[int, int]:
+        """The size the encoder gets for a ``width`` x ``height`` picture: rounded up to even
+        where it must be (the extra column/row is transparent: the background shows)."""
+        if not self.even:
+            return width, height
+        return width + width % 2, height + height % 2
 
 
 FORMATS = {
@@ -55,7 +63,8 @@ FORMATS = {
         ".mp4", "mp4", "libx264", "yuv420p", False, 20,
         presets={"fast": {"preset": "veryfast"}, "balanced": {"preset": "medium"},
                  "quality": {"preset": "slow"}},
-        audio_copy=("aac", "mp3", "opus", "ac3"), audio_codec="aac", flatten=True),
+        audio_copy=("aac", "mp3", "opus", "ac3"), audio_codec="aac", flatten=True,
+        even=True),   # libx264 refuses odd sizes in 4:2:0
     # Animated formats for sticker platforms; none carries audio. FFmpeg's webp and apng
     # muxers play once by default: loop=0 / plays=0 make them loop forever. libwebp_anim gets
     # BGRA, so libwebp does its own RGB -> Y'CbCr (and keeps the alpha plane exact); quality

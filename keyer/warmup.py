@@ -50,8 +50,8 @@ def warm(effect_specs: Iterable = (), output_format=None, key_path: str = "rgba"
             _warmed.add(key)
     if key_path == "planar":
         formats = [f for f in formats if f.flatten]
-    w, h = size
     for fmt in formats:
+        w, h = fmt.coded_size(*size)   # what the sink converts: an odd size grown to even
         key = f"encode:{fmt.name}:{w}x{h}"
         if key in _warmed:
             continue

@@ -118,6 +118,17 @@ def test_odd_size_and_444(tmp_path):
     assert frames[0][2][0, 0, 3] == 0
 
 
+def test_an_odd_size_to_mp4_grows_by_a_background_column_and_row(tmp_path):
+    """libx264 takes even sizes only: the picture keeps every pixel and gains one transparent
+    column and row, which show the background."""
+    src = make_clip(tmp_path / "odd.mkv", 6, width=63, height=47, fps=24, codec="ffv1")
+    out = keyer.run(src, tmp_path / "odd.mp4", encode=EncodeSettings(background="#ff0000")).output
+    frames = read_frames(out)
+    assert len(frames) == 6 and frames[0][2].shape[:2] == (48, 64)
+    edge = np.concatenate([frames[3][2][:, 63, :3], frames[3][2][47, :, :3]]).astype(int)
+    assert (edge[:, 0] > 200).all() and (edge[:, 1:] < 60).all()   # red: the background
+
+
 def test_ten_bit_source(tmp_path):
     src = make_clip(tmp_path / "ten.mp4", 6, width=64, height=48, fps=24, pix_fmt="yuv420p10le")
     assert probe(src).bit_depth == 10
