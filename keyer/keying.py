@@ -1,12 +1,17 @@
-"""Chroma key: colour-difference matte against a local screen estimate, with despill.
+"""Chroma key: colour-difference matte against a clean plate of the screen, with despill.
 
 The matte is Keylight-style: for a green screen ``d = G - (balance*max(R, B) + (1-balance)*min(R,
-B))``, divided by the same quantity for the screen colour *at that place* (a smooth grid estimate
-refreshed every frame, so an unevenly lit screen keys evenly). That ratio is 1 on the screen and
-<= 0 on neutral foreground, and because ``d`` is linear in colour, a pixel mixing foreground and
-screen gets a ratio that falls linearly with its coverage: soft edges come out soft. A small box
-filter over the ratio steadies noisy screens; clip black/white, shrink (erode) and feather (blur)
-shape the matte; despill limits the primary channel and restores the luminance it removes.
+B))``, divided by the same quantity for the screen colour *at that place*: a clean plate, a grid
+of 16-px cells learned over time only from pixels that are confidently screen, so an unevenly
+lit screen keys evenly and a veil or a screen-tinted detail is never taken for screen. That
+ratio is 1 on the screen and <= 0 on neutral foreground, and falls linearly with coverage: soft
+edges come out soft. Ratios up to ``tolerance`` (light spill on a solid subject) key opaque;
+above it the ramp (``similarity``/``softness``) runs through 50 % at a ratio of 0.5. A
+luma-guided filter over the ratio steadies noisy screens; the core matte fills small
+transparent islands enclosed by opaque subject; clip black/white, shrink (erode) and feather
+(blur) shape the matte; despill limits the primary channel and restores the luminance it
+removes. How the plate and the core matte decide, and what they were measured to do:
+docs/quality.md.
 """
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from keyer.colour import BT709, BT709_LIMITED, LUMA709, parse_hex
 from keyer.errors import UsageProblem
 from keyer.frame import EMPTY, Box
 from keyer.settings import KeySettings
+from keyer.kernels import core as core_k
 from keyer.kernels import guided as guided_k
 from keyer.kernels import planar as planar_k
 from keyer.kernels import rgba as rgba_k
@@ -31,6 +37,15 @@ CELL = 16  # px per cell of the local screen estimate
 GUIDE_EPS = 1e-4  # guided filter regularisation (luma in 0..1): lower follows luma edges closer
 GUIDE_CHUNKS = 32  # row chunks the guided filter's kernels share among threads
 COMPOSE_CHUNKS = 64  # strip chunks of the planar compose
+# A pixel teaches the clean plate only when its ratio to the plate is within SCREEN_MIN..2 -
+# SCREEN_MIN: confidently screen (noise at chroma resolution is ~0.04 of the ratio); a veil at
+# 50 % (ratio ~0.5) or a screen-tinted detail well under the screen's saturation never does.
+# The window is symmetric about 1, so on a noisy screen the mean it keeps is not biased.
+SCREEN_MIN = 0.85
+SOLID_BLEND = 0.15  # ratio span over which the solid tolerance blends back into the ramp
+SOLID_FLOOR = 0.15  # how far under the ramp's opaque end the ratio may go (see planar._solid)
+FIRST_PASSES = 3  # measure passes on the first frame, each from the better plate
+TREND_EVERY = 12  # frames between refits of the plate's trend (while some cells are unseen)
 
 
 def parse_key_color(text: str) -> tuple[str, tuple[int, int, int] | None]:
@@ -108,9 +123,12 @@ def _screen_of(px: np.ndarray, wanted: str) -> tuple[int, tuple[float, float, fl
 class _KeyBase:
     """Settings, matte constants and the local screen estimate shared by both keyers.
 
-    The screen colour is measured on the first frame (``auto``/green/blue) and the local
-    estimate, a grid of ``CELL``-px cells over the picture, follows the screen's lighting from
-    frame to frame.
+    The screen colour is measured on the first frame's border (``auto``/green/blue) and seeds
+    the clean plate, a grid of ``CELL``-px cells over the picture that learns the screen at
+    each place from confidently-screen pixels (``_update_grid``). Per job it holds, besides the
+    grid: ``seen`` (a flag per cell), the plate's trend and its least-squares buffers, and the
+    core matte's coarse mask (a byte per 4x4 px on the planar path): about 0.5 MB at 1080p,
+    fixed by the frame size.
     """
 
     def __init__(self, settings: KeySettings, width: int, height: int) -> None:
@@ -123,6 +141,18 @@ class _KeyBase:
         self._num = np.zeros((gh, gw, 3), np.float32)
         self._den = np.zeros((gh, gw), np.float32)
         self._fresh = np.zeros((gh, gw, 3), np.float32)
+        self.seen = np.zeros((gh, gw), np.float32)   # 1 where the plate has seen the screen
+        self._trend = np.zeros((gh, gw, 3), np.float32)
+        # the trend's least squares: its design matrix (1, x, y, x^2, xy, y^2 at each cell, in
+        # -1..1) and buffers, made once
+        v, u = np.mgrid[0:gh, 0:gw].reshape(2, -1) / np.array([[max(1, gh - 1)], [max(1, gw - 1)]])
+        u, v = 2 * u - 1, 2 * v - 1
+        self._design = np.stack([np.ones_like(u), u, v, u * u, u * v, v * v],
+                                axis=1).astype(np.float32)
+        self._gram = np.zeros((6, 6))
+        self._rhs = np.zeros((6, 3))
+        self._diag = np.diag_indices(6)
+        self._frames = 0
         self._guide_rows: np.ndarray | None = None   # the guided filter's row buffers
         self._eps = np.float32(GUIDE_EPS)
         self.primary: int | None = None
@@ -133,6 +163,19 @@ class _KeyBase:
         self.inv_clip = 1.0 / (settings.clip_white - settings.clip_black)
         # the ratio -> alpha ramp, as the kernels take it: (hi, inv_width, clip_black, inv_clip)
         self.ramp = (self.hi, self.inv_width, settings.clip_black, self.inv_clip)
+        # the solid tolerance, as the ratio kernels take it (``planar._solid``): (q1, slope,
+        # q_op, q_floor): ratios up to q1 go to q_op (alpha 1) and below, down to SOLID_FLOOR
+        # under it, then rise back to themselves by q1 + SOLID_BLEND
+        q_op = self.hi - settings.softness
+        q1 = max(settings.tolerance, q_op)
+        self.solid = (np.float32(q1), np.float32((q1 + SOLID_BLEND - q_op) / SOLID_BLEND),
+                      np.float32(q_op), np.float32(q_op - SOLID_FLOOR))
+        # the core matte: confidently opaque = alpha >= 0.9, as a ratio (the ramp inverted)
+        self.q_opaque = np.float32(self.hi - (0.9 / self.inv_clip + settings.clip_black)
+                                   / self.inv_width)
+        self.grow = np.ones((3, 3), np.uint8)
+        self.coarse: np.ndarray | None = None   # made by ``_core_buffers``, at the model's size
+        self.fill_cells = 0
         if settings.shrink:
             r = int(round(settings.shrink))
             self.erode_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
@@ -147,33 +190,116 @@ class _KeyBase:
             self.primary, self.screen = estimate(name)
         self.grid[..., 0], self.grid[..., 1], self.grid[..., 2] = self.screen
         self.grid[..., 3] = screen_k.screen_difference(self.screen, self.primary, self.s.balance)
+        # what the ratio kernels take as ``key``: the plate's window, then the solid tolerance
+        self.stats_key = (self.primary, np.float32(self.s.balance), np.float32(SCREEN_MIN),
+                          np.float32(2.0 - SCREEN_MIN), self.solid)
 
     def _update_grid(self, rate: float = 0.5) -> None:
-        """New local screen estimate from this frame's statistics (normalised convolution).
+        """Teach the clean plate this frame's statistics (see ``screen_k.grid_blend``).
 
-        Cells with enough screen pixels take their mean; holes behind the subject are filled from
-        their neighbours by a Gaussian-weighted average; the result is blended with the previous
-        estimate for temporal stability.
+        Cells with enough confidently-screen pixels move to their mean; cells behind the
+        subject keep what they learned; cells never seen take a smooth trend (a quadratic in x
+        and y, least-squares fitted to the plate's seen cells every ``TREND_EVERY`` frames:
+        lighting is smooth) plus this frame's measured neighbours' residuals from it, Gaussian-weighted (normalised convolution, sigma 2
+        cells), so a wide region the screen has not yet shown (a veil hanging there from the
+        first frame) gets the screen the lighting around it implies, not its own colour.
         """
         if not self.s.local:
             return
         min_count = np.float32(CELL * CELL * 0.25)
         if self.counts.max() < min_count:
             return
-        screen_k.grid_means(self.sums, self.counts, min_count, self._fresh, self._num, self._den)
-        cv2.GaussianBlur(self._num, (0, 0), 2.0, dst=self._num, borderType=cv2.BORDER_REPLICATE)
-        cv2.GaussianBlur(self._den, (0, 0), 2.0, dst=self._den, borderType=cv2.BORDER_REPLICATE)
-        screen_k.grid_blend(self.counts, min_count, self._fresh, self._num, self._den,
-                            np.float32(rate), self.primary, np.float32(self.s.balance), self.grid)
+        unseen = not self.seen.all()
+        if unseen and (rate == 1.0 or self._frames % TREND_EVERY == 0):
+            self._fit_trend()
+        self._frames += 1
+        screen_k.grid_means(self.sums, self.counts, min_count, self._trend, self._fresh,
+                            self._num, self._den)
+        if unseen:   # the normalised convolution (OpenCV's blur) is for the unseen cells only
+            for plane in (self._num, self._den):
+                cv2.GaussianBlur(plane, (0, 0), 2.0, dst=plane, borderType=cv2.BORDER_REPLICATE)
+        screen_k.grid_blend(self.counts, min_count, self._fresh, (self._num, self._den),
+                            self._trend, np.float32(rate), self.primary,
+                            np.float32(self.s.balance), self.seen, self.grid)
+
+    def _fit_trend(self) -> None:
+        """``_trend``: the plate's seen cells' colour as a quadratic in (x, y), least squares
+        (their mean where fewer than 12 cells are seen; the plate itself where none is): the
+        normal equations summed in a kernel, a 6x6 solve, the quadratic evaluated in a kernel."""
+        n = screen_k.trend_normal(self.seen, self.grid, self._design, self._gram, self._rhs)
+        if n < 12:
+            seen = self.seen.reshape(-1)
+            plate = self.grid.reshape(-1, 4)[:, :3]
+            self._trend.reshape(-1, 3)[...] = plate if n == 0 else seen @ plate / np.float32(n)
+            return
+        self._gram[self._diag] += 1e-4 * n
+        screen_k.trend_eval(self._design, np.linalg.solve(self._gram, self._rhs), self._trend)
 
     def _measure(self, stats, *planes) -> None:
-        """Run ``stats(*planes)`` for this frame; on the first, converge on the screen first."""
+        """Run ``stats(*planes)`` for this frame; on the first, converge on the screen first.
+
+        The first frame's first pass takes every ratio over ``SCREEN_MIN`` (a seed too dark or
+        too pale for the screen still converges); then the window closes to ``SCREEN_MIN..2 -
+        SCREEN_MIN`` around the better plate."""
         if not self.measured:
-            for _ in range(2):  # measure, then re-measure with the better estimate
+            closed = self.stats_key
+            self.stats_key = closed[:3] + (np.float32(1e30),) + closed[4:]
+            for _ in range(FIRST_PASSES):  # measure, then re-measure with the better plate
                 stats(*planes)
                 self._update_grid(rate=1.0)
+                self.stats_key = closed
             self.measured = True
         stats(*planes)
+
+    def _core_buffers(self, height: int, width: int) -> None:
+        """The core matte's coarse mask for a model of ``height`` x ``width`` samples (2x2
+        samples a cell), and its island limit in cells."""
+        self.coarse = np.zeros(((height + 1) // 2, (width + 1) // 2), np.uint8)
+        self.core_spans = np.zeros((self.coarse.shape[0], 2), np.int64)
+        self.core_cols = np.zeros((self.coarse.shape[1], 2), np.int64)
+        self.core_box = np.zeros(4, np.int64)
+        self.fill_cells = int(self.s.fill_holes / 100.0 * self.coarse.size)
+
+    def _core(self, mean_a: np.ndarray, mean_b: np.ndarray, guide: np.ndarray) -> None:
+        """The core matte, on the model ``q = mean_a * guide + mean_b``: transparent islands
+        enclosed by confidently opaque subject, no larger than ``fill_holes`` % of the picture,
+        become solid (``core_k.FILLED``).
+
+        Rule: cells of 2x2 model samples (4x4 px on the planar path) are opaque when all
+        their samples are (alpha >= 0.9); the other cells' 8-connected components are labelled
+        (OpenCV) around the candidates (``core_k.candidate_box``: none on most frames, and
+        then nothing is labelled); a component reaching the screen outside (or the picture's
+        edge) is left alone, as is one larger than the limit. So an island is filled only if a ring of opaque subject at least one
+        cell wide closes it off everywhere and it is small: a patch, a reflection, a hole
+        keyed through the screen-coloured part of a costume; a real gap stays open.
+        """
+        if self.fill_cells <= 0:
+            return
+        core_k.coarse_mask(mean_a, mean_b, guide, self.q_opaque, self.coarse, self.core_spans)
+        core_k.candidate_box(self.coarse, self.core_spans, self.core_cols, self.core_box)
+        r0, r1, c0, c1 = (int(v) for v in self.core_box)
+        if r1 == r0:
+            return
+        ch, cw = self.coarse.shape   # label the candidates' box grown by a cell: a component
+        r0, r1, c0, c1 = max(r0 - 1, 0), min(r1 + 1, ch), max(c0 - 1, 0), min(c1 + 1, cw)
+        sub = self.coarse[r0:r1, c0:c1]
+        # on that box's edge holds a cell that is no candidate, so it reaches the screen. The
+        # labels alone (the statistics' pass costs OpenCV 20x more than the labelling); areas
+        # by bincount
+        n, labels = cv2.connectedComponents(sub, connectivity=8, ltype=cv2.CV_32S)
+        if n <= 1:
+            return
+        area = np.bincount(labels.ravel(), minlength=n)
+        island = area <= self.fill_cells
+        island[0] = False
+        for edge in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
+            island[edge] = False
+        if not island.any():
+            return
+        lut = island.astype(np.uint8)
+        # grown by a cell into the ring: a sample there that the chroma calls opaque can hold
+        # pixels of the island that luma (the guided model) would key out
+        core_k.fill_core(cv2.dilate(lut[labels], self.grow), r0, c0, mean_a, mean_b)
 
     def _shape_matte(self, alpha: np.ndarray) -> None:
         """Shrink (erode) and feather (blur) a uint8 matte in place."""
@@ -223,6 +349,7 @@ class Keyer(_KeyBase):
         g, p, a, b, mean_b = self.work
         self.fit_work = [a, b, p, mean_b]
         self.alpha = np.zeros((height, width), np.uint8) if (settings.shrink or settings.feather) else None
+        self._core_buffers(*(g.shape if settings.denoise else (height, width)))
         gw = self.grid.shape[1]
         gx = (np.arange(width, dtype=np.float32) + 0.5) / CELL - 0.5
         self.col0 = np.clip(np.floor(gx), 0, gw - 1).astype(np.int64)
@@ -231,8 +358,7 @@ class Keyer(_KeyBase):
 
     def _stats(self, rgba: np.ndarray) -> None:
         rgba_k.ratio_and_screen_stats(rgba, self.grid, CELL, (self.col0, self.colf), LUMA709,
-                                      (self.primary, np.float32(self.s.balance), np.float32(0.5)),
-                                      self.ratio, self.luma, (self.sums, self.counts),
+                                      self.stats_key, self.ratio, self.luma, (self.sums, self.counts),
                                       self.grid_rows)
 
     def _guided(self) -> tuple[np.ndarray, np.ndarray]:
@@ -241,6 +367,7 @@ class Keyer(_KeyBase):
         cv2.resize(self.luma, self.small, dst=g, interpolation=cv2.INTER_AREA)
         cv2.resize(self.ratio, self.small, dst=p, interpolation=cv2.INTER_AREA)
         mean_a, mean_b = self._guided_model(g, p, self.fit_work)
+        self._core(mean_a, mean_b, g)
         size = (self.width, self.height)
         cv2.resize(mean_a, size, dst=self.coef[0], interpolation=cv2.INTER_LINEAR)
         cv2.resize(mean_b, size, dst=self.coef[1], interpolation=cv2.INTER_LINEAR)
@@ -255,6 +382,7 @@ class Keyer(_KeyBase):
         else:
             mean_a, mean_b = self.coef[0], self.ratio
             mean_a.fill(0.0)
+            self._core(mean_a, mean_b, self.luma)
         rgba_k.matte_and_despill(rgba, (mean_a, mean_b, self.luma), self.grid, CELL, self.ramp,
                                  (self.primary, LIMITS[self.s.spill_limit], self.s.spill,
                                   LUMA709[self.primary]))
@@ -289,6 +417,7 @@ class PlanarKeyer(_KeyBase):
         self.work = [a, b, self.ratio, mean_b]
         self.zero_a = np.zeros((hc, wc), np.float32)
         self.alpha = np.zeros((height, width), np.uint8)
+        self._core_buffers(hc, wc)
         self.shaped = bool(settings.shrink or settings.feather)
         self.pre = np.zeros((height, width), np.uint8) if self.shaped else None
         gw = self.grid.shape[1]
@@ -309,9 +438,7 @@ class PlanarKeyer(_KeyBase):
     def _stats(self, y, u, v, c) -> None:
         planar_k.planar_ratio_and_stats((y, u, v), self.grid, CELL, (self.ccol0, self.ccolf),
                                         c.coefficients + LUMA709,
-                                        (self.primary, np.float32(self.s.balance),
-                                         np.float32(0.5)),
-                                        self.ratio, self.guide, (self.sums, self.counts),
+                                        self.stats_key, self.ratio, self.guide, (self.sums, self.counts),
                                         self.gcols, self.stats_rows)
 
     def __call__(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, c, y_out: np.ndarray,
@@ -350,6 +477,7 @@ class PlanarKeyer(_KeyBase):
             mean_a, mean_b = self._guided_model(self.guide, self.ratio, self.work)
         else:
             mean_a, mean_b = self.zero_a, self.ratio
+        self._core(mean_a, mean_b, self.guide)
         s = self.s
         pre = self.pre if self.shaped else matte
         planar_k.planar_alpha(y, (mean_a, mean_b), c.coefficients, self.ramp, self.alpha_rows,
@@ -403,7 +531,8 @@ def warm(planar: bool = False, source_padded: bool = False, outputs: tuple | Non
     (Y', Cb and Cr, A or None without an alpha plane) (see ``keyer.warmup.output_rows``), None
     when it writes RGBA only;
     ``flatten``: it composites over a background (an output without alpha). The screen-grid
-    kernels run only once a frame shows enough screen: they are run here too."""
+    kernels run only once a frame shows enough screen, the core matte's fill only once a frame
+    has an island: they are run here too."""
     from keyer.colour import ycbcr
 
     c = ycbcr(BT709)
@@ -434,3 +563,11 @@ def warm(planar: bool = False, source_padded: bool = False, outputs: tuple | Non
         keyer(rgba)
     keyer.counts[...] = CELL * CELL
     keyer._update_grid()
+    screen_k.trend_eval(keyer._design, keyer._rhs, keyer._trend)   # once 12 cells are seen
+    # the core matte runs on pictures of some size, and fills only once a frame has islands
+    model = np.zeros((2, 2), np.float32)
+    core_k.coarse_mask(model, model, model, keyer.q_opaque, np.zeros((1, 1), np.uint8),
+                       np.zeros((1, 2), np.int64))
+    core_k.candidate_box(np.zeros((1, 1), np.uint8), np.zeros((1, 2), np.int64),
+                         np.zeros((1, 2), np.int64), np.zeros(4, np.int64))
+    core_k.fill_core(np.zeros((1, 1), np.uint8), 0, 0, model, model.copy())

@@ -74,9 +74,13 @@ class KeySettings:
 
     color: str = param("auto", option="--key", parse=key_color, metavar="auto|green|blue|#RRGGBB",
                        help="Screen colour: auto, green, blue or #RRGGBB.")
-    similarity: float = param(0.12, lo=0, hi=1, help="How far from the screen (0..1, as a ratio "
+    similarity: float = param(0.06, lo=0, hi=1, help="How far from the screen (0..1, as a ratio "
                               "of the screen's own saturation) is still fully transparent.")
-    softness: float = param(0.55, lo=0.01, hi=1, help="Width of the soft edge (0..1) below that.")
+    softness: float = param(0.86, lo=0.01, hi=1, help="Width of the soft edge (0..1) below that.")
+    tolerance: float = param(0.25, lo=0, hi=1, help="Colours whose colour difference is up to "
+                             "this share of the screen's (0..1) still key fully opaque: light "
+                             "spill on a solid subject. Above it the soft edge runs as "
+                             "--similarity and --softness set it (a 50% veil keys at 50%).")
     spill: float = param(1.0, lo=0, hi=1, help="Spill suppression strength (0 = off): edge "
                          "pixels un-mixed from the local screen colour, then the screen channel "
                          "limited.")
@@ -93,6 +97,12 @@ class KeySettings:
                          "steadies noise and sharpens edges (0 = off).")
     local: bool = param(True, option="--global-key", negate=True,
                         help="Key against one screen colour instead of a local estimate.")
+    fill_holes: float = param(0.4, lo=0, hi=100, unit="% of the picture",
+                              help="Core matte: transparent islands enclosed by confidently "
+                                   "opaque subject (alpha >= 0.9) up to this area are made solid, "
+                                   "keeping their colour (screen-coloured details, reflections); "
+                                   "larger ones (the gap between an arm and the body) stay open. "
+                                   "0 = off.")
 
     def __post_init__(self) -> None:
         key_color(self.color)

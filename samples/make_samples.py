@@ -130,6 +130,133 @@ def render_frame(kind: str, index: int, width: int = 1280, height: int = 720,
     return rgb, np.clip(alpha * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
+# The hard set (``kind`` = "hard-green" / "hard-blue"): what the default key must get right
+# beyond the basic figure (issue 25). Screen-coloured details per screen: embroidered patches
+# (the screen's hue, a little darker) and a visor reflecting the screen with a highlight.
+PATCH = {"green": (45.0, 150.0, 75.0), "blue": (35.0, 65.0, 165.0)}
+VEIL = (236.0, 232.0, 226.0)      # a light chiffon, ~50 % opaque
+
+
+@lru_cache(maxsize=4)
+def _hard_lighting(height: int, width: int) -> np.ndarray:
+    """Uneven light: a diagonal gradient, a vignette and an off-centre hot spot (~ -25..+20 %)."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    u, v = xx / width, yy / height
+    gradient = 0.80 + 0.32 * (0.7 * u + 0.3 * (1 - v))
+    vignette = 1.0 - 0.30 * ((u - 0.5) ** 2 + (v - 0.5) ** 2) * 2.2
+    spot = 0.10 * np.exp(-((u - 0.8) ** 2 + (v - 0.25) ** 2) / 0.02)
+    return (gradient * vignette + spot)[..., None]
+
+
+def hard_regions(width: int, height: int, index: int, fps: float = 24.0) -> dict[str, np.ndarray]:
+    """The masks of frame ``index`` of a hard clip that the quality scores read, bool HxW:
+    ``solid`` (the subject's opaque interior, 3 px in from any edge: screen-coloured details
+    included), ``veil`` (the translucent veil's body over the screen), ``gap`` (the screen seen
+    through the loop of the arm: a real gap, alpha 0) and ``screen`` (alpha 0, 3 px from any
+    edge)."""
+    return _hard(width, height, index, fps)[2]
+
+
+def render_hard_frame(kind: str, index: int, width: int = 640, height: int = 360,
+                      fps: float = 24.0) -> tuple[np.ndarray, np.ndarray]:
+    """(rgb, ground-truth alpha) of frame ``index`` of a hard clip on ``kind`` (green/blue):
+
+    * an unevenly lit screen (``_hard_lighting``) with a light veil at ~50 % (45..55 %, soft
+      edged, drifting) hanging over its left part;
+    * a figure (body, head, one arm looped to the hip so that screen shows through the loop)
+      moving fast to the right, so its edges are motion-blurred over ~6 px;
+    * screen-coloured details inside it, opaque in the truth: four embroidered patches of
+      ``PATCH`` colour on the body and a visor on the head reflecting the screen (70 % screen,
+      30 % white);
+    * 40 flyaway hair strands, 1 px anti-aliased lines at 60 % opacity;
+    * spill on the subject's rim (+30 levels of the primary, fading over 6 px) and sensor
+      noise (sigma 2.5, seeded per frame).
+    """
+    return _hard(width, height, index, fps, kind)[:2]
+
+
+def _hard(width: int, height: int, index: int, fps: float, kind: str = "green"):
+    s = height / 720.0
+    t = index / fps
+    screen = np.array(SCREENS[kind], np.float32)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    # the figure: fast to the right, with motion blur over the distance moved in half a frame
+    speed = 300.0 * s                                   # px per second
+    cx, cy = width * 0.52 + speed * t, height * 0.60
+    a, b = 120 * s, 190 * s
+    body = (np.sqrt(((xx - cx) / a) ** 2 + ((yy - cy) / b) ** 2) - 1.0) * min(a, b)
+    hx, hy, hr = cx + 5 * s, cy - 250 * s, 70 * s
+    head = np.sqrt((xx - hx) ** 2 + (yy - hy) ** 2) - hr
+    # the arm: a ring of radius 80..110 around a point at the body's side (hand on the hip)
+    ax, ay = cx + a * 1.1, cy - 10 * s
+    ring = np.sqrt((xx - ax) ** 2 + (yy - ay) ** 2)
+    arm = np.maximum(80 * s - ring, ring - 110 * s)
+    sdf = np.minimum(np.minimum(body, head), arm)
+    gap = (ring < 80 * s - 3) & (body > 3)
+    sharp = np.clip(0.5 - sdf / 1.2, 0, 1).astype(np.float32)
+    fg = np.empty((height, width, 3), np.float32)
+    fg[:] = (150, 40, 50)                                   # a dark red suit
+    fg[(yy.astype(np.int32) // max(1, int(14 * s))) % 2 == 0] = (170, 60, 60)
+    fg[arm < 0.5] = (150, 40, 50)
+    fg[head < 0.5] = (205, 150, 120)                        # skin
+    fg *= 1.0 + 0.10 * _grain(height, width)[..., None]
+    details = np.zeros((height, width), bool)
+    for k, (dx, dy) in enumerate(((-60, -90), (40, -60), (-30, 40), (50, 100))):
+        px, py = cx + dx * s, cy + dy * s
+        patch = (np.abs(xx - px) < (14 + 3 * k) * s) & (np.abs(yy - py) < (10 + 2 * k) * s)
+        fg[patch] = PATCH[kind]
+        details |= patch
+    visor = (((xx - hx) / (40 * s)) ** 2 + ((yy - hy - 5 * s) / (14 * s)) ** 2) < 1.0
+    fg[visor] = 0.7 * screen * _hard_lighting(height, width)[visor] + 0.3 * 255.0
+    details |= visor
+    # hair: flyaway strands off the top of the head
+    hair = np.zeros((height, width), np.uint8)
+    rng = np.random.default_rng(2000 + index // 4)
+    for k in range(40):
+        ang = math.pi * (1.1 + 0.8 * k / 39) + rng.normal(0, 0.04)
+        r0, r1 = 66 * s, (92 + 30 * rng.random()) * s
+        p0 = (int(hx + r0 * math.cos(ang)), int(hy + r0 * math.sin(ang)))
+        p1 = (int(hx + r1 * math.cos(ang)), int(hy + r1 * math.sin(ang)))
+        cv2.line(hair, p0, p1, 255, 1, cv2.LINE_AA)
+    hair_a = hair.astype(np.float32) / 255.0 * 0.6
+    fg = fg * (1 - hair_a[..., None]) + np.array((70, 50, 35), np.float32) * hair_a[..., None]
+    alpha = np.maximum(sharp, hair_a)
+    blur = max(2, int(round(speed / fps * 0.5)))
+    pm = cv2.blur(fg * alpha[..., None], (blur, 1))
+    alpha = cv2.blur(alpha, (blur, 1))
+    fg = pm / np.maximum(alpha, 1e-4)[..., None]
+    inside = np.clip(-sdf, 0, None)
+    primary = int(np.argmax(screen))
+    fg[..., primary] += 30.0 * np.exp(-inside / (6 * max(s, 0.25))) * ~details
+    # the veil: soft edges, 45..55 % with slow folds, drifting a little
+    x0 = width * (0.06 + 0.02 * math.sin(2 * math.pi * t / 3.0))
+    x1 = x0 + width * 0.24
+    edge = 8 * s
+    across = np.minimum(xx - x0, x1 - xx)
+    down = np.minimum(yy - height * 0.08, height * 0.92 - yy)
+    body_v = np.clip(np.minimum(across, down) / edge, 0, 1)
+    folds = 0.50 + 0.05 * np.sin(xx / (23 * s) + 1.3 * t) * np.cos(yy / (41 * s))
+    veil = (body_v * folds).astype(np.float32)
+    bg = screen * _hard_lighting(height, width)
+    bg = veil[..., None] * np.array(VEIL, np.float32) + (1 - veil[..., None]) * bg
+    total = alpha + (1 - alpha) * veil
+    a3 = alpha[..., None]
+    rgb = a3 * fg + (1 - a3) * bg
+    noise = np.random.default_rng(10_000 + index).normal(0, 2.5, rgb.shape).astype(np.float32)
+    rgb = np.clip(rgb + noise + 0.5, 0, 255).astype(np.uint8)
+    truth = np.clip(total * 255 + 0.5, 0, 255).astype(np.uint8)
+    k3 = np.ones((7, 7), np.uint8)
+    opaque = cv2.erode((sharp >= 1.0).astype(np.uint8), k3) > 0
+    solid = opaque & cv2.erode((alpha >= 1.0).astype(np.uint8), k3).astype(bool)
+    regions = {
+        "solid": solid,
+        "veil": (body_v >= 1.0) & (cv2.dilate((alpha > 0).astype(np.uint8), k3) == 0),
+        "gap": gap & (cv2.dilate((alpha > 0).astype(np.uint8), k3) == 0),
+        "screen": cv2.dilate((truth > 0).astype(np.uint8), k3) == 0,
+    }
+    return rgb, truth, regions
+
+
 def _tag_bt709(stream) -> None:
     cc = stream.codec_context
     cc.colorspace, cc.color_range, cc.color_primaries, cc.color_trc = 1, 1, 1, 1
@@ -154,7 +281,8 @@ def write_clip(path, kind: str, width: int = 1280, height: int = 720, fps: float
         astream = out.add_stream("aac", rate=48000)
         astream.layout = "stereo"
     for i in range(n):
-        rgb, alpha = render_frame(kind, i, width, height, fps)
+        rgb, alpha = (render_hard_frame(kind[5:], i, width, height, fps)
+                      if kind.startswith("hard-") else render_frame(kind, i, width, height, fps))
         f = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
             format="yuv420p", dst_colorspace=av.video.reformatter.Colorspace.ITU709,
             dst_color_range=av.video.reformatter.ColorRange.MPEG)

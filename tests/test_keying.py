@@ -71,7 +71,7 @@ def _coverage_row(coverages):
 def test_matte_is_linear_in_coverage_with_an_open_ramp():
     cov = (0.1, 0.3, 0.5, 0.7, 0.9)
     alpha = key(_coverage_row(cov), KeySettings(color="green", similarity=0, softness=1,
-                                                 **NO_FILTER))[1, 1:6, 3].astype(int)
+                                                 tolerance=0, **NO_FILTER))[1, 1:6, 3].astype(int)
     assert alpha == pytest.approx([c * 255 for c in cov], abs=4)
 
 
@@ -170,3 +170,95 @@ def test_hex_key_colour():
 def test_bad_settings_are_refused(kwargs):
     with pytest.raises(UsageProblem):
         KeySettings(**kwargs)
+
+
+# -- the core matte and the clean plate (issue 25) --------------------------------------------
+
+def _subject_with(hole_px: int, at=(30, 30), size=96, notch=False):
+    """A skin block over green with a screen-green square of ``hole_px`` inside it (a detail
+    the screen's colour shows through), or (``notch``) the square cut to the block's edge."""
+    img = np.empty((size, size, 3), np.uint8)
+    img[:] = PALETTE["G"]
+    img[16:80, 16:80] = PALETTE["S"]
+    y, x = at
+    img[y:y + hole_px, x:x + hole_px] = PALETTE["G"]
+    if notch:
+        img[y:y + hole_px, 16:x + hole_px] = PALETTE["G"]
+    return img
+
+
+def test_the_core_matte_fills_a_small_enclosed_island_and_keeps_its_colour():
+    img = _subject_with(6)
+    out = key(img, KeySettings(color="green", **NO_FILTER))
+    assert out[16:80, 16:80, 3].min() == 255                 # no hole left in the subject
+    assert out[32, 32, :3].tolist() == list(PALETTE["G"])    # its colour kept (no despill)
+    assert out[:16, :, 3].max() == 0 and out[80:, :, 3].max() == 0
+    off = key(img, KeySettings(color="green", fill_holes=0, **NO_FILTER))
+    assert off[31:35, 31:35, 3].max() == 0                   # without it: a hole
+
+
+def test_the_core_matte_leaves_a_large_gap_and_one_open_to_the_screen():
+    gap = key(_subject_with(24), KeySettings(color="green", **NO_FILTER))
+    assert gap[34:52, 34:52, 3].max() == 0                   # 576 px > 0.4 % of 96 x 96
+    assert key(_subject_with(24), KeySettings(color="green", fill_holes=10,
+                                              **NO_FILTER))[34:52, 34:52, 3].min() == 255
+    notch = key(_subject_with(6, notch=True), KeySettings(color="green", fill_holes=10,
+                                                          **NO_FILTER))
+    assert notch[31:35, 20:35, 3].max() == 0                 # reaches the screen: stays open
+
+
+@pytest.mark.parametrize("planar", [False, True])
+def test_the_core_matte_on_both_paths_with_the_guided_filter(planar):
+    from tests.test_planar import planar_key
+
+    img = _subject_with(6, at=(40, 44))
+    settings = KeySettings(color="green", fill_holes=2)   # 6 x 6 px: 4 cells of 4 x 4 px
+    alpha = planar_key(img, settings)[1][3] if planar else key(img, settings)[..., 3]
+    assert alpha[20:76, 20:76].min() == 255
+    assert alpha[:12].max() == 0
+
+
+def _veil_frames(n, start=0):
+    """``n`` frames of a green screen (lit unevenly) with, from frame ``start``, a neutral grey
+    veil at 50 % over its left half."""
+    h, w = 64, 128
+    light = np.linspace(0.85, 1.1, w, dtype=np.float32)[None, :, None]
+    screen = np.array(PALETTE["G"], np.float32) * light * np.ones((h, 1, 1), np.float32)
+    veiled = screen.copy()
+    veiled[8:56, 8:64] = 0.5 * screen[8:56, 8:64] + 0.5 * 128.0
+    return [np.clip((veiled if i >= start else screen) + 0.5, 0, 255).astype(np.uint8)
+            for i in range(n)]
+
+
+@pytest.mark.parametrize("start", [0, 3])
+def test_a_veil_keeps_its_alpha_and_is_not_learned_as_screen(start):
+    """A 50 % veil, there from the first frame or coming in over a screen already learned,
+    keys at 50 % (within 10 %) frame after frame: the clean plate learns only from pixels that
+    are confidently screen, so it does not take the veil for screen."""
+    from keyer.keying import Keyer
+
+    keyer = Keyer(KeySettings(color="green"), 128, 64)
+    frame = np.empty((64, 128, 4), np.uint8)
+    for img in _veil_frames(12, start):
+        frame[..., :3] = img
+        keyer(frame)
+    veil = frame[12:52, 12:60, 3].astype(float)
+    assert abs(veil.mean() - 127.5) < 12.75, veil.mean()
+    assert frame[:, 72:, 3].max() == 0                         # the screen beside it: clear
+    assert keyer.seen[1:3, 1:3].sum() == (0 if start == 0 else 4)   # under it: what it saw
+
+
+def test_the_plate_keeps_what_it_saw_behind_a_subject():
+    """Screen cells the subject covers keep the colour they had before it came."""
+    from keyer.keying import Keyer
+
+    keyer = Keyer(KeySettings(color="green", **NO_FILTER), 96, 64)
+    frame = np.empty((64, 96, 4), np.uint8)
+    frame[..., :3] = PALETTE["G"]
+    keyer(frame)
+    before = keyer.grid[1:3, 2:4].copy()
+    frame[..., :3] = PALETTE["G"]
+    frame[8:56, 24:72, :3] = PALETTE["S"]
+    for _ in range(4):
+        keyer(frame)
+    assert np.array_equal(keyer.grid[1:3, 2:4], before)

@@ -21,6 +21,10 @@ import numpy as np
 
 from keyer._jit import kernel, kernel_parallel, prange
 
+# The model's ratio below which a sample was filled by the core matte (keyer.kernels.core.CORE_Q;
+# written out here, as Numba's cache watches only this file): opaque, colour kept.
+CORE_Q = np.float32(-4.0)
+
 # What ``planar_compose`` writes (its ``mode``)
 TO_PLANES = 0          # the output's Y'CbCr planes; the alpha plane is the matte itself
 OVER_BACKGROUND = 1    # the output's Y'CbCr planes composited over a background's
@@ -80,6 +84,17 @@ def _despill(r, g, b, primary, limit_mode, spill, lum_p):
 
 
 @kernel
+def _solid(q, solid):
+    """The ratio with the solid tolerance, ``solid`` = (q1, slope, q_op, q_floor): ratios up to
+    ``q1`` move down to ``q_op`` (where the ramp gives alpha 1) and below, no lower than
+    ``q_floor``; those from ``q1`` rise back to themselves with ``slope``; higher ones are
+    kept. The floor keeps a strongly negative foreground ratio (a saturated colour opposite
+    the screen's) from pulling the guided filter's edge out into a halo. Branch-free."""
+    q1, slope, q_op, q_floor = solid
+    return max(min(q, max(q_op + (q - q1) * slope, q - (q1 - q_op))), q_floor)
+
+
+@kernel
 def _clear_stats_row(sums, counts, gi):
     """Zero one grid row of the screen statistics (each thread owns its grid rows)."""
     for c in range(counts.shape[1]):
@@ -127,7 +142,8 @@ def planar_ratio_and_stats(planes, grid, cell, cols, colour, key, ratio, guide, 
     ``planes`` = (Y', Cb, Cr) of an even size.
 
     ``colour`` = the eight reading constants, then ``(Kr, Kg, Kb)`` of the guide's luma;
-    ``key`` = (primary, balance, screen_min) and ``stats`` = (sums, counts), as there. First
+    ``key`` = (primary, balance, screen_min, screen_max, solid) and ``stats`` = (sums,
+    counts), as there. First
     ``gcols`` (gh, 4, chroma width): the grid (cells of ``cell`` px) interpolated along each
     grid row to every chroma column (``cols`` = (col0, colf): each column's left cell and
     weight), so the bilinear screen estimate at a sample is one blend of two rows;
@@ -143,7 +159,7 @@ def planar_ratio_and_stats(planes, grid, cell, cols, colour, key, ratio, guide, 
     ccol0, ccolf = cols
     y_off, y_scale, c_off, c_scale, rv, gu, gv, bu, lr, lg, lb = colour
     yc = (y_off, y_scale, c_off, c_scale, rv, gu, gv, bu)
-    primary, balance, screen_min = key
+    primary, balance, screen_min, screen_max, solid = key
     sums, counts = stats
     hc, wc = ratio.shape
     gh, gw = grid.shape[0], grid.shape[1]
@@ -180,9 +196,9 @@ def planar_ratio_and_stats(planes, grid, cell, cols, colour, key, ratio, guide, 
             for cj in range(wc):
                 r, g, b, _ = _block_rgb(y0, y1, ur, vr, cj, yc)
                 q = _difference(r, g, b, primary, balance) * inv[cj]
-                qr[cj] = q
+                qr[cj] = _solid(q, solid)
                 gr[cj] = wr * r + wg * g + wb * b
-                m = one if q > screen_min else zero
+                m = one if (q > screen_min) & (q < screen_max) else zero
                 acc[0, cj] += m * r
                 acc[1, cj] += m * g
                 acc[2, cj] += m * b
@@ -327,7 +343,11 @@ def _block_colours(strip, fit, screen, fy, colour, matte, despill, blocks):
         r = min(max((r - k * sr) * inv, zero), top) if part else r
         g = min(max((g - k * sg) * inv, zero), top) if part else g
         b = min(max((b - k * sb) * inv, zero), top) if part else b
-        r, g, b = _despill(r, g, b, primary, limit_mode, spill, lum_p)
+        r2, g2, b2 = _despill(r, g, b, primary, limit_mode, spill, lum_p)
+        keep = q < CORE_Q   # a core-matte sample: its colour stays as it is
+        r = r if keep else r2
+        g = g if keep else g2
+        b = b if keep else b2
         yf = kr * r + kg * g + kb * b
         rb[cj] = r - yf
         gb[cj] = g - yf

@@ -13,6 +13,10 @@ import numpy as np
 
 from keyer._jit import kernel, kernel_parallel, prange
 
+# The model's ratio below which a sample was filled by the core matte (keyer.kernels.core.CORE_Q;
+# written out here, as Numba's cache watches only this file): opaque, colour kept.
+CORE_Q = np.float32(-4.0)
+
 
 @kernel
 def _clamp_u8(x):
@@ -73,6 +77,17 @@ def _despill(r, g, b, primary, limit_mode, spill, lum_p):
         o1 = o1 + add
         o2 = o2 + add
     return _join(p, o1, o2, primary)
+
+
+@kernel
+def _solid(q, solid):
+    """The ratio with the solid tolerance, ``solid`` = (q1, slope, q_op, q_floor): ratios up to
+    ``q1`` move down to ``q_op`` (where the ramp gives alpha 1) and below, no lower than
+    ``q_floor``; those from ``q1`` rise back to themselves with ``slope``; higher ones are
+    kept. The floor keeps a strongly negative foreground ratio (a saturated colour opposite
+    the screen's) from pulling the guided filter's edge out into a halo. Branch-free."""
+    q1, slope, q_op, q_floor = solid
+    return max(min(q, max(q_op + (q - q1) * slope, q - (q1 - q_op))), q_floor)
 
 
 @kernel
@@ -183,16 +198,17 @@ def ratio_and_screen_stats(rgba, grid, cell, cols, colour, key, ratio, guide, st
 
     ``grid`` is (gh, gw, 4) float32: the screen's R, G, B and its own difference ``d`` per cell
     of ``cell`` px, sampled bilinearly at cell centres (``cols`` = (col0, colf): each column's
-    left cell and weight, computed once per size). ``key`` = (primary 0/1/2, balance, screen_min):
-    ``d`` as ``_difference`` makes it; a pixel counts as screen when its ratio is over
-    ``screen_min``. ``guide`` gets the luma ``(Kr, Kg, Kb) = colour`` gives, in 0..1: the
+    left cell and weight, computed once per size). ``key`` = (primary 0/1/2, balance,
+    screen_min, screen_max, solid): ``d`` as ``_difference`` makes it; a pixel counts as
+    screen when its ratio is between ``screen_min`` and ``screen_max``; the ratio written is
+    ``_solid(ratio, solid)``. ``guide`` gets the luma ``(Kr, Kg, Kb) = colour`` gives, in 0..1: the
     full-resolution guide for the matte filter. ``stats`` = (sums (gh, gw, 3), counts (gh, gw))
     float32. Threads split the rows by grid row, so the statistics have no races. ``rows``
     (grid rows, grid columns + 1) float32: each grid row's buffer for the screen's difference
     along it.
     """
     col0, colf = cols
-    primary, balance, screen_min = key
+    primary, balance, screen_min, screen_max, solid = key
     sums, counts = stats
     kr, kg, kb = colour
     wr = np.float32(kr / 255.0)
@@ -214,9 +230,9 @@ def ratio_and_screen_stats(rgba, grid, cell, cols, colour, key, ratio, guide, st
                 b = np.float32(rgba[i, j, 2])
                 d = _difference(r, g, b, primary, balance)
                 q = d / ds if ds > 1.0 else np.float32(0.0)
-                ratio[i, j] = q
+                ratio[i, j] = _solid(q, solid)
                 guide[i, j] = wr * r + wg * g + wb * b
-                if q > screen_min:
+                if screen_min < q < screen_max:
                     cj = j // cell
                     sums[gi, cj, 0] += r
                     sums[gi, cj, 1] += g
@@ -277,7 +293,7 @@ def matte_and_despill(rgba, model, grid, cell, matte, despill):
             elif a > 1.0:
                 a = 1.0
             rgba[i, j, 3] = np.uint8(a * 255.0 + 0.5)
-            if a <= 0.0 or spill <= 0.0:
+            if a <= 0.0 or spill <= 0.0 or q < CORE_Q:   # core matte: colour kept
                 continue
             r = float(rgba[i, j, 0])
             g = float(rgba[i, j, 1])

@@ -3,9 +3,10 @@ screen's R, G, B and its colour difference ``d``, renewed every frame from the s
 statistics the key's ratio pass gathered (``rgba.ratio_and_screen_stats``,
 ``planar.planar_ratio_and_stats``).
 
-``grid_means`` turns the statistics into per-cell means and the weights of a normalised
-convolution (the Gaussian blur between the two kernels is OpenCV's, in ``keyer.keying``);
-``grid_blend`` blends the result into the grid.
+``grid_means`` turns the statistics into per-cell means and, for a normalised convolution,
+their weighted residuals from a smooth trend (the trend's least-squares fit and the Gaussian
+blur between the two kernels are numpy's and OpenCV's, in ``keyer.keying``); ``grid_blend``
+blends the result into the grid, a clean plate that only confidently-screen pixels teach.
 """
 from __future__ import annotations
 
@@ -40,9 +41,10 @@ def screen_difference(rgb: tuple[float, float, float], primary: int, balance: fl
 
 
 @kernel
-def grid_means(sums, counts, min_count, fresh, num, den):
-    """Per cell: mean screen colour (``fresh``), and its count-weighted version for the
-    normalised convolution (``num``, ``den``); cells under ``min_count`` weigh nothing."""
+def grid_means(sums, counts, min_count, trend, fresh, num, den):
+    """Per cell: mean screen colour (``fresh``), and for the normalised convolution its
+    count-weighted difference from the smooth ``trend`` (``num``) and the weights (``den``);
+    cells under ``min_count`` weigh nothing."""
     gh, gw = counts.shape
     for a in range(gh):
         for b in range(gw):
@@ -51,30 +53,74 @@ def grid_means(sums, counts, min_count, fresh, num, den):
             inv = 1.0 / n if n > 0.0 else 0.0
             for c in range(3):
                 fresh[a, b, c] = sums[a, b, c] * inv
-                num[a, b, c] = fresh[a, b, c] * wgt
+                num[a, b, c] = (fresh[a, b, c] - trend[a, b, c]) * wgt
             den[a, b] = wgt
 
 
 @kernel
-def grid_blend(counts, min_count, fresh, num, den, rate, primary, balance, grid):
-    """Blend this frame's estimate into ``grid``: measured cells take their own mean, holes
-    take the blurred neighbours' (``num / den``); then each cell's own difference ``d``."""
+def grid_blend(counts, min_count, fresh, fill, trend, rate, primary, balance, seen, grid):
+    """Blend this frame's estimate into ``grid``, a clean plate of the screen learned over
+    time: a cell with at least ``min_count`` confidently-screen pixels this frame moves to their
+    mean by ``rate`` and is marked ``seen``; a cell the subject covers keeps what it learned
+    when it was last seen; a cell never seen moves to the smooth ``trend`` of the seen cells
+    plus its measured neighbours' blurred residual from it (``fill`` = (num, den) of the
+    normalised convolution; where the weight ``den`` is under a quarter of its maximum, the
+    residual fades to 0). Then each cell's own difference ``d``."""
+    num, den = fill
     gh, gw = counts.shape
-    dmax = 0.0
+    dmax = np.float32(1e-3)
     for a in range(gh):
         for b in range(gw):
-            if den[a, b] > dmax:
-                dmax = den[a, b]
+            dmax = max(dmax, den[a, b])
+    floor = np.float32(0.25) * dmax
     for a in range(gh):
         for b in range(gw):
             enough = counts[a, b] >= min_count
-            known = enough or den[a, b] > 0.02 * dmax
-            if known:
+            if enough or seen[a, b] == 0:
+                inv = np.float32(1.0) / max(den[a, b], floor)
                 for c in range(3):
-                    if enough:
-                        f = fresh[a, b, c]
-                    else:
-                        f = num[a, b, c] / max(den[a, b], 1e-3)
+                    f = fresh[a, b, c] if enough else trend[a, b, c] + num[a, b, c] * inv
                     grid[a, b, c] += (f - grid[a, b, c]) * rate
+            if enough:
+                seen[a, b] = 1
             grid[a, b, 3] = _difference(grid[a, b, 0], grid[a, b, 1], grid[a, b, 2], primary,
                                         balance)
+
+
+@kernel
+def trend_normal(seen, grid, design, gram, rhs):
+    """The normal equations of the plate's trend: ``gram`` (6, 6) = sum of ``p p^T`` and
+    ``rhs`` (6, 3) = sum of ``p * colour`` over the seen cells (``p`` = the cell's row of
+    ``design``: 1, x, y, x^2, xy, y^2), float64. Returns how many cells were seen."""
+    gh, gw = seen.shape
+    k = design.shape[1]
+    gram[...] = 0.0
+    rhs[...] = 0.0
+    n = 0
+    for a in range(gh):
+        for b in range(gw):
+            if seen[a, b] == 0:
+                continue
+            n += 1
+            p = design[a * gw + b]
+            for u in range(k):
+                for v in range(k):
+                    gram[u, v] += p[u] * p[v]
+                for c in range(3):
+                    rhs[u, c] += p[u] * grid[a, b, c]
+    return n
+
+
+@kernel
+def trend_eval(design, coef, trend):
+    """``trend`` (gh, gw, 3) = ``design @ coef``: the fitted quadratic at every cell."""
+    gh, gw = trend.shape[0], trend.shape[1]
+    k = design.shape[1]
+    for a in range(gh):
+        for b in range(gw):
+            p = design[a * gw + b]
+            for c in range(3):
+                t = 0.0
+                for u in range(k):
+                    t += p[u] * coef[u, c]
+                trend[a, b, c] = t
