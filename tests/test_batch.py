@@ -22,6 +22,7 @@ from tests.conftest import ROOT, run_cli
 
 # ---------------------------------------------------------------- admission, as functions
 S = Slot
+COLD = 600   # s: a batch on an empty kernel cache runs `keyer warm` first (~2 min of one core)
 
 
 def test_reservation_is_estimate_plus_margin_and_largest_estimate_inverts_it():
@@ -335,7 +336,10 @@ def _by_name(records):
 
 def test_batch_end_to_end_broken_and_too_big(clips, tmp_path):
     out = tmp_path / "out"
-    done = run_cli("batch", clips, "-o", out, "--memory-budget", "300M", "-j", "2")
+    # the batch runs `keyer warm` first: on a clean clone's empty kernel cache that compiles
+    # every kernel (~2 min of one core), hence the long timeout
+    done = run_cli("batch", clips, "-o", out, "--memory-budget", "300M", "-j", "2",
+                   timeout=COLD)
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     records = list(read_records(out / "keyer-batch.jsonl"))
@@ -359,7 +363,8 @@ def test_batch_end_to_end_broken_and_too_big(clips, tmp_path):
     assert done.stderr.strip().splitlines()[-1].startswith("keyer: error: 2 of 5 inputs")
 
     # resume: nothing done is redone; --fit now scales the big one to fit
-    again = run_cli("batch", clips, "-o", out, "--memory-budget", "300M", "-j", "2", "--fit")
+    again = run_cli("batch", clips, "-o", out, "--memory-budget", "300M", "-j", "2", "--fit",
+                    timeout=COLD)
     records2 = list(read_records(out / "keyer-batch.jsonl"))[len(records):]
     names = sorted(Path(r["input"]["path"]).name for r in records2)
     assert names == ["big.mp4", "broken.mp4"]
@@ -411,7 +416,7 @@ def test_interrupted_batch_resumes_without_redoing_finished_clips(tmp_path):
                              "-j", "1", "--effects", "all", "--memory-budget", "1G"],
                             env=env, stderr=subprocess.PIPE, text=True)
     manifest = out / "keyer-batch.jsonl"
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + COLD
     while time.monotonic() < deadline and not (manifest.exists() and manifest.read_text()):
         time.sleep(0.05)          # the first (shortest: largest first, equal sizes by name) is done
     time.sleep(0.3)
