@@ -25,6 +25,24 @@ MARGIN_RATIO = 0.10
 MARGIN_MB = 16.0
 
 
+# The estimates (keyer.budget) were fitted on an install whose library files were mostly out of
+# the page cache. Where they are all in it (a venv just installed: every CI run, a new image),
+# each fault maps its neighbours too, and a job keeps ~100 MB more of shared library pages
+# resident: the same private memory, a larger RSS (measured 2026-12-03: 219 vs 122 MB of file
+# pages at a job's peak). `keyer warm --json` run first says how much this install keeps:
+# WARM_FILE_MB on the fitting install; a job's excess was LIBRARY_RATIO times warm's (97 / 77).
+WARM_FILE_MB = 112.0
+LIBRARY_RATIO = 1.25
+
+
+def library_allowance_mb(warm_file_mb: float | None) -> float:
+    """What each job reserves besides its estimate for library pages this install keeps
+    resident beyond the fitting install's, from ``keyer warm --json``'s ``file_mb``."""
+    if not warm_file_mb:
+        return 0.0
+    return float(math.ceil(max(0.0, warm_file_mb - WARM_FILE_MB) * LIBRARY_RATIO))
+
+
 def reservation_mb(estimate_mb: float) -> float:
     """Memory a job with this estimated peak reserves: the estimate plus the margin, whole MB."""
     return float(math.ceil(round(estimate_mb * (1 + MARGIN_RATIO) + MARGIN_MB, 3)))

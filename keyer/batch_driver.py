@@ -17,6 +17,7 @@ What a person sees and the summary: ``keyer.batch_console``; reading the jobs' l
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
@@ -32,7 +33,8 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from keyer import __version__
-from keyer.admission import (FAILED, Slot, admit, core_share, largest_estimate_mb, queue_order,
+from keyer.admission import (FAILED, Slot, admit, core_share, largest_estimate_mb,
+                             library_allowance_mb, queue_order,
                              reservation_mb, verdict)
 from keyer.batch_console import Console, Summary, count
 from keyer.batch_local import Attempt, Ended, LocalExecutor
@@ -253,7 +255,8 @@ def _too_big(plan: Any, budget_mb: float, largest_mb: float, overhead_mb: float)
     best = largest_fitting(w, h, plan.target.format.name, len(plan.job.effects), largest_mb)
     hint = (f"; the largest size that fits is {best[0]}x{best[1]} (--fit scales to it)" if best
             else "; no size fits (raise --memory-budget)")
-    extra = f" and {overhead_mb:.0f} MB for its Ray worker" if overhead_mb else ""
+    extra = (f" and {overhead_mb:.0f} MB besides (its Ray worker, library pages this install "
+             "keeps resident)") if overhead_mb else ""
     return (f"{plan.info.path}: needs {reservation_mb(plan.estimate_mb) + overhead_mb:.0f} MB "
             f"reserved (estimated peak {plan.estimate_mb:.0f} MB at {w}x{h} plus the margin"
             f"{extra}), more than the whole {budget_mb:.0f} MB batch budget{hint}")
@@ -416,13 +419,18 @@ def _record(attempt: Attempt, ended: Ended, task: Task, extra: dict | None) -> d
 
 
 # ---------------------------------------------------------------- the whole batch
-def warm_kernels() -> None:
+def warm_kernels() -> float | None:
     """``keyer warm`` once, alone, before any job: a job compiling kernels takes a few hundred
-    MB more than its estimate (a warm cache loads them in under a second)."""
-    done = subprocess.run([sys.executable, "-m", "keyer", "warm"], stdin=subprocess.DEVNULL,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    MB more than its estimate (a warm cache loads them in under a second). Returns the library
+    pages it kept resident, in MB (``keyer.admission.library_allowance_mb``)."""
+    done = subprocess.run([sys.executable, "-m", "keyer", "warm", "--json"],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True)
     if done.returncode != 0:
         raise KeyerError(f"keyer warm failed before the batch: {done.stderr.strip()[-300:]}")
+    try:
+        return json.loads(done.stdout.strip().splitlines()[-1]).get("file_mb")
+    except (ValueError, IndexError, AttributeError):
+        return None
 
 
 def run_batch(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike, template: Job, *,
@@ -476,9 +484,12 @@ def run_batch(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike, t
             else:
                 todo.append(path)
                 todo_out.append(output)
+        allowance = 0.0
+        if warm and todo and ray in (None, "local"):   # a local Ray shares this cache
+            allowance = library_allowance_mb(warm_kernels())
         tasks, refused = plan_tasks(todo, todo_out, template,
                                     getattr(executor, "job_limit_mb", budget_mb),
-                                    getattr(executor, "overhead_mb", 0.0))
+                                    getattr(executor, "overhead_mb", 0.0) + allowance)
         summary = Summary(skipped=len(skipped))
         extra = {"batch_id": uuid.uuid4().hex[:12], "executor": ray and "ray" or "local"}
         for record in refused:
@@ -486,8 +497,6 @@ def run_batch(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike, t
             manifest.write(record)
             count(summary, record)
             console.record(record)
-        if warm and tasks and ray in (None, "local"):   # a local Ray shares this cache
-            warm_kernels()
         records = drive(tasks, executor, manifest, budget_mb, max_jobs, cores, out / LOGS,
                         console, summary, extra, getattr(executor, "job_limit_mb", None))
     finally:

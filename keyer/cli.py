@@ -355,19 +355,26 @@ class CheckFailed(KeyerError):
 
 
 @cli.command()
-def warm():
+@click.option("--json", "as_json", is_flag=True, help="Also print what was done as JSON, with "
+              "the library pages this install keeps resident (keyer batch reads it).")
+def warm(as_json):
     """Compile or load every kernel into the cache, then exit (for image builds and CI).
 
     A job on a cold cache spends tens of seconds, and a few hundred MB, compiling its kernels;
     after `keyer warm` it loads them from the cache instead.
     """
     from keyer.cache import cache_dir
+    from keyer.memory import status_mb
     from keyer.warmup import warm_all
 
     t = time.perf_counter()
     compiled = warm_all()
-    click.echo(f"keyer: kernels ready in {time.perf_counter() - t:.1f} s ({compiled} compiled, "
+    seconds = time.perf_counter() - t
+    click.echo(f"keyer: kernels ready in {seconds:.1f} s ({compiled} compiled, "
                f"the rest loaded from the cache in {cache_dir() / 'numba'})", err=True)
+    if as_json:
+        click.echo(json.dumps({"compiled": compiled, "seconds": round(seconds, 3),
+                               "file_mb": status_mb().get("file")}))
 
 
 @cli.command()

@@ -170,3 +170,11 @@ def test_a_folder_without_a_video_extension_is_a_png_sequence(tmp_path, green_cl
     proc = run_cli("run", green_clip, "-o", tmp_path / "frames", "-q")
     assert proc.returncode == 0, proc.stderr
     assert len(list((tmp_path / "frames").glob("*.png"))) == 12
+
+
+def test_keyer_warm_json_says_what_it_did_and_the_library_pages_it_holds():
+    done = run_cli("warm", "--json", timeout=600)
+    assert done.returncode == 0, done.stderr
+    facts = json.loads(done.stdout.strip().splitlines()[-1])
+    assert facts["compiled"] >= 0 and facts["seconds"] > 0
+    assert facts["file_mb"] > 20      # av, numpy, OpenCV and llvmlite are mapped, at least
