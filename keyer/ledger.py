@@ -12,10 +12,12 @@ Every owner is measured where it can be, and the rest is named as what remains:
   exact (``keyer.memory.owned_bytes``); ``stage_bytes`` breaks it down by stage and effect.
 * ``frames`` -- decoded pictures the queues may hold at once (the pipeline's bounds).
 * ``decoder`` -- what the decoder took to open and decode one frame, measured in the probe.
-* ``encoder`` -- what remains at the first sample once the others are counted: the encoder's
-  state and references, the decoder's frame threads, libraries' own heaps. Fixed from then on.
+* ``encoder`` -- what remains once the others are counted, the most of it at any sample of
+  the first ``SETTLE_FRAMES`` frames: the encoder's state, references and look-ahead (libx264
+  keeps growing for ~40 frames at 1080p: fixed at the first sample, ~37 MB of it showed as
+  unattributed), the decoder's frame threads, libraries' own heaps. Fixed from then on.
 * ``unattributed`` -- private memory beyond all of those at a later sample: the leak and
-  fragmentation signal (0 at the first sample by construction; it should stay near 0).
+  fragmentation signal (0 until the encoder's part is fixed; it should stay near 0).
 
 The owners sum to the RSS measured at that moment (``rss_mb``). Private memory is
 ``anon_mb``; shared, ``file_mb``.
@@ -25,6 +27,8 @@ from __future__ import annotations
 from typing import Any
 
 from keyer.memory import MB, libraries_mb, owned_bytes, status_mb
+
+SETTLE_FRAMES = 64   # frames over which the encoder's part is still growing (look-ahead, threads)
 
 
 class Ledger:
@@ -39,7 +43,7 @@ class Ledger:
         self.kernels = 0.0
         self.stage_bytes: dict[str, int] = {}
         self.frame_bytes = 0
-        self.encoder: float | None = None     # fixed at the first sample
+        self.encoder: float | None = None     # the most seen, until SETTLE_FRAMES
         self._seen: set = set()               # buffers counted already: each counts once
 
     def loaded_kernels(self, anon_before: float, anon_after: float) -> None:
@@ -58,15 +62,15 @@ class Ledger:
 
     def owners(self, settle: bool = False) -> dict[str, Any]:
         """The owners now, in MB, with the RSS and its private/shared split. Before frames flow
-        (``in_flight`` not yet noted) the decoder and encoder hold nothing; the first call with
-        ``settle`` fixes the encoder's part."""
+        (``in_flight`` not yet noted) the decoder and encoder hold nothing; a call with
+        ``settle`` raises the encoder's part to what remains, if more."""
         now = status_mb()
         anon, shared = now.get("anon", 0.0), now.get("file", 0.0) + now.get("shmem", 0.0)
         stages = sum(self.stage_bytes.values()) / MB
         decoder = self.decoder if self.frame_bytes else 0.0
         known = self.interpreter + self.kernels + stages + self.frame_bytes / MB + decoder
-        if settle and self.frame_bytes and self.encoder is None:
-            self.encoder = max(0.0, anon - known)
+        if settle and self.frame_bytes:
+            self.encoder = max(self.encoder or 0.0, anon - known)
         encoder = self.encoder or 0.0
         owners = {"libraries": shared, "interpreter": self.interpreter, "kernels": self.kernels,
                   "stages": stages, "frames": self.frame_bytes / MB, "decoder": decoder,
@@ -80,5 +84,6 @@ class Ledger:
         if not self.available:
             return
         extra = {"libraries_mb": libraries_mb()} if libraries else {}
-        self.log.info("memory_owners", when=when, frame=frame, **self.owners(when == "sample"),
+        settle = when == "sample" and (self.encoder is None or frame <= SETTLE_FRAMES)
+        self.log.info("memory_owners", when=when, frame=frame, **self.owners(settle),
                       **extra)

@@ -51,6 +51,7 @@ class JobSummary:
     owners_rss_mb: float = 0.0
     owners_over_time: list = field(default_factory=list)   # (elapsed s, owners)
     unattributed_max_mb: float | None = None          # the most private memory no owner explains
+    unattributed_samples: list = field(default_factory=list)   # (frame, MB) at each sample
     stage_bytes: dict = field(default_factory=dict)
     libraries: dict = field(default_factory=dict)     # resident MB per library file, at the end
     stage_spans: list = field(default_factory=list)   # (stage, start s, end s)
@@ -86,6 +87,18 @@ class JobSummary:
         if self.start_rss_mb is None:
             return None
         return self.peak_rss_mb - self.start_rss_mb
+
+    @property
+    def unattributed_late_growth_mb(self) -> float | None:
+        """How much more unattributed memory the second half of the job held than the first
+        (the most of each): a leak keeps growing; an encoder that settles late (libx264 at its
+        second keyframe) steps once, early, and is not counted again."""
+        if len(self.unattributed_samples) < 4:
+            return None
+        last = max(f for f, _ in self.unattributed_samples)
+        first = [u for f, u in self.unattributed_samples if f <= last / 2]
+        second = [u for f, u in self.unattributed_samples if f > last / 2]
+        return max(second) - max(first) if first and second else None
 
     @property
     def estimate_error_pct(self) -> float | None:
@@ -188,6 +201,7 @@ def _apply(j: JobSummary, e: dict) -> None:
             j.owners, j.owners_rss_mb = owners, rss
         if e.get("when") in ("sample", "end") and "unattributed" in owners:
             j.unattributed_max_mb = max(j.unattributed_max_mb or 0.0, float(owners["unattributed"]))
+            j.unattributed_samples.append((int(e.get("frame") or 0), float(owners["unattributed"])))
         j.stage_bytes = e.get("stage_bytes") or j.stage_bytes
         j.libraries = e.get("libraries_mb") or j.libraries
     elif ev == "compile":
