@@ -56,6 +56,24 @@ def _lighting(height: int, width: int) -> np.ndarray:
     return (gradient * vignette)[..., None]
 
 
+def _strands(height: int, width: int, centre: tuple[float, float], rng, n: int,
+             angles: tuple[float, float, float], radii: tuple[float, float, float]) -> np.ndarray:
+    """Coverage (0..1, float32) of ``n`` anti-aliased 1 px hair strands radiating from
+    ``centre``: strand k at pi * (first + span * k / (n - 1)) plus normal jitter (``angles``),
+    from radius r0 out to r1 + a random share of ``extra`` (``radii`` = r0, r1, extra)."""
+    first, span, jitter = angles
+    r0, r1, extra = radii
+    cx, cy = centre
+    hair = np.zeros((height, width), np.uint8)
+    for k in range(n):
+        ang = math.pi * (first + span * k / (n - 1)) + rng.normal(0, jitter)
+        r_end = r1 + extra * rng.random()
+        p0 = (int(cx + r0 * math.cos(ang)), int(cy + r0 * math.sin(ang)))
+        p1 = (int(cx + r_end * math.cos(ang)), int(cy + r_end * math.sin(ang)))
+        cv2.line(hair, p0, p1, 255, 1, cv2.LINE_AA)
+    return hair.astype(np.float32) / 255.0
+
+
 def _figure(width: int, height: int, t: float) -> tuple[np.ndarray, np.ndarray, float]:
     """Signed distance (px, negative inside) of the figure at time t, its mask and x speed."""
     s = height / 720.0
@@ -96,17 +114,10 @@ def render_frame(kind: str, index: int, width: int = 1280, height: int = 720,
     fg *= 1.0 + 0.12 * _grain(height, width)[..., None]
     del top_of_body
     # hair: thin strands with fractional coverage, dark brown
-    hair = np.zeros((height, width), np.uint8)
-    rng = np.random.default_rng(1000 + index // 3)
     hx0 = float(xx[0, int(np.argmin(head.min(axis=0)))]) if width else 0
     hy0 = float(yy[int(np.argmin(head.min(axis=1))), 0])
-    for k in range(28):
-        ang = math.pi * (1.05 + 0.9 * k / 27) + rng.normal(0, 0.03)
-        r0, r1 = 70 * s, (95 + 25 * rng.random()) * s
-        p0 = (int(hx0 + r0 * math.cos(ang)), int(hy0 + r0 * math.sin(ang)))
-        p1 = (int(hx0 + r1 * math.cos(ang)), int(hy0 + r1 * math.sin(ang)))
-        cv2.line(hair, p0, p1, 255, 1, cv2.LINE_AA)
-    hair_a = hair.astype(np.float32) / 255.0 * 0.7
+    hair_a = _strands(height, width, (hx0, hy0), np.random.default_rng(1000 + index // 3), 28,
+                      (1.05, 0.9, 0.03), (70 * s, 95 * s, 25 * s)) * 0.7
     fg = fg * (1 - hair_a[..., None]) + np.array((60, 40, 30), np.float32) * hair_a[..., None]
     alpha = np.maximum(alpha, hair_a)
     # motion blur: premultiplied colour and alpha blurred along x by the distance moved in 1/2 frame
@@ -210,15 +221,8 @@ def _hard(width: int, height: int, index: int, fps: float, kind: str = "green"):
     fg[visor] = 0.7 * screen * _hard_lighting(height, width)[visor] + 0.3 * 255.0
     details |= visor
     # hair: flyaway strands off the top of the head
-    hair = np.zeros((height, width), np.uint8)
-    rng = np.random.default_rng(2000 + index // 4)
-    for k in range(40):
-        ang = math.pi * (1.1 + 0.8 * k / 39) + rng.normal(0, 0.04)
-        r0, r1 = 66 * s, (92 + 30 * rng.random()) * s
-        p0 = (int(hx + r0 * math.cos(ang)), int(hy + r0 * math.sin(ang)))
-        p1 = (int(hx + r1 * math.cos(ang)), int(hy + r1 * math.sin(ang)))
-        cv2.line(hair, p0, p1, 255, 1, cv2.LINE_AA)
-    hair_a = hair.astype(np.float32) / 255.0 * 0.6
+    hair_a = _strands(height, width, (hx, hy), np.random.default_rng(2000 + index // 4), 40,
+                      (1.1, 0.8, 0.04), (66 * s, 92 * s, 30 * s)) * 0.6
     fg = fg * (1 - hair_a[..., None]) + np.array((70, 50, 35), np.float32) * hair_a[..., None]
     alpha = np.maximum(sharp, hair_a)
     blur = max(2, int(round(speed / fps * 0.5)))
