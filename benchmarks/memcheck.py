@@ -5,13 +5,13 @@ format, each in its own process with a JSON log, then checks with ``keyer.report
 
 * peak RSS of the 40 s run <= peak of the 4 s run * 1.05 + 8 MB (flat memory);
 * RSS growth per 100 frames of the 40 s run < 2 MB (no leak: one lost 720p RGBA frame per
-  100 frames would be 3.7 MB; allocator noise from x264 was seen near 0.8 MB);
+  100 frames would be 3.7 MB);
 * the peak anonymous RSS (``anon_mb``: heap, frame buffers, encoder state, compiled code) <=
   benchmarks/memory-baseline.json * 1.10 + 8 MB: private memory, what each extra job adds;
 * the memory ledger's unattributed private memory (``keyer.ledger``: what no owner explains)
   in the second half of the 40 s run <= its first half's + 2 MB: the leak and fragmentation
-  signal does not grow with the clip (a leak keeps growing; libx264, which settles at its second
-  keyframe, steps once in the first half: comparing with the 4 s run's flagged that step). The absolute peak depends on the page cache:
+  signal does not grow with the clip (a leak keeps growing; the ledger counts the encoder's
+  settling over its first frames as the encoder's). The absolute peak depends on the page cache:
   a freshly installed venv maps 100+ MB more of the libraries' files (RssFile) than a settled
   one, for the same anonymous memory, so the baseline holds the anonymous part.
 

@@ -18,7 +18,7 @@ import click
 
 from keyer import __version__
 from keyer.errors import EXIT_CODES, Aborted, KeyerError, UsageProblem
-from keyer.memory import one_malloc_arena
+from keyer.memory import settle_malloc
 from keyer.params import kind_of
 from keyer.settings import SECTIONS, job_from_options
 
@@ -436,7 +436,7 @@ def main(argv: list[str] | None = None) -> None:
     # stay alive: collecting cycles meanwhile is wasted work (~0.1 s). ``run`` freezes them and
     # turns collection back on before the job; the other commands are short and make no cycles.
     gc.disable()
-    one_malloc_arena()
+    settle_malloc()
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         cli.main(args=argv, prog_name="keyer", standalone_mode=False)

@@ -149,8 +149,10 @@ def yuv420_of(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def rgba_to_frame(rgba: np.ndarray, fmt: OutputFormat, background: np.ndarray,
-                  background_yuv: tuple[np.ndarray, np.ndarray, np.ndarray] = NO_PLANES) -> av.VideoFrame:
-    """RGBA (H, W, 4) -> a new frame in ``fmt``'s planar Y'CbCr(A), BT.709 limited, in one
+                  background_yuv: tuple[np.ndarray, np.ndarray, np.ndarray] = NO_PLANES,
+                  out: av.VideoFrame | None = None) -> av.VideoFrame:
+    """RGBA (H, W, 4) -> a frame in ``fmt``'s planar Y'CbCr(A), BT.709 limited (``out``, made
+    writable, when given: a frame of that size and format; else a new one), in one
     kernel pass (colour zeroed under alpha 0, or composited over ``background``, (H, W, 3),
     whose ``yuv420_of`` planes are ``background_yuv`` for 8-bit 4:2:0 at an even size):
     no swscale, no extra copy. ``keyer.warmup`` calls it too, so it loads the very kernel
@@ -163,7 +165,11 @@ def rgba_to_frame(rgba: np.ndarray, fmt: OutputFormat, background: np.ndarray,
     h, w = rgba.shape[:2]
     sub, bits = PLANAR[fmt.pix_fmt]
     dtype = np.uint8 if bits == 8 else np.dtype("<u2")
-    vf = av.VideoFrame(w, h, fmt.pix_fmt)
+    if out is None:
+        vf = av.VideoFrame(w, h, fmt.pix_fmt)
+    else:
+        vf = out
+        vf.make_writable()   # a buffer an encoder still references is replaced, not overwritten
     cw = (w + 1) // 2 if sub else w
     y = plane_array(vf.planes[0], dtype, w)
     u = plane_array(vf.planes[1], dtype, cw)
@@ -233,6 +239,13 @@ class VideoSink(Sink):
         carries_audio = bool(fmt.audio_codec or fmt.audio_copy)   # not WebP, APNG, GIF
         self.audio = (AudioPass(info, self.container, fmt)
                       if (settings.audio and info.has_audio and carries_audio) else None)
+        # the encoder's frames, reused in turn: a new 1.4 MB (720p) to 5 MB (1080p) frame for
+        # every picture, freed between libx264's packets of every size, left holes the next
+        # frame did not fit, and the heap grew in steps (~5 MB over 960 frames of 720p .mp4
+        # with all effects); libx264, libvpx and prores_ks copy a picture when it is sent.
+        # Made at the first RGBA picture: the planar key writes its own frames.
+        self.frames: list[av.VideoFrame] = []
+        self.turn = 0
         self.animated = None
         if fmt.pix_fmt not in PLANAR:
             from keyer.animated import AnimatedFrames
@@ -299,7 +312,12 @@ class VideoSink(Sink):
             w, h = self.size
             self.grown[:h, :w] = rgba
             rgba = self.grown
-        return rgba_to_frame(rgba, self.fmt, self.background, self.background_yuv)
+        if not self.frames:
+            w, h = self.fmt.coded_size(*self.size)
+            self.frames = [av.VideoFrame(w, h, self.fmt.pix_fmt) for _ in range(2)]
+        self.turn = (self.turn + 1) % len(self.frames)
+        return rgba_to_frame(rgba, self.fmt, self.background, self.background_yuv,
+                             self.frames[self.turn])
 
     def write(self, frame: Frame) -> None:
         if self.first_pts is None:

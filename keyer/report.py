@@ -91,8 +91,8 @@ class JobSummary:
     @property
     def unattributed_late_growth_mb(self) -> float | None:
         """How much more unattributed memory the second half of the job held than the first
-        (the most of each): a leak keeps growing; an encoder that settles late (libx264 at its
-        second keyframe) steps once, early, and is not counted again."""
+        (the most of each): a leak, or a heap that fragments, keeps growing; a part that settles
+        steps once, early, and is not counted again."""
         if len(self.unattributed_samples) < 4:
             return None
         last = max(f for f, _ in self.unattributed_samples)

@@ -259,6 +259,26 @@ def test_flattening_a_frame_without_the_backgrounds_planes_makes_them():
         assert (plane_array(plane, np.uint8, w.shape[1]) == w).all(), f"plane {i}"
 
 
+@pytest.mark.parametrize("ext", [".webm", ".mp4", ".mov"])
+def test_a_reused_encoder_frame_holds_only_the_new_picture(ext):
+    """The sink converts into two frames reused in turn: converting a second picture into a
+    frame that held another gives exactly the planes a fresh frame gets (nothing of the first
+    left, in the transparent part either)."""
+    rng = np.random.default_rng(12)
+    fmt = FORMATS[ext]
+    first = rng.integers(0, 256, (12, 40, 4), dtype=np.uint8)
+    second = rng.integers(0, 256, (12, 40, 4), dtype=np.uint8)
+    second[:, :20, 3] = 0
+    background = rng.integers(0, 256, (12, 40, 3), dtype=np.uint8)
+    reused = rgba_to_frame(first, fmt, background)
+    assert rgba_to_frame(second, fmt, background, out=reused) is reused
+    fresh = rgba_to_frame(second, fmt, background)
+    dtype = np.uint8 if "10" not in fmt.pix_fmt else np.dtype("<u2")
+    for i, (a, b) in enumerate(zip(reused.planes, fresh.planes)):
+        w = a.width
+        assert (plane_array(a, dtype, w) == plane_array(b, dtype, w)).all(), f"plane {i}"
+
+
 def test_rgba_key_clears_only_what_its_buffer_held_and_boxes_what_it_wrote():
     """Keyed to RGBA into a ring of two buffers, told where each was non-zero before: the same
     pictures as keyed into garbage with nothing known (every transparent pixel cleared). The
