@@ -14,6 +14,7 @@ import threading
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Callable
 
 import av
 import cv2
@@ -199,6 +200,11 @@ class Sink:
     def start(self) -> None:
         """Begin any slow set-up in the background; ``write`` waits for it."""
 
+    def converter(self) -> Callable[[np.ndarray], av.VideoFrame] | None:
+        """What turns an RGBA frame into the encoder's frame, for the last stage to call in its
+        own thread (``Frame.video``), or None if ``write`` takes RGBA."""
+        return None
+
     def write(self, frame: Frame) -> None: ...
 
     def finish(self) -> Path: ...
@@ -305,7 +311,13 @@ class VideoSink(Sink):
         cc.color_trc = TRC_BT709
         return stream
 
-    def _to_video_frame(self, rgba: np.ndarray) -> av.VideoFrame:
+    def converter(self) -> Callable[[np.ndarray], av.VideoFrame]:
+        return self.to_video_frame
+
+    def to_video_frame(self, rgba: np.ndarray) -> av.VideoFrame:
+        """``rgba`` as the encoder's next frame: one of two reused in turn (at most one is
+        being encoded while the next is made: the stage that calls this hands its frames over,
+        ``keyer.threads.prefetch(handoff=True)``), or a new picture for the animated formats."""
         if self.animated is not None:
             return self.animated(rgba)
         if self.grown is not None:
@@ -323,7 +335,7 @@ class VideoSink(Sink):
         if self.first_pts is None:
             self._opened()
             self.first_pts = frame.pts
-        vf = frame.video if frame.video is not None else self._to_video_frame(frame.rgba)
+        vf = frame.video if frame.video is not None else self.to_video_frame(frame.rgba)
         vf.pts = frame.pts - self.first_pts
         vf.duration = frame.duration
         vf.time_base = frame.time_base

@@ -15,11 +15,13 @@ the encoder). Frames alive at once, whatever the clip's length:
   pictures (about threads + 1);
 * keyed RGBA frames: a ring of RING (2) buffers in the key stage (1 being read by the effects,
   1 being made or handed over: a producer makes its next frame only once the consumer took the
-  last one, which it does only when done with the one before), a ring of RING in the effects
-  stage and 1 scratch frame, plus one buffer the effects share for their per-frame arrays; or,
+  last one, which it does only when done with the one before), 1 frame the effects write last
+  (a ring of RING for an image sequence, whose sink takes RGBA) and 1 scratch frame, plus one
+  buffer the effects share for their per-frame arrays; or,
   when the planar key writes the encoder's frames itself (key only, to .webm/.mp4), a ring of
   RING Y'CbCr(A) frames instead;
-* encoder input: 1 Y'CbCr(A) frame being handed over, plus the encoder's references (libvpx
+* encoder input: a ring of 2 Y'CbCr(A) frames (1 being encoded, 1 being made or handed over),
+  made by the effects' thread when there are effects, plus the encoder's references (libvpx
   with lag-in-frames 0 keeps no look-ahead).
 
 Every stage is wrapped by ``metered``, which logs ``stage_start``/``stage_end`` with busy time;
@@ -184,7 +186,7 @@ class Run:
 
             frames = metered("posterize", posterize_time(frames, self.job.posterize_fps), meter)
         key = self.plan.key_stage(RING)
-        self.effects = self.plan.effects_stage(RING)
+        self.effects = self.plan.effects_stage(RING, self.sink.converter() if self.sink else None)
         ledger = self.ledger
         ledger.holds("key", key)
         if self.effects is not None:   # the stage's rings and the scratch its effects share

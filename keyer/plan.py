@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, Callable
 
 from keyer.budget import estimate_peak_mb, largest_fitting, scale_to_megapixels
 from keyer.encode import OutputTarget, background_planes, resolve_output
@@ -152,11 +152,12 @@ class Plan:
         return KeyStage(job.key, info.width, info.height, info.rotation, job.pad, ring=ring,
                         scale_to=self.coded_size if self.scaled else None)
 
-    def effects_stage(self, ring: int) -> EffectsStage | None:
-        """The effects, each bound once to the output canvas (None without effects)."""
+    def effects_stage(self, ring: int, convert: Callable | None = None) -> EffectsStage | None:
+        """The effects, each bound once to the output canvas (None without effects), turning
+        their results into the encoder's frames with ``convert`` if given."""
         if not self.job.effects:
             return None
         width, height = self.out_size
         geometry = Geometry(width=width, height=height, fps=float(self.info.fps or 30))
         ops = [e.bind(geometry) for e in self.job.effects]
-        return EffectsStage(ops, width, height, ring, self.threads.opencv)
+        return EffectsStage(ops, width, height, ring, self.threads.opencv, convert)

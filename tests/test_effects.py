@@ -534,6 +534,46 @@ def test_a_chain_passing_its_boxes_on_writes_what_each_effect_alone_writes(chain
     stage.close()         # puts OpenCV's thread count back for the tests that follow
 
 
+@pytest.mark.parametrize("chain", CHAINS)
+def test_a_chain_converting_for_the_encoder_writes_the_same_and_empties_the_keys_buffer(chain):
+    """With ``convert`` (the sink's: here a copy) the stage ping-pongs between its one buffer
+    and the key's handed-over one: each frame converted is what the ring-and-scratch stage
+    makes, and the key's buffer comes back all zero once an effect wrote it (untouched by a
+    chain of one), so the key's own record of where it is zero still holds."""
+    from fractions import Fraction
+
+    from keyer.frame import Frame
+    from keyer.stages import EffectsStage
+
+    h, w = 72, 96
+    g = Geometry(width=w, height=h, fps=24)
+    converted = []
+    stage = EffectsStage([s.bind(g) for s in parse_chain(chain)], w, h, ring=2,
+                         convert=lambda rgba: converted.append(rgba.copy()) or "video")
+    reference = EffectsStage([s.bind(g) for s in parse_chain(chain)], w, h, ring=2)
+    assert len(stage.ring.buffers) == 1 and not stage.scratch
+    keys = [np.zeros((h, w, 4), np.uint8) for _ in range(2)]   # the key's ring
+    for k in range(12):
+        zero_under = k % 4 != 1
+        src = moving_subject(k, h, w, zero_under)
+        ys, xs = np.nonzero(src[..., 3])
+        extent = ((ys.min(), ys.max() + 1, xs.min(), xs.max() + 1) if len(ys) else (0, 0, 0, 0))
+        handed = keys[k % 2]
+        assert not handed.any(), f"frame {k}: the key's buffer was not given back empty"
+        handed[...] = src
+        frame = Frame(k, k, 1, Fraction(1, 24), rgba=handed, extent=extent if zero_under else None)
+        stage(frame)
+        assert frame.video == "video" and frame.rgba is None
+        want = reference(Frame(k, k, 1, Fraction(1, 24), rgba=src.copy(),
+                               extent=extent if zero_under else None)).rgba
+        assert np.array_equal(converted[-1], want), f"frame {k}: differs from the ring's"
+        if len(stage.ops) == 1:
+            assert np.array_equal(handed, src)   # read, never written
+            handed[...] = 0                      # the key would clear its own picture
+    stage.close()
+    reference.close()
+
+
 def test_the_subject_is_searched_for_within_a_box():
     from keyer.effects._composite import subject_box
 
