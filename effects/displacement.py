@@ -138,8 +138,10 @@ class Displacement:
 
     Notes: the map's red/green (or two smooth noise fields) in -1..1 scale ``amount`` px in x/y.
     Sampling is bilinear on premultiplied RGBA (cv2.remap on uint16), so edges pick up no dark
-    or green fringe; it goes ``BAND`` rows at a time (each output pixel depends only on its own
-    map entry, so bands give the whole frame's result). ``speed`` > 0 drifts the noise through
+    or green fringe; it goes ``BAND`` rows at a time, premultiplying for each band only the
+    source rows its maps reach (the band's and ``reach`` either side; all of them for wrap):
+    each output pixel depends only on its own map entry and those rows, so bands give the whole
+    frame's result, and the premultiplied rows are still in the cache when remap reads them. ``speed`` > 0 drifts the noise through
     ``KEYFRAMES`` fields per cycle.
     Only the subject's box grown by the largest shift (+1 px for the bilinear footprint) is
     remapped, reading the subject's box only; the rest is transparent, as on the full frame.
@@ -172,14 +174,21 @@ class DisplacementOp:
         self.border = EDGES[spec.edge]
         self.animated = spec.map == "noise" and spec.speed > 0
         self.band = min(BAND, g.height)
+        # how far an output pixel reads from itself: the largest shift and the bilinear footprint
+        self.reach = int(np.ceil(max(abs(self.ax), abs(self.ay)))) + 1
         # an animated map is made band by band every frame; a static one once, whole
         maps = (self.band, g.width) if self.animated else (g.height, g.width)
         self.map_x = np.zeros(maps, np.float32)
         self.map_y = np.zeros(maps, np.float32)
-        self.pm = np.zeros((g.height, g.width, 4), np.uint16)
+        # the premultiplied source, band by band: a band's rows and ``reach`` either side (all
+        # rows for wrap, which reads across the frame)
+        rows = g.height if self.border == cv2.BORDER_WRAP else self.band + 2 * self.reach
+        self.pm = np.zeros((min(rows, g.height), g.width, 4), np.uint16)
         self.moved = np.zeros((self.band, g.width, 4), np.uint16)
+        # a static map's rows for one band, moved to the band's origin
+        self.band_y = np.zeros((self.band, g.width) if not self.animated else (0, 0), np.float32)
         # written before they are read in every call (keyer.stages.share_scratch)
-        self.scratch_arrays = ("pm", "moved") + (("map_x", "map_y") if self.animated else ())
+        self.scratch_arrays = ("pm", "moved") + (("map_x", "map_y") if self.animated else ("band_y",))
         if spec.map == "noise":
             gw = max(2, int(round(g.width / spec.scale)) + 1)
             gh = max(2, int(round(g.height / spec.scale)) + 1)
@@ -196,8 +205,6 @@ class DisplacementOp:
             rgb = load_rgb(spec.map, g.width, g.height, "stretch").astype(np.float32)
             self.dx = (rgb[..., 0] - 128.0) / 127.0
             self.dy = (rgb[..., 1] - 128.0) / 127.0
-        # how far an output pixel reads from itself: the largest shift and the bilinear footprint
-        self.reach = int(np.ceil(max(abs(self.ax), abs(self.ay)))) + 1
         self.maps_for: tuple | None = None    # (in box, out box) the static maps were made for
 
     @staticmethod
@@ -244,18 +251,31 @@ class DisplacementOp:
             else:
                 make_maps(self.dx, self.dy, ax, ay, *outbox, ix0, iy0, self.map_x, self.map_y)
             self.maps_for = (inbox, outbox)
-        premultiply(_composite.words(src, np.uint32), *inbox, _composite.words(self.pm, np.uint64))
-        image = self.pm[iy0:iy1, ix0:ix1]
+        px = _composite.words(src, np.uint32)
+        pm = _composite.words(self.pm, np.uint64)
+        whole = self.pm.shape[0] == h   # the whole frame premultiplied once, in place
+        if whole:
+            premultiply(px, *inbox, pm)
         moved = _composite.words(self.moved, np.uint64)
         out_px = _composite.words(out, np.uint32)
         for y0 in range(oy0, oy1, self.band):   # remapped and unpremultiplied band by band
             y1 = min(y0 + self.band, oy1)
+            # the source rows this band reads (its maps stay within ``reach``)
+            s0, s1 = (iy0, iy1) if whole else (max(iy0, y0 - self.reach), min(iy1, y1 + self.reach))
+            if whole:
+                image = self.pm[iy0:iy1, ix0:ix1]
+            else:
+                premultiply(px[s0:s1], 0, s1 - s0, ix0, ix1, pm)
+                image = self.pm[:s1 - s0, ix0:ix1]
             if self.animated:
                 grid_maps(*self.small, self.cols, self.colf, self.rows, self.rowf, ax, ay,
-                          y0, y1, ox0, ox1, ix0, iy0, y0, self.line, self.map_x, self.map_y)
+                          y0, y1, ox0, ox1, ix0, s0, y0, self.line, self.map_x, self.map_y)
                 map_x, map_y = self.map_x[:y1 - y0, ox0:ox1], self.map_y[:y1 - y0, ox0:ox1]
             else:
                 map_x, map_y = self.map_x[y0:y1, ox0:ox1], self.map_y[y0:y1, ox0:ox1]
+                if s0 != iy0:   # made for the image at iy0 (exact: whole numbers off a float32)
+                    map_y = np.subtract(map_y, np.float32(s0 - iy0),
+                                        out=self.band_y[:y1 - y0, ox0:ox1])
             cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, dst=self.moved[:y1 - y0, ox0:ox1],
                       borderMode=border, borderValue=0)
             unpremultiply(moved, 0, y1 - y0, ox0, ox1, out_px[y0:y1])
@@ -263,7 +283,7 @@ class DisplacementOp:
         _composite.output_subject(out, outbox, boxes)
 
     def close(self) -> None:
-        self.pm = self.moved = self.map_x = self.map_y = None
+        self.pm = self.moved = self.map_x = self.map_y = self.band_y = None
 
 
 def warm() -> None:

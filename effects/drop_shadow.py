@@ -11,6 +11,8 @@ from keyer.effects import _composite
 from keyer.effects.base import Geometry, param, register
 from keyer.colour import parse_color
 
+BAND = 64   # shadow rows made from one read of the alpha
+
 
 def direction(angle_deg: float) -> tuple[float, float]:
     """Unit (dx, dy) in image coordinates for an After Effects direction: clockwise from up,
@@ -32,7 +34,9 @@ class DropShadow:
     by the offset, grown by the bilinear footprint and the blur's radius). Both OpenCV calls see
     that box as their whole image; the translation does not change (source and destination
     share the box's origin) and the shadow is 0 at the box's edges, so the result is the
-    full-frame one.
+    full-frame one. The alpha is read ``BAND`` rows of the shadow at a time (with the rows the
+    offset reaches), so only one map is the frame's size: each band's translation differs from
+    the box's by whole rows, which OpenCV's fixed-point coordinates keep exactly.
     """
 
     color: str = param("black", help="shadow colour")
@@ -58,7 +62,9 @@ class DropShadowOp:
         self.spec = spec
         self.rgb = parse_color(spec.color)
         self.matrix = np.array([[1, 0, dx], [0, 1, dy]], np.float64)
-        self.alpha = np.zeros((g.height, g.width), np.float32)
+        # a band of shadow rows reads the band's rows moved by the offset, and one either side
+        rows = min(g.height, BAND + 3)
+        self.alpha = np.zeros((rows, g.width), np.float32)
         self.shifted = np.zeros((g.height, g.width), np.float32)
         self.size = (g.width, g.height)
         self.sigma = spec.softness / 2.0
@@ -84,12 +90,24 @@ class DropShadowOp:
         box = self._box(_composite.find_subject(src, boxes))
         y0, y1, x0, x1 = box
         if y0 < y1:
-            _composite.alpha_scaled(_composite.words(src, np.uint32),
-                                    np.float32(self.spec.opacity / 255.0), *box, self.alpha)
-            alpha = self.alpha[y0:y1, x0:x1]
+            px = _composite.words(src, np.uint32)
+            scale = np.float32(self.spec.opacity / 255.0)
+            dy = self.shift[1]
+            for b0 in range(y0, y1, BAND):
+                b1 = min(b0 + BAND, y1)
+                # the alpha rows that shadow rows b0..b1 sample (outside the box: 0, as before)
+                a0, a1 = max(y0, math.floor(b0 - dy) - 1), min(y1, math.ceil(b1 - dy) + 1)
+                if a0 < a1:
+                    _composite.alpha_scaled(px[a0:a1], scale, 0, a1 - a0, x0, x1, self.alpha)
+                alpha = self.alpha[:max(1, a1 - a0), x0:x1]
+                if a0 >= a1:   # the band reads only rows outside the box: no shadow there
+                    alpha[...] = 0
+                matrix = self.matrix.copy()
+                matrix[1, 2] += a0 - b0   # origins: alpha row a0, shadow row b0
+                cv2.warpAffine(alpha, matrix, (x1 - x0, b1 - b0), dst=self.shifted[b0:b1, x0:x1],
+                               flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                               borderValue=0)
             shifted = self.shifted[y0:y1, x0:x1]
-            cv2.warpAffine(alpha, self.matrix, (x1 - x0, y1 - y0), dst=shifted,
-                           flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
             if self.sigma > 0:
                 cv2.GaussianBlur(shifted, (0, 0), self.sigma, dst=shifted)
         r, g, b = self.rgb

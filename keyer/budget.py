@@ -24,7 +24,7 @@ from keyer.memory import MB, rss_vms_mb
 # every one within 3.5 % of this model): MB = base + megapixels * per
 BASE_MB = {".webm": 216.0, ".mov": 183.0, ".mp4": 194.0, "png": 177.0}
 PER_MP = {".webm": 180.0, ".mov": 62.0, ".mp4": 106.0, "png": 47.0}
-FX_BASE_MB, FX_PER_MP = 7.0, 21.0   # 25 before the effects wrote the encoder's frames (-4 MB/MP)
+FX_BASE_MB, FX_PER_MP = 7.0, 18.0   # 25 before the effects wrote the encoder's frames and banded (-7 MB/MP)
 WARN, CRITICAL = 0.75, 0.90
 
 

@@ -267,10 +267,12 @@ def test_displacement_noise_is_the_grid_upsampled_as_cv2_resize_does(w, h, scale
 
 
 @pytest.mark.parametrize("params", [{}, {"speed": 0}, {"map": "image"},
-                                    {"edge": "clamp", "amount": 9}])
+                                    {"edge": "clamp", "amount": 9}, {"edge": "wrap", "amount": 9},
+                                    {"speed": 0, "amount": 30}])
 def test_displacement_band_by_band_is_the_whole_frame_at_once(tmp_path, monkeypatch, params):
-    """Remapping (and making an animated map) band by band gives what one band of the whole
-    frame gives, whatever the band's height."""
+    """Premultiplying the source and remapping (and making an animated map) band by band gives
+    what one band of the whole frame gives, whatever the band's height; the premultiplied
+    source holds a band and its reach either side (all rows for wrap)."""
     from keyer.effects import displacement
 
     if params.get("map") == "image":
@@ -282,6 +284,8 @@ def test_displacement_band_by_band_is_the_whole_frame_at_once(tmp_path, monkeypa
         monkeypatch.setattr(displacement, "BAND", band)
         op = build("displacement", params).bind(Geometry(width=128, height=96, fps=24))
         assert op.moved.shape[0] == min(band, 96)
+        rows = 96 if params.get("edge") == "wrap" else min(band, 96) + 2 * op.reach
+        assert op.pm.shape[0] == min(rows, 96)
         outs.append([])
         for t in (0.0, 0.3):
             out = np.empty_like(src)
@@ -290,6 +294,29 @@ def test_displacement_band_by_band_is_the_whole_frame_at_once(tmp_path, monkeypa
     for other in outs[:-1]:
         for a, b in zip(other, outs[-1]):
             assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("params", [{}, {"softness": 6}, {"angle": 30, "distance": 40.5},
+                                    {"angle": 0, "distance": 70}, {"angle": 200, "distance": 9.7,
+                                                                   "shadow_only": True}])
+def test_drop_shadow_band_by_band_is_the_whole_box_at_once(monkeypatch, params):
+    """Reading the alpha for the shadow band by band gives what one band of the whole frame
+    gives (exactly: OpenCV's fixed-point coordinates keep a translation moved by whole rows),
+    whatever the band's height; only the shadow's map is frame-sized."""
+    from keyer.effects import drop_shadow
+
+    src = near_borders()
+    outs = []
+    for band in (1, 7, 64, 1000):
+        monkeypatch.setattr(drop_shadow, "BAND", band)
+        op = build("drop-shadow", params).bind(Geometry(width=128, height=96, fps=24))
+        assert op.alpha.shape[0] == min(band + 3, 96) and op.shifted.shape == (96, 128)
+        out = np.empty_like(src)
+        op(src, out, 0.0)
+        outs.append(out)
+    assert outs[-1][..., 3].any()
+    for other in outs[:-1]:
+        assert np.array_equal(other, outs[-1])
 
 
 # ---------------------------------------------------------------- chain parsing
