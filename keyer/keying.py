@@ -364,7 +364,7 @@ class Keyer(_KeyBase):
         g, p, a, b, mean_b = self.work
         self.fit_work = [a, b, p, mean_b]
         scaled = g.shape if settings.denoise else (height, width)   # the ratio scaled
-        self.fg_cells = np.zeros((3, (scaled[0] + 1) // 2, (scaled[1] + 1) // 2), np.float32)
+        self.fg_cells = np.zeros((5, (scaled[0] + 1) // 2, (scaled[1] + 1) // 2), np.float32)
         self.alpha = np.zeros((height, width), np.uint8) if (settings.shrink or settings.feather) else None
         self._core_buffers(*(g.shape if settings.denoise else (height, width)))
         gw = self.grid.shape[1]
@@ -435,7 +435,7 @@ class PlanarKeyer(_KeyBase):
         a, b, mean_b = (np.zeros((hc, wc), np.float32) for _ in range(3))
         self.work = [a, b, self.ratio, mean_b]
         self.zero_a = np.zeros((hc, wc), np.float32)
-        self.fg_cells = np.zeros((3, (hc + 1) // 2, (wc + 1) // 2), np.float32)
+        self.fg_cells = np.zeros((5, (hc + 1) // 2, (wc + 1) // 2), np.float32)
         self.alpha = np.zeros((height, width), np.uint8)
         self._core_buffers(hc, wc)
         self.shaped = bool(settings.shrink or settings.feather)
@@ -447,7 +447,7 @@ class PlanarKeyer(_KeyBase):
         # the screen grid interpolated to chroma columns: made by the stats pass, used by compose
         self.gcols = np.zeros((self.grid.shape[0], 4, wc), np.float32)
         # the kernels' row buffers (per grid row / per chunk of strips), made once
-        self.stats_rows = np.zeros((self.grid.shape[0], 9, wc), np.float32)
+        self.stats_rows = np.zeros((self.grid.shape[0], 4, wc), np.float32)
         self.compose_rows = np.zeros((max(1, min(hc, COMPOSE_CHUNKS)), 6, wc), np.float32)
         self.alpha_rows = kernels.chroma_rows(height, wc)
         self.spans = np.zeros((hc, 2), np.int32)   # each strip's visible blocks, per picture

@@ -144,7 +144,7 @@ def planar_ratio_and_stats(planes, grid, cell, cols, colour, key, ratio, guide, 
     each block as its 4 pixels: a 0/1 weight per sample is summed per chroma column over a grid
     row's rows, then per cell. Each row's work is branch-free loops over contiguous rows, which
     LLVM vectorises. Threads split the rows by grid row (``cell`` is even): no races.
-    ``scratch`` (gh, 9, chroma width) float32 holds each grid row's buffers: nothing is
+    ``scratch`` (gh, 4, chroma width) float32 holds each grid row's sums: nothing is
     allocated per call.
     """
     y, u, v = planes
@@ -169,27 +169,12 @@ def planar_ratio_and_stats(planes, grid, cell, cols, colour, key, ratio, guide, 
                 b1 = b0 + 1 if b0 + 1 < gw else gw - 1
                 gcols[a, c, cj] = grid[a, b0, c] + ccolf[cj] * (grid[a, b1, c] - grid[a, b0, c])
     for gi in prange(gh):
-        inv = scratch[gi, 0]
-        acc = scratch[gi, 1:5]
-        base = scratch[gi, 5]
-        sr = scratch[gi, 6]
-        sg = scratch[gi, 7]
-        sb = scratch[gi, 8]
+        acc = scratch[gi]
         acc[:] = 0.0
         for ci in range(gi * half, min((gi + 1) * half, hc)):
             a0, a1, fy = _row_weights(ci, cell, gh)
-            for c, srow in ((0, sr), (1, sg), (2, sb)):
-                s0 = gcols[a0, c]
-                s1 = gcols[a1, c]
-                for cj in range(wc):
-                    srow[cj] = s0[cj] + fy * (s1[cj] - s0[cj])
-            d0 = gcols[a0, 3]
-            d1 = gcols[a1, 3]
-            for cj in range(wc):
-                ds = d0[cj] + fy * (d1[cj] - d0[cj])
-                ok = ds > one
-                inv[cj] = np.true_divide(one, ds) if ok else zero
-                base[cj] = one if ok else zero
+            r0, g0, b0, d0 = gcols[a0, 0], gcols[a0, 1], gcols[a0, 2], gcols[a0, 3]
+            r1, g1, b1, d1 = gcols[a1, 0], gcols[a1, 1], gcols[a1, 2], gcols[a1, 3]
             y0 = y[2 * ci]
             y1 = y[2 * ci + 1]
             ur = u[ci]
@@ -197,9 +182,15 @@ def planar_ratio_and_stats(planes, grid, cell, cols, colour, key, ratio, guide, 
             qr = ratio[ci]
             gr = guide[ci]
             for cj in range(wc):
+                sr = r0[cj] + fy * (r1[cj] - r0[cj])
+                sg = g0[cj] + fy * (g1[cj] - g0[cj])
+                sb = b0[cj] + fy * (b1[cj] - b0[cj])
+                ds = d0[cj] + fy * (d1[cj] - d0[cj])
+                ok = ds > one
+                inv = np.true_divide(one, ds) if ok else zero
                 r, g, b, _ = _block_rgb(y0, y1, ur, vr, cj, yc)
-                d = _difference(r - sr[cj], g - sg[cj], b - sb[cj], primary, balance)
-                q = base[cj] + d * inv[cj]
+                d = _difference(r - sr, g - sg, b - sb, primary, balance)
+                q = (one if ok else zero) + d * inv
                 qr[cj] = q
                 gr[cj] = wr * r + wg * g + wb * b
                 m = one if (q > screen_min) & (q < screen_max) else zero
