@@ -324,22 +324,24 @@ class _KeyBase:
             cv2.GaussianBlur(alpha, (0, 0), self.s.feather, dst=alpha)
 
     def _guided_model(self, g: np.ndarray, p: np.ndarray, work: list) -> tuple[np.ndarray, np.ndarray]:
-        """Fast guided filter of ``p`` by the guide ``g`` (He & Sun 2015): the per-pixel linear
-        model (mean_a, mean_b), so that ``mean_a * guide + mean_b`` is the filtered ``p``.
+        """The guided filter of ``p`` by the guide ``g`` (He & Sun 2015) as its per-pixel linear
+        model (a, b), so that ``a * guide + b`` is the filtered ``p``.
 
         A local linear model in luma gives the matte (from half-resolution chroma) luma's sharp
-        edges and averages noise away where the picture is flat. Two Numba passes (box sums
-        with reflected borders, as OpenCV's boxFilter): the model's coefficients, then their
-        box means; ``work`` is four scratch arrays of ``g``'s shape, the result lives in two.
+        edges and averages noise away where the picture is flat. One Numba pass (box sums with
+        reflected borders, as OpenCV's boxFilter) fits each sample's model over its own
+        (2r+1)^2 box; the filter's usual second step, box means of the coefficients, is left
+        out: at r = 1 it doubled the support (5x5 chroma samples, 10 px), blurring edges luma
+        cannot sharpen (red on blue) and thin strands, for no gain in noise (docs/quality.md).
+        ``work`` = the two planes of ``g``'s shape the model is written to.
         """
         r = max(1, self.s.denoise // 2)
-        a, b, mean_a, mean_b = work
+        a, b = work
         h, w = g.shape
         if self._guide_rows is None:   # row buffers, once: none are allocated per frame
             self._guide_rows = np.zeros((min(h, GUIDE_CHUNKS), 9, w + 2 * r), np.float32)
         guided_k.guided_fit(g, p, r, self._eps, self._guide_rows, a, b)
-        guided_k.box_mean2(a, b, r, self._guide_rows, mean_a, mean_b)
-        return mean_a, mean_b
+        return a, b
 
 
 class Keyer(_KeyBase):
@@ -358,11 +360,10 @@ class Keyer(_KeyBase):
         self.coef = [np.zeros((height, width), np.float32) for _ in range(2)]
         self.small = (max(1, (width + 1) // 2), max(1, (height + 1) // 2))
         sw, sh = self.small
-        # g, p, then the guided filter's a, b and mean_b; its mean_a goes into p, which it no
-        # longer reads by then (one half-size plane less)
-        self.work = [np.zeros((sh, sw), np.float32) for _ in range(5)]
-        g, p, a, b, mean_b = self.work
-        self.fit_work = [a, b, p, mean_b]
+        # g, p, then the guided filter's model a, b
+        self.work = [np.zeros((sh, sw), np.float32) for _ in range(4)]
+        g, p, a, b = self.work
+        self.fit_work = [a, b]
         scaled = g.shape if settings.denoise else (height, width)   # the ratio scaled
         self.fg_cells = np.zeros((5, (scaled[0] + 1) // 2, (scaled[1] + 1) // 2), np.float32)
         self.alpha = np.zeros((height, width), np.uint8) if (settings.shrink or settings.feather) else None
@@ -430,10 +431,8 @@ class PlanarKeyer(_KeyBase):
         hc, wc = (height + 1) // 2, (width + 1) // 2
         self.ratio = np.zeros((hc, wc), np.float32)
         self.guide = np.zeros((hc, wc), np.float32)
-        # the guided filter's a, b, mean_a and mean_b: mean_a goes into the ratio, which it no
-        # longer reads by then and nothing reads after it (one chroma-size plane less)
-        a, b, mean_b = (np.zeros((hc, wc), np.float32) for _ in range(3))
-        self.work = [a, b, self.ratio, mean_b]
+        # the guided filter's model a, b
+        self.work = [np.zeros((hc, wc), np.float32) for _ in range(2)]
         self.zero_a = np.zeros((hc, wc), np.float32)
         self.fg_cells = np.zeros((5, (hc + 1) // 2, (wc + 1) // 2), np.float32)
         self.alpha = np.zeros((height, width), np.uint8)

@@ -5,8 +5,8 @@ reflected borders, row by row).
 Both key paths run them on the ratio at chroma resolution (half size on the RGBA path; see
 ``keyer.keying._KeyBase``): ``foreground_scale`` rescales the ratio near the screen by the most
 foreground-like ratio around it and applies the solid tolerance; ``guided_fit`` fits the local
-linear model of the ratio by the luma guide, ``box_mean2`` takes the box means of its
-coefficients. Nothing is allocated per call: row buffers come in ``scratch``.
+linear model of the ratio by the luma guide (its coefficients are used as they are, not
+box-averaged again). Nothing is allocated per call: row buffers come in ``scratch``.
 """
 from __future__ import annotations
 
@@ -232,25 +232,3 @@ def guided_fit(guide, src, r, eps, scratch, a_out, b_out):
                 a = np.true_divide(mgs[j] - mg[j] * ms[j], mgg[j] - mg[j] * mg[j] + eps)
                 ar[j] = a
                 br[j] = ms[j] - a * mg[j]
-
-
-@kernel_parallel
-def box_mean2(a, b, r, scratch, a_out, b_out):
-    """(2r+1)^2 box means of ``a`` and ``b`` (reflected borders); ``scratch`` as in
-    ``guided_fit`` (its first three rows are used)."""
-    h, w = a.shape
-    n = np.float32(1.0 / ((2 * r + 1) * (2 * r + 1)))
-    nchunk = scratch.shape[0]
-    for t in prange(nchunk):
-        rows = scratch[t]
-        ca = rows[0, :w]
-        cb = rows[1, :w]
-        pad = rows[2]
-        for i in range(t * h // nchunk, (t + 1) * h // nchunk):
-            ca[:] = 0.0
-            cb[:] = 0.0
-            for di in range(-r, r + 1):
-                _add_row(ca, a[_reflect(i + di, h)])
-                _add_row(cb, b[_reflect(i + di, h)])
-            _box_row(ca, r, pad, a_out[i], n)
-            _box_row(cb, r, pad, b_out[i], n)
