@@ -16,6 +16,8 @@ anchor at its strongest on each). Scores, per scored frame then averaged (alpha 
 * ``specks``: pixels of the screen (alpha 0, 3 px from any edge) keyed at 0.1 or more;
 * ``veil``: |mean keyed alpha - mean true alpha| / mean true alpha over the veil's body;
 * ``gap``: mean keyed alpha in the screen seen through the arm's loop (0 is right);
+* ``hair``: |mean keyed alpha - mean true alpha| / mean true alpha over the flyaway strands'
+  pixels outside the head (1 px, 60 %: what the strands keep of their partial alpha);
 * ``spill``: the screen's primary channel's mean excess over the larger other channel in the
   keyed colour, near the subject's edge (``spill``; FFmpeg's with ``despill`` after it).
 
@@ -46,7 +48,7 @@ FPS = 24
 # FFmpeg chromakey's grid: similarity x blend (its defaults are 0.01 / 0)
 SIMILARITY = (0.02, 0.04, 0.06, 0.08, 0.10, 0.13, 0.16, 0.20, 0.25, 0.30)
 BLEND = (0.0, 0.02, 0.05, 0.08, 0.12, 0.16, 0.22, 0.30)
-SCORES = ("mae", "edge", "holes", "specks", "veil", "gap")
+SCORES = ("mae", "edge", "holes", "specks", "veil", "gap", "hair")
 PRIMARY = {"green": 1, "blue": 2}
 
 
@@ -95,6 +97,8 @@ def score(mattes: dict[int, np.ndarray], truth: dict) -> dict[str, float]:
             "specks": float((est[reg["screen"]] >= 0.1 * 255).sum()),
             "veil": float(abs(est[veil].mean() - g[veil].mean()) / g[veil].mean()),
             "gap": float(est[reg["gap"]].mean() / 255.0) if reg["gap"].any() else 0.0,
+            "hair": float(abs(est[reg["hair"]].mean() - g[reg["hair"]].mean())
+                          / g[reg["hair"]].mean()),
         })
     return {k: float(np.mean([r[k] for r in rows])) for k in SCORES}
 
@@ -170,13 +174,14 @@ def ffmpeg_tuned(path, truth, kind: str, grid=None) -> tuple[dict[str, float], d
 
 def table(rows: list[dict]) -> str:
     """A markdown table of ``rows`` (clip, method, scores)."""
-    head = "| clip | method | MAE | edge | holes | specks | veil err | gap alpha | spill |"
-    lines = [head, "|" + "---|" * 9]
+    head = ("| clip | method | MAE | edge | holes | specks | veil err | gap alpha | hair err "
+            "| spill |")
+    lines = [head, "|" + "---|" * 10]
     for r in rows:
         sp = f"{r['spill']:.2f}" if r.get("spill") is not None else "n/a"
         lines.append(f"| {r['clip']} | {r['method']} | {r['mae']:.2f} | {r['edge']:.1f} | "
                      f"{r['holes']:.0f} | {r['specks']:.0f} | {100 * r['veil']:.1f} % | "
-                     f"{r['gap']:.3f} | {sp} |")
+                     f"{r['gap']:.3f} | {100 * r['hair']:.0f} % | {sp} |")
     return "\n".join(lines)
 
 

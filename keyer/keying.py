@@ -1,16 +1,21 @@
 """Chroma key: colour-difference matte against a clean plate of the screen, with despill.
 
-The matte is Keylight-style: for a green screen ``d = G - (balance*max(R, B) + (1-balance)*min(R,
-B))``, divided by the same quantity for the screen colour *at that place*: a clean plate, a grid
-of 16-px cells learned over time only from pixels that are confidently screen, so an unevenly
-lit screen keys evenly and a veil or a screen-tinted detail is never taken for screen. That
-ratio is 1 on the screen and <= 0 on neutral foreground, and falls linearly with coverage: soft
-edges come out soft. Ratios up to ``tolerance`` (light spill on a solid subject) key opaque;
-above it the ramp (``similarity``/``softness``) runs through 50 % at a ratio of 0.5. A
-luma-guided filter over the ratio steadies noisy screens; the core matte fills small
-transparent islands enclosed by opaque subject; clip black/white, shrink (erode) and feather
-(blur) shape the matte; despill limits the primary channel and restores the luminance it
-removes. How the plate and the core matte decide, and what they were measured to do:
+The matte is a colour difference taken against the screen colour *at that place* S: a clean
+plate, a grid of 16-px cells learned over time only from pixels that are confidently screen, so
+an unevenly lit screen keys evenly and a veil or a screen-tinted detail is never taken for
+screen. For a green screen, with each channel's excess over the plate ``e = C - S``: ``d = e_G -
+(balance*max(e_R, e_B) + (1-balance)*min(e_R, e_B))`` and the ratio ``q = 1 + d / d_S``, where
+``d_S = S_G - (balance*min(S_R, S_B) + (1-balance)*max(S_R, S_B))``. It is 1 on the screen, 0 on
+any neutral foreground, and falls linearly with coverage along any mix of a foreground with
+the screen (the excesses scale with coverage, so the larger one stays the larger): soft edges
+and veils come out as soft as they are. Near the screen the ratio is rescaled by the local
+foreground's own (a red suit on blue looks more than opaque: its edges would be too opaque);
+ratios up to ``tolerance`` (light spill on a solid subject) key opaque; above it the ramp
+(``similarity``/``softness``) runs through 50 % at a ratio of 0.5. A luma-guided filter over
+the ratio steadies noisy screens; the core matte fills small transparent islands enclosed by
+opaque subject; clip black/white, shrink (erode) and feather (blur) shape the matte; despill
+limits the primary channel and restores the luminance it removes. How the plate, the
+foreground scale and the core matte decide, and what they were measured to do:
 docs/quality.md.
 """
 from __future__ import annotations
@@ -43,7 +48,7 @@ COMPOSE_CHUNKS = 64  # strip chunks of the planar compose
 # The window is symmetric about 1, so on a noisy screen the mean it keeps is not biased.
 SCREEN_MIN = 0.85
 SOLID_BLEND = 0.15  # ratio span over which the solid tolerance blends back into the ramp
-SOLID_FLOOR = 0.15  # how far under the ramp's opaque end the ratio may go (see planar._solid)
+SOLID_FLOOR = 0.15  # how far under the ramp's opaque end the ratio may go (see guided._solid)
 FIRST_PASSES = 3  # measure passes on the first frame, each from the better plate
 TREND_EVERY = 12  # frames between refits of the plate's trend (while some cells are unseen)
 
@@ -163,13 +168,18 @@ class _KeyBase:
         self.inv_clip = 1.0 / (settings.clip_white - settings.clip_black)
         # the ratio -> alpha ramp, as the kernels take it: (hi, inv_width, clip_black, inv_clip)
         self.ramp = (self.hi, self.inv_width, settings.clip_black, self.inv_clip)
-        # the solid tolerance, as the ratio kernels take it (``planar._solid``): (q1, slope,
+        # the solid tolerance, as ``guided._solid`` takes it: (q1, slope,
         # q_op, q_floor): ratios up to q1 go to q_op (alpha 1) and below, down to SOLID_FLOOR
         # under it, then rise back to themselves by q1 + SOLID_BLEND
         q_op = self.hi - settings.softness
         q1 = max(settings.tolerance, q_op)
         self.solid = (np.float32(q1), np.float32((q1 + SOLID_BLEND - q_op) / SOLID_BLEND),
                       np.float32(q_op), np.float32(q_op - SOLID_FLOOR))
+        # the local foreground scale's limits: confidently screen, and the lowest foreground
+        # ratio it scales by: -t / (1 - t) for the solid tolerance t, so that no colour at least
+        # as opaque as neutral (ratio <= 0) is scaled past the tolerance
+        self.fg_limits = (np.float32(SCREEN_MIN),
+                          np.float32(-q1 / (1.0 - q1) if q1 < 1.0 else -1e30))
         # the core matte: confidently opaque = alpha >= 0.9, as a ratio (the ramp inverted)
         self.q_opaque = np.float32(self.hi - (0.9 / self.inv_clip + settings.clip_black)
                                    / self.inv_width)
@@ -190,9 +200,9 @@ class _KeyBase:
             self.primary, self.screen = estimate(name)
         self.grid[..., 0], self.grid[..., 1], self.grid[..., 2] = self.screen
         self.grid[..., 3] = screen_k.screen_difference(self.screen, self.primary, self.s.balance)
-        # what the ratio kernels take as ``key``: the plate's window, then the solid tolerance
+        # what the ratio kernels take as ``key``: the primary, balance and the plate's window
         self.stats_key = (self.primary, np.float32(self.s.balance), np.float32(SCREEN_MIN),
-                          np.float32(2.0 - SCREEN_MIN), self.solid)
+                          np.float32(2.0 - SCREEN_MIN))
 
     def _update_grid(self, rate: float = 0.5) -> None:
         """Teach the clean plate this frame's statistics (see ``screen_k.grid_blend``).
@@ -301,6 +311,11 @@ class _KeyBase:
         # pixels of the island that luma (the guided model) would key out
         core_k.fill_core(cv2.dilate(lut[labels], self.grow), r0, c0, mean_a, mean_b)
 
+    def _foreground(self, q: np.ndarray) -> None:
+        """The local foreground scale and the solid tolerance, in place on the ratio ``q``
+        (``guided_k.foreground_scale``; ``fg_cells`` is made for ``q``'s size)."""
+        guided_k.foreground_scale(q, self.solid, self.fg_limits, self.fg_cells)
+
     def _shape_matte(self, alpha: np.ndarray) -> None:
         """Shrink (erode) and feather (blur) a uint8 matte in place."""
         if self.s.shrink:
@@ -309,22 +324,24 @@ class _KeyBase:
             cv2.GaussianBlur(alpha, (0, 0), self.s.feather, dst=alpha)
 
     def _guided_model(self, g: np.ndarray, p: np.ndarray, work: list) -> tuple[np.ndarray, np.ndarray]:
-        """Fast guided filter of ``p`` by the guide ``g`` (He & Sun 2015): the per-pixel linear
-        model (mean_a, mean_b), so that ``mean_a * guide + mean_b`` is the filtered ``p``.
+        """The guided filter of ``p`` by the guide ``g`` (He & Sun 2015) as its per-pixel linear
+        model (a, b), so that ``a * guide + b`` is the filtered ``p``.
 
         A local linear model in luma gives the matte (from half-resolution chroma) luma's sharp
-        edges and averages noise away where the picture is flat. Two Numba passes (box sums
-        with reflected borders, as OpenCV's boxFilter): the model's coefficients, then their
-        box means; ``work`` is four scratch arrays of ``g``'s shape, the result lives in two.
+        edges and averages noise away where the picture is flat. One Numba pass (box sums with
+        reflected borders, as OpenCV's boxFilter) fits each sample's model over its own
+        (2r+1)^2 box; the filter's usual second step, box means of the coefficients, is left
+        out: at r = 1 it doubled the support (5x5 chroma samples, 10 px), blurring edges luma
+        cannot sharpen (red on blue) and thin strands, for no gain in noise (docs/quality.md).
+        ``work`` = the two planes of ``g``'s shape the model is written to.
         """
         r = max(1, self.s.denoise // 2)
-        a, b, mean_a, mean_b = work
+        a, b = work
         h, w = g.shape
         if self._guide_rows is None:   # row buffers, once: none are allocated per frame
             self._guide_rows = np.zeros((min(h, GUIDE_CHUNKS), 9, w + 2 * r), np.float32)
         guided_k.guided_fit(g, p, r, self._eps, self._guide_rows, a, b)
-        guided_k.box_mean2(a, b, r, self._guide_rows, mean_a, mean_b)
-        return mean_a, mean_b
+        return a, b
 
 
 class Keyer(_KeyBase):
@@ -343,18 +360,19 @@ class Keyer(_KeyBase):
         self.coef = [np.zeros((height, width), np.float32) for _ in range(2)]
         self.small = (max(1, (width + 1) // 2), max(1, (height + 1) // 2))
         sw, sh = self.small
-        # g, p, then the guided filter's a, b and mean_b; its mean_a goes into p, which it no
-        # longer reads by then (one half-size plane less)
-        self.work = [np.zeros((sh, sw), np.float32) for _ in range(5)]
-        g, p, a, b, mean_b = self.work
-        self.fit_work = [a, b, p, mean_b]
+        # g, p, then the guided filter's model a, b
+        self.work = [np.zeros((sh, sw), np.float32) for _ in range(4)]
+        g, p, a, b = self.work
+        self.fit_work = [a, b]
+        scaled = g.shape if settings.denoise else (height, width)   # the ratio scaled
+        self.fg_cells = np.zeros((5, (scaled[0] + 1) // 2, (scaled[1] + 1) // 2), np.float32)
         self.alpha = np.zeros((height, width), np.uint8) if (settings.shrink or settings.feather) else None
         self._core_buffers(*(g.shape if settings.denoise else (height, width)))
         gw = self.grid.shape[1]
         gx = (np.arange(width, dtype=np.float32) + 0.5) / CELL - 0.5
         self.col0 = np.clip(np.floor(gx), 0, gw - 1).astype(np.int64)
         self.colf = np.clip(gx - self.col0, 0.0, 1.0).astype(np.float32)
-        self.grid_rows = np.zeros((self.grid.shape[0], gw + 1), np.float32)   # the stats' rows
+        self.grid_rows = np.zeros((self.grid.shape[0], 4, gw + 1), np.float32)   # the stats' rows
 
     def _stats(self, rgba: np.ndarray) -> None:
         rgba_k.ratio_and_screen_stats(rgba, self.grid, CELL, (self.col0, self.colf), LUMA709,
@@ -366,6 +384,7 @@ class Keyer(_KeyBase):
         g, p = self.work[:2]
         cv2.resize(self.luma, self.small, dst=g, interpolation=cv2.INTER_AREA)
         cv2.resize(self.ratio, self.small, dst=p, interpolation=cv2.INTER_AREA)
+        self._foreground(p)
         mean_a, mean_b = self._guided_model(g, p, self.fit_work)
         self._core(mean_a, mean_b, g)
         size = (self.width, self.height)
@@ -382,6 +401,7 @@ class Keyer(_KeyBase):
         else:
             mean_a, mean_b = self.coef[0], self.ratio
             mean_a.fill(0.0)
+            self._foreground(self.ratio)
             self._core(mean_a, mean_b, self.luma)
         rgba_k.matte_and_despill(rgba, (mean_a, mean_b, self.luma), self.grid, CELL, self.ramp,
                                  (self.primary, LIMITS[self.s.spill_limit], self.s.spill,
@@ -411,11 +431,10 @@ class PlanarKeyer(_KeyBase):
         hc, wc = (height + 1) // 2, (width + 1) // 2
         self.ratio = np.zeros((hc, wc), np.float32)
         self.guide = np.zeros((hc, wc), np.float32)
-        # the guided filter's a, b, mean_a and mean_b: mean_a goes into the ratio, which it no
-        # longer reads by then and nothing reads after it (one chroma-size plane less)
-        a, b, mean_b = (np.zeros((hc, wc), np.float32) for _ in range(3))
-        self.work = [a, b, self.ratio, mean_b]
+        # the guided filter's model a, b
+        self.work = [np.zeros((hc, wc), np.float32) for _ in range(2)]
         self.zero_a = np.zeros((hc, wc), np.float32)
+        self.fg_cells = np.zeros((5, (hc + 1) // 2, (wc + 1) // 2), np.float32)
         self.alpha = np.zeros((height, width), np.uint8)
         self._core_buffers(hc, wc)
         self.shaped = bool(settings.shrink or settings.feather)
@@ -427,7 +446,7 @@ class PlanarKeyer(_KeyBase):
         # the screen grid interpolated to chroma columns: made by the stats pass, used by compose
         self.gcols = np.zeros((self.grid.shape[0], 4, wc), np.float32)
         # the kernels' row buffers (per grid row / per chunk of strips), made once
-        self.stats_rows = np.zeros((self.grid.shape[0], 5, wc), np.float32)
+        self.stats_rows = np.zeros((self.grid.shape[0], 4, wc), np.float32)
         self.compose_rows = np.zeros((max(1, min(hc, COMPOSE_CHUNKS)), 6, wc), np.float32)
         self.alpha_rows = kernels.chroma_rows(height, wc)
         self.spans = np.zeros((hc, 2), np.int32)   # each strip's visible blocks, per picture
@@ -473,6 +492,7 @@ class PlanarKeyer(_KeyBase):
         if self.primary is None:
             self._start(lambda wanted: estimate_screen_planar(y, u, v, c, wanted))
         self._measure(self._stats, y, u, v, c)
+        self._foreground(self.ratio)
         if self.s.denoise:
             mean_a, mean_b = self._guided_model(self.guide, self.ratio, self.work)
         else:

@@ -76,7 +76,7 @@ class KeySettings:
                        help="Screen colour: auto, green, blue or #RRGGBB.")
     similarity: float = param(0.06, lo=0, hi=1, help="How far from the screen (0..1, as a ratio "
                               "of the screen's own saturation) is still fully transparent.")
-    softness: float = param(0.86, lo=0.01, hi=1, help="Width of the soft edge (0..1) below that.")
+    softness: float = param(0.88, lo=0.01, hi=1, help="Width of the soft edge (0..1) below that.")
     tolerance: float = param(0.25, lo=0, hi=1, help="Colours whose colour difference is up to "
                              "this share of the screen's (0..1) still key fully opaque: light "
                              "spill on a solid subject. Above it the soft edge runs as "
@@ -87,8 +87,8 @@ class KeySettings:
     spill_limit: str = param("max", choices=("max", "average", "min"),
                              help="Limit the screen channel to the max (keeps yellows yellow), "
                                   "average or min of the other two.")
-    balance: float = param(1.0, lo=0, hi=1, help="Weight of the larger other channel in the "
-                           "colour difference (1 = max, 0 = min).")
+    balance: float = param(1.0, lo=0, hi=1, help="Weight of the larger other channel's excess "
+                           "over the screen in the colour difference (1 = max, 0 = min).")
     clip_black: float = param(0.0, lo=0, hi=1, help="Alpha below this becomes 0.")
     clip_white: float = param(1.0, lo=0, hi=1, help="Alpha above this becomes 1.")
     shrink: float = param(0.0, lo=0, hi=100, unit="px", help="Erode the matte by this many px.")

@@ -161,7 +161,7 @@ def _hard_lighting(height: int, width: int) -> np.ndarray:
 
 def hard_regions(width: int, height: int, index: int, fps: float = 24.0) -> dict[str, np.ndarray]:
     """The masks of frame ``index`` of a hard clip that the quality scores read, bool HxW:
-    ``solid`` (the subject's opaque interior, 3 px in from any edge: screen-coloured details
+    ``hair`` (the flyaway strands' pixels outside the head), ``solid`` (the subject's opaque interior, 3 px in from any edge: screen-coloured details
     included), ``veil`` (the translucent veil's body over the screen), ``gap`` (the screen seen
     through the loop of the arm: a real gap, alpha 0) and ``screen`` (alpha 0, 3 px from any
     edge)."""
@@ -253,6 +253,7 @@ def _hard(width: int, height: int, index: int, fps: float, kind: str = "green"):
     opaque = cv2.erode((sharp >= 1.0).astype(np.uint8), k3) > 0
     solid = opaque & cv2.erode((alpha >= 1.0).astype(np.uint8), k3).astype(bool)
     regions = {
+        "hair": (hair_a > 0) & (head > 0),
         "solid": solid,
         "veil": (body_v >= 1.0) & (cv2.dilate((alpha > 0).astype(np.uint8), k3) == 0),
         "gap": gap & (cv2.dilate((alpha > 0).astype(np.uint8), k3) == 0),

@@ -8,7 +8,7 @@ from tests.conftest import ROOT
 def test_readme_tables_are_made_from_the_declarations():
     text = (ROOT / "README.md").read_text()
     assert docs.replaced(text) == text, "stale: run python -m keyer.docs --write README.md"
-    assert "| `--softness` | `0.86` | 0.01..1 |" in text
+    assert "| `--softness` | `0.88` | 0.01..1 |" in text
     assert "| `-y`, `--overwrite` |" in text and "Env: `KEYER_MAX_MEGAPIXELS`." in text
 
 

@@ -42,7 +42,9 @@ def test_far_colours_are_opaque_and_unchanged(colour):
 
 
 def test_blue_screen():
-    alpha = key(rgb(["BBB", "BSB", "BYB"]), KeySettings(color="blue", **NO_FILTER))[..., 3]
+    # the screen's own colour: a 3x3 picture has too little border to measure it, and the
+    # colour difference compares every channel with the screen's (nominal blue has 20 less red)
+    alpha = key(rgb(["BBB", "BSB", "BYB"]), KeySettings(color="#143cbe", **NO_FILTER))[..., 3]
     assert alpha.tolist() == [[0, 0, 0], [0, 255, 0], [0, 255, 0]]
 
 
@@ -142,7 +144,9 @@ def test_denoise_steadies_a_noisy_screen():
     img = np.clip(np.array(PALETTE["G"]) + rng.normal(0, 14, (48, 48, 3)), 0, 255).astype(np.uint8)
     raw = key(img, KeySettings(color="green", denoise=0))[..., 3]
     filtered = key(img, KeySettings(color="green", denoise=1))[..., 3]
-    assert (filtered > 0).sum() < (raw > 0).sum()
+    # fewer visible specks (over 3 %) and half the mean; the filter spreads what is left thinly
+    assert (filtered > 8).sum() < 0.8 * (raw > 8).sum()
+    assert filtered.mean() < 0.6 * raw.mean()
 
 
 def test_clip_and_shrink_and_feather_shape_the_matte():

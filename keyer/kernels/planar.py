@@ -53,7 +53,9 @@ def _join(p, o1, o2, primary):
 
 @kernel
 def _difference(r, g, b, primary, balance):
-    """Screen primary minus a balance-weighted mix of the other two (max/min) channels."""
+    """Screen primary minus a balance-weighted mix of the other two (max/min) channels. Of a
+    colour minus the local screen (each channel's excess over it) this is linear along any mix
+    of a foreground with that screen (``keyer.keying``)."""
     p, o1, o2 = _split(r, g, b, primary)
     hi = o1 if o1 > o2 else o2
     lo = o2 if o1 > o2 else o1
@@ -81,17 +83,6 @@ def _despill(r, g, b, primary, limit_mode, spill, lum_p):
         o1 = o1 + add
         o2 = o2 + add
     return _join(p, o1, o2, primary)
-
-
-@kernel
-def _solid(q, solid):
-    """The ratio with the solid tolerance, ``solid`` = (q1, slope, q_op, q_floor): ratios up to
-    ``q1`` move down to ``q_op`` (where the ramp gives alpha 1) and below, no lower than
-    ``q_floor``; those from ``q1`` rise back to themselves with ``slope``; higher ones are
-    kept. The floor keeps a strongly negative foreground ratio (a saturated colour opposite
-    the screen's) from pulling the guided filter's edge out into a halo. Branch-free."""
-    q1, slope, q_op, q_floor = solid
-    return max(min(q, max(q_op + (q - q1) * slope, q - (q1 - q_op))), q_floor)
 
 
 @kernel
@@ -142,24 +133,25 @@ def planar_ratio_and_stats(planes, grid, cell, cols, colour, key, ratio, guide, 
     ``planes`` = (Y', Cb, Cr) of an even size.
 
     ``colour`` = the eight reading constants, then ``(Kr, Kg, Kb)`` of the guide's luma;
-    ``key`` = (primary, balance, screen_min, screen_max, solid) and ``stats`` = (sums,
-    counts), as there. First
+    ``key`` = (primary, balance, screen_min, screen_max) and ``stats`` = (sums, counts), as
+    there. First
     ``gcols`` (gh, 4, chroma width): the grid (cells of ``cell`` px) interpolated along each
     grid row to every chroma column (``cols`` = (col0, colf): each column's left cell and
     weight), so the bilinear screen estimate at a sample is one blend of two rows;
-    ``planar_compose`` reuses it. Per chroma sample: its block's RGB (``_block_rgb``),
-    ``ratio = d / d(local screen)`` and ``guide`` = that luma in 0..1. Screen statistics count
+    ``planar_compose`` reuses it. Per chroma sample: its block's RGB (``_block_rgb``), the
+    ratio (as there, the local screen's R, G, B and ``d`` blended between two ``gcols`` rows)
+    and ``guide`` = that luma in 0..1. Screen statistics count
     each block as its 4 pixels: a 0/1 weight per sample is summed per chroma column over a grid
     row's rows, then per cell. Each row's work is branch-free loops over contiguous rows, which
     LLVM vectorises. Threads split the rows by grid row (``cell`` is even): no races.
-    ``scratch`` (gh, 5, chroma width) float32 holds each grid row's buffers: nothing is
+    ``scratch`` (gh, 4, chroma width) float32 holds each grid row's sums: nothing is
     allocated per call.
     """
     y, u, v = planes
     ccol0, ccolf = cols
     y_off, y_scale, c_off, c_scale, rv, gu, gv, bu, lr, lg, lb = colour
     yc = (y_off, y_scale, c_off, c_scale, rv, gu, gv, bu)
-    primary, balance, screen_min, screen_max, solid = key
+    primary, balance, screen_min, screen_max = key
     sums, counts = stats
     hc, wc = ratio.shape
     gh, gw = grid.shape[0], grid.shape[1]
@@ -177,16 +169,12 @@ def planar_ratio_and_stats(planes, grid, cell, cols, colour, key, ratio, guide, 
                 b1 = b0 + 1 if b0 + 1 < gw else gw - 1
                 gcols[a, c, cj] = grid[a, b0, c] + ccolf[cj] * (grid[a, b1, c] - grid[a, b0, c])
     for gi in prange(gh):
-        inv = scratch[gi, 0]
-        acc = scratch[gi, 1:]
+        acc = scratch[gi]
         acc[:] = 0.0
         for ci in range(gi * half, min((gi + 1) * half, hc)):
             a0, a1, fy = _row_weights(ci, cell, gh)
-            d0 = gcols[a0, 3]
-            d1 = gcols[a1, 3]
-            for cj in range(wc):
-                ds = d0[cj] + fy * (d1[cj] - d0[cj])
-                inv[cj] = np.true_divide(one, ds) if ds > one else zero
+            r0, g0, b0, d0 = gcols[a0, 0], gcols[a0, 1], gcols[a0, 2], gcols[a0, 3]
+            r1, g1, b1, d1 = gcols[a1, 0], gcols[a1, 1], gcols[a1, 2], gcols[a1, 3]
             y0 = y[2 * ci]
             y1 = y[2 * ci + 1]
             ur = u[ci]
@@ -194,9 +182,16 @@ def planar_ratio_and_stats(planes, grid, cell, cols, colour, key, ratio, guide, 
             qr = ratio[ci]
             gr = guide[ci]
             for cj in range(wc):
+                sr = r0[cj] + fy * (r1[cj] - r0[cj])
+                sg = g0[cj] + fy * (g1[cj] - g0[cj])
+                sb = b0[cj] + fy * (b1[cj] - b0[cj])
+                ds = d0[cj] + fy * (d1[cj] - d0[cj])
+                ok = ds > one
+                inv = np.true_divide(one, ds) if ok else zero
                 r, g, b, _ = _block_rgb(y0, y1, ur, vr, cj, yc)
-                q = _difference(r, g, b, primary, balance) * inv[cj]
-                qr[cj] = _solid(q, solid)
+                d = _difference(r - sr, g - sg, b - sb, primary, balance)
+                q = (one if ok else zero) + d * inv
+                qr[cj] = q
                 gr[cj] = wr * r + wg * g + wb * b
                 m = one if (q > screen_min) & (q < screen_max) else zero
                 acc[0, cj] += m * r

@@ -49,7 +49,9 @@ def _join(p, o1, o2, primary):
 
 @kernel
 def _difference(r, g, b, primary, balance):
-    """Screen primary minus a balance-weighted mix of the other two (max/min) channels."""
+    """Screen primary minus a balance-weighted mix of the other two (max/min) channels. Of a
+    colour minus the local screen (each channel's excess over it) this is linear along any mix
+    of a foreground with that screen (``keyer.keying``)."""
     p, o1, o2 = _split(r, g, b, primary)
     hi = o1 if o1 > o2 else o2
     lo = o2 if o1 > o2 else o1
@@ -77,17 +79,6 @@ def _despill(r, g, b, primary, limit_mode, spill, lum_p):
         o1 = o1 + add
         o2 = o2 + add
     return _join(p, o1, o2, primary)
-
-
-@kernel
-def _solid(q, solid):
-    """The ratio with the solid tolerance, ``solid`` = (q1, slope, q_op, q_floor): ratios up to
-    ``q1`` move down to ``q_op`` (where the ramp gives alpha 1) and below, no lower than
-    ``q_floor``; those from ``q1`` rise back to themselves with ``slope``; higher ones are
-    kept. The floor keeps a strongly negative foreground ratio (a saturated colour opposite
-    the screen's) from pulling the guided filter's edge out into a halo. Branch-free."""
-    q1, slope, q_op, q_floor = solid
-    return max(min(q, max(q_op + (q - q1) * slope, q - (q1 - q_op))), q_floor)
 
 
 @kernel
@@ -176,9 +167,10 @@ def rgb_to_rgba(rgb, out):
 
 
 @kernel
-def _grid_row_d(grid, gy, rds):
-    """The screen's difference ``d`` along grid row position ``gy`` (cell units), interpolated
-    between grid rows, per grid column into ``rds`` (length columns + 1, the last repeated)."""
+def _grid_row(grid, gy, rows):
+    """The screen's R, G, B and difference along grid row position ``gy`` (cell units),
+    interpolated between grid rows, per grid column into ``rows`` (4, columns + 1; the last
+    column repeated)."""
     gh, gw = grid.shape[0], grid.shape[1]
     a0 = int(np.floor(gy))
     fy = gy - a0
@@ -186,29 +178,38 @@ def _grid_row_d(grid, gy, rds):
         a0 = 0
         fy = 0.0
     a1 = a0 + 1 if a0 + 1 < gh else gh - 1
-    for c in range(gw):
-        rds[c] = (1.0 - fy) * grid[a0, c, 3] + fy * grid[a1, c, 3]
-    rds[gw] = rds[gw - 1]
+    for k in range(4):
+        for c in range(gw):
+            rows[k, c] = (1.0 - fy) * grid[a0, c, k] + fy * grid[a1, c, k]
+        rows[k, gw] = rows[k, gw - 1]
 
 
 @kernel_parallel
 def ratio_and_screen_stats(rgba, grid, cell, cols, colour, key, ratio, guide, stats, rows):
-    """Per pixel: ``ratio = d(pixel) / d(local screen)`` (1 on the screen, <= 0 on neutral
-    foreground); per grid cell: sums and counts of pixels that look like screen.
+    """Per pixel: the ratio ``q = 1 + d(pixel - S) / d_S`` against the local screen ``S``
+    (1 on the screen, 0 on any neutral foreground, falling linearly with coverage along any
+    mix of a foreground with the screen); per grid cell: sums and counts of pixels that look
+    like screen.
 
-    ``grid`` is (gh, gw, 4) float32: the screen's R, G, B and its own difference ``d`` per cell
-    of ``cell`` px, sampled bilinearly at cell centres (``cols`` = (col0, colf): each column's
-    left cell and weight, computed once per size). ``key`` = (primary 0/1/2, balance,
-    screen_min, screen_max, solid): ``d`` as ``_difference`` makes it; a pixel counts as
-    screen when its ratio is between ``screen_min`` and ``screen_max``; the ratio written is
-    ``_solid(ratio, solid)``. ``guide`` gets the luma ``(Kr, Kg, Kb) = colour`` gives, in 0..1: the
-    full-resolution guide for the matte filter. ``stats`` = (sums (gh, gw, 3), counts (gh, gw))
-    float32. Threads split the rows by grid row, so the statistics have no races. ``rows``
-    (grid rows, grid columns + 1) float32: each grid row's buffer for the screen's difference
-    along it.
+    ``d`` is ``_difference`` of each channel's excess over the screen's: the primary's minus
+    ``balance`` of the larger other excess and the rest of the smaller. ``d_S`` (the grid's
+    fourth channel, ``screen.grid_blend``) is minus ``d`` of a neutral colour, the screen's
+    primary minus ``balance`` of its smaller other channel and the rest of its larger; where
+    it is under 1 (no screen to key) the ratio is 0. Unlike ``d(pixel) / d(S)`` (Keylight's),
+    this is linear in coverage even where a mix changes which other channel is larger (a warm
+    white veil on green). ``grid`` is (gh, gw, 4) float32: the screen's R, G, B and ``d_S`` per
+    cell of ``cell`` px, sampled bilinearly at cell centres (``cols`` = (col0, colf): each
+    column's left cell and weight, computed once per size). ``key`` = (primary 0/1/2,
+    balance, screen_min, screen_max): a pixel counts as screen when its ratio is between
+    ``screen_min`` and ``screen_max``. The ratio is written as it is (the solid tolerance
+    comes after, ``guided.foreground_scale``). ``guide`` gets the luma ``(Kr, Kg, Kb) =
+    colour`` gives, in 0..1: the full-resolution guide for the matte filter. ``stats`` =
+    (sums (gh, gw, 3), counts (gh, gw)) float32. Threads split the rows by grid row, so the
+    statistics have no races. ``rows`` (grid rows, 4, grid columns + 1) float32: each grid
+    row's buffer for the screen along it.
     """
     col0, colf = cols
-    primary, balance, screen_min, screen_max, solid = key
+    primary, balance, screen_min, screen_max = key
     sums, counts = stats
     kr, kg, kb = colour
     wr = np.float32(kr / 255.0)
@@ -217,20 +218,24 @@ def ratio_and_screen_stats(rgba, grid, cell, cols, colour, key, ratio, guide, st
     h, w = ratio.shape
     gh, gw = grid.shape[0], grid.shape[1]
     for gi in prange(gh):
-        rds = rows[gi]
+        srow = rows[gi]
         _clear_stats_row(sums, counts, gi)
         i_end = min((gi + 1) * cell, h)
         for i in range(gi * cell, i_end):
-            _grid_row_d(grid, (i + 0.5) / cell - 0.5, rds)
+            _grid_row(grid, (i + 0.5) / cell - 0.5, srow)
             for j in range(w):
                 b0 = col0[j]
-                ds = rds[b0] + colf[j] * (rds[b0 + 1] - rds[b0])
+                fx = colf[j]
+                sr = srow[0, b0] + fx * (srow[0, b0 + 1] - srow[0, b0])
+                sg = srow[1, b0] + fx * (srow[1, b0 + 1] - srow[1, b0])
+                sb = srow[2, b0] + fx * (srow[2, b0 + 1] - srow[2, b0])
+                ds = srow[3, b0] + fx * (srow[3, b0 + 1] - srow[3, b0])
                 r = np.float32(rgba[i, j, 0])
                 g = np.float32(rgba[i, j, 1])
                 b = np.float32(rgba[i, j, 2])
-                d = _difference(r, g, b, primary, balance)
-                q = d / ds if ds > 1.0 else np.float32(0.0)
-                ratio[i, j] = _solid(q, solid)
+                d = _difference(r - sr, g - sg, b - sb, primary, balance)
+                q = np.float32(1.0) + d / ds if ds > 1.0 else np.float32(0.0)
+                ratio[i, j] = q
                 guide[i, j] = wr * r + wg * g + wb * b
                 if screen_min < q < screen_max:
                     cj = j // cell

@@ -1,5 +1,5 @@
 """The local screen estimate's kernels: a grid of cells over the picture, each holding the
-screen's R, G, B and its colour difference ``d``, renewed every frame from the screen
+screen's R, G, B and its colour difference from neutral ``d_S``, renewed every frame from the screen
 statistics the key's ratio pass gathered (``rgba.ratio_and_screen_stats``,
 ``planar.planar_ratio_and_stats``).
 
@@ -27,7 +27,9 @@ def _split(r, g, b, primary):
 
 @kernel
 def _difference(r, g, b, primary, balance):
-    """Screen primary minus a balance-weighted mix of the other two (max/min) channels."""
+    """Screen primary minus a balance-weighted mix of the other two (max/min) channels. Of a
+    colour minus the local screen (each channel's excess over it) this is linear along any mix
+    of a foreground with that screen (``keyer.keying``)."""
     p, o1, o2 = _split(r, g, b, primary)
     hi = o1 if o1 > o2 else o2
     lo = o2 if o1 > o2 else o1
@@ -35,9 +37,10 @@ def _difference(r, g, b, primary, balance):
 
 
 def screen_difference(rgb: tuple[float, float, float], primary: int, balance: float) -> float:
-    """``d`` of one screen colour (R, G, B floats), as the kernels compute it: the grid's
-    difference before any frame has been measured."""
-    return _difference(rgb[0], rgb[1], rgb[2], primary, balance)
+    """``d_S`` of one screen colour (R, G, B floats), as the kernels compute it: the grid's
+    difference before any frame has been measured. It is minus ``_difference`` of a neutral
+    colour's excess over the screen, ``_difference`` of the screen with ``1 - balance``."""
+    return _difference(rgb[0], rgb[1], rgb[2], primary, 1.0 - balance)
 
 
 @kernel
@@ -65,7 +68,7 @@ def grid_blend(counts, min_count, fresh, fill, trend, rate, primary, balance, se
     when it was last seen; a cell never seen moves to the smooth ``trend`` of the seen cells
     plus its measured neighbours' blurred residual from it (``fill`` = (num, den) of the
     normalised convolution; where the weight ``den`` is under a quarter of its maximum, the
-    residual fades to 0). Then each cell's own difference ``d``."""
+    residual fades to 0). Then each cell's ``d_S`` (``screen_difference``)."""
     num, den = fill
     gh, gw = counts.shape
     dmax = np.float32(1e-3)
@@ -84,7 +87,7 @@ def grid_blend(counts, min_count, fresh, fill, trend, rate, primary, balance, se
             if enough:
                 seen[a, b] = 1
             grid[a, b, 3] = _difference(grid[a, b, 0], grid[a, b, 1], grid[a, b, 2], primary,
-                                        balance)
+                                        np.float32(1.0) - balance)
 
 
 @kernel
