@@ -161,10 +161,10 @@ def _hard_lighting(height: int, width: int) -> np.ndarray:
 
 def hard_regions(width: int, height: int, index: int, fps: float = 24.0) -> dict[str, np.ndarray]:
     """The masks of frame ``index`` of a hard clip that the quality scores read, bool HxW:
-    ``hair`` (the flyaway strands' pixels outside the head), ``solid`` (the subject's opaque interior, 3 px in from any edge: screen-coloured details
-    included), ``veil`` (the translucent veil's body over the screen), ``gap`` (the screen seen
-    through the loop of the arm: a real gap, alpha 0) and ``screen`` (alpha 0, 3 px from any
-    edge)."""
+    ``hair`` (the flyaway strands' pixels outside the head), ``solid`` (the subject's opaque
+    interior, 3 px in from any edge: screen-coloured details included), ``veil`` (the
+    translucent veil's body over the screen), ``gap`` (the screen seen through the loop of the
+    arm: a real gap, alpha 0) and ``screen`` (alpha 0, 3 px from any edge)."""
     return _hard(width, height, index, fps)[2]
 
 
