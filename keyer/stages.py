@@ -287,7 +287,7 @@ class EffectsStage:
         frame.video, frame.rgba = self.convert(src), None
         keyed = pair[1]
         written = self.extents.pop(id(keyed))
-        if last:   # the key's buffer was written: give it back as the key left it, but empty
+        if last:   # the key's buffer was written: all zero again, as the key's record allows
             _clear(keyed, written)
         return frame
 
