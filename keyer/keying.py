@@ -51,6 +51,10 @@ SOLID_BLEND = 0.15  # ratio span over which the solid tolerance blends back into
 SOLID_FLOOR = 0.15  # how far under the ramp's opaque end the ratio may go (see guided._solid)
 FIRST_PASSES = 3  # measure passes on the first frame, each from the better plate
 TREND_EVERY = 12  # frames between refits of the plate's trend (while some cells are unseen)
+# How near (radians, in the plane of 1 - ratio and tint) a sample's direction must be to a
+# candidate foreground's for it to count as a mix of that foreground with the screen; mixes
+# nearer than this prefer the most opaque candidate (guided.foreground_scale)
+UNMIX_ANGLE = 0.1
 
 
 def parse_key_color(text: str) -> tuple[str, tuple[int, int, int] | None]:
@@ -175,14 +179,13 @@ class _KeyBase:
         q1 = max(settings.tolerance, q_op)
         self.solid = (np.float32(q1), np.float32((q1 + SOLID_BLEND - q_op) / SOLID_BLEND),
                       np.float32(q_op), np.float32(q_op - SOLID_FLOOR))
-        # the local foreground scale's limits: confidently screen, and the lowest foreground
-        # ratio it scales by: -t / (1 - t) for the solid tolerance t, so that no colour at least
-        # as opaque as neutral (ratio <= 0) is scaled past the tolerance
-        self.fg_limits = (np.float32(SCREEN_MIN),
-                          np.float32(-q1 / (1.0 - q1) if q1 < 1.0 else -1e30))
         # the core matte: confidently opaque = alpha >= 0.9, as a ratio (the ramp inverted)
         self.q_opaque = np.float32(self.hi - (0.9 / self.inv_clip + settings.clip_black)
                                    / self.inv_width)
+        # the local foreground scale's limits: confidently screen, confidently opaque (for the
+        # core matte's mask before it), and how near in direction a mix lies to its foreground
+        self.fg_limits = (np.float32(SCREEN_MIN), self.q_opaque,
+                          np.float32(np.tan(UNMIX_ANGLE)))
         self.grow = np.ones((3, 3), np.uint8)
         self.coarse: np.ndarray | None = None   # made by ``_core_buffers``, at the model's size
         self.fill_cells = 0
@@ -311,10 +314,12 @@ class _KeyBase:
         # pixels of the island that luma (the guided model) would key out
         core_k.fill_core(cv2.dilate(lut[labels], self.grow), r0, c0, mean_a, mean_b)
 
-    def _foreground(self, q: np.ndarray) -> None:
+    def _foreground(self, q: np.ndarray, tint: np.ndarray) -> None:
         """The local foreground scale and the solid tolerance, in place on the ratio ``q``
-        (``guided_k.foreground_scale``; ``fg_cells`` is made for ``q``'s size)."""
-        guided_k.foreground_scale(q, self.solid, self.fg_limits, self.fg_cells)
+        with its ``tint`` (``guided_k.foreground_scale``; ``fg_cells`` and the core matte's
+        ``coarse`` mask, which it seeds, are made for ``q``'s size)."""
+        guided_k.foreground_scale(q, tint, self.solid, self.fg_limits, self.fg_cells,
+                                  self.coarse, self.fg_picks)
 
     def _shape_matte(self, alpha: np.ndarray) -> None:
         """Shrink (erode) and feather (blur) a uint8 matte in place."""
@@ -365,7 +370,8 @@ class Keyer(_KeyBase):
         g, p, a, b = self.work
         self.fit_work = [a, b]
         scaled = g.shape if settings.denoise else (height, width)   # the ratio scaled
-        self.fg_cells = np.zeros((5, (scaled[0] + 1) // 2, (scaled[1] + 1) // 2), np.float32)
+        self.fg_cells = np.zeros((6, (scaled[0] + 1) // 2, (scaled[1] + 1) // 2), np.float32)
+        self.fg_picks = np.zeros((self.fg_cells.shape[1], 3, 9), np.float32)
         self.alpha = np.zeros((height, width), np.uint8) if (settings.shrink or settings.feather) else None
         self._core_buffers(*(g.shape if settings.denoise else (height, width)))
         gw = self.grid.shape[1]
@@ -376,15 +382,16 @@ class Keyer(_KeyBase):
 
     def _stats(self, rgba: np.ndarray) -> None:
         rgba_k.ratio_and_screen_stats(rgba, self.grid, CELL, (self.col0, self.colf), LUMA709,
-                                      self.stats_key, self.ratio, self.luma, (self.sums, self.counts),
-                                      self.grid_rows)
+                                      self.stats_key, self.ratio, self.coef[1], self.luma,
+                                      (self.sums, self.counts), self.grid_rows)
 
     def _guided(self) -> tuple[np.ndarray, np.ndarray]:
         """The guided filter's model fitted at half size, upsampled to full size (bilinear)."""
-        g, p = self.work[:2]
+        g, p, tint = self.work[:3]   # the tint in the model's plane a until the fit
         cv2.resize(self.luma, self.small, dst=g, interpolation=cv2.INTER_AREA)
         cv2.resize(self.ratio, self.small, dst=p, interpolation=cv2.INTER_AREA)
-        self._foreground(p)
+        cv2.resize(self.coef[1], self.small, dst=tint, interpolation=cv2.INTER_AREA)
+        self._foreground(p, tint)
         mean_a, mean_b = self._guided_model(g, p, self.fit_work)
         self._core(mean_a, mean_b, g)
         size = (self.width, self.height)
@@ -401,7 +408,7 @@ class Keyer(_KeyBase):
         else:
             mean_a, mean_b = self.coef[0], self.ratio
             mean_a.fill(0.0)
-            self._foreground(self.ratio)
+            self._foreground(self.ratio, self.coef[1])
             self._core(mean_a, mean_b, self.luma)
         rgba_k.matte_and_despill(rgba, (mean_a, mean_b, self.luma), self.grid, CELL, self.ramp,
                                  (self.primary, LIMITS[self.s.spill_limit], self.s.spill,
@@ -434,7 +441,8 @@ class PlanarKeyer(_KeyBase):
         # the guided filter's model a, b
         self.work = [np.zeros((hc, wc), np.float32) for _ in range(2)]
         self.zero_a = np.zeros((hc, wc), np.float32)
-        self.fg_cells = np.zeros((5, (hc + 1) // 2, (wc + 1) // 2), np.float32)
+        self.fg_cells = np.zeros((6, (hc + 1) // 2, (wc + 1) // 2), np.float32)
+        self.fg_picks = np.zeros((self.fg_cells.shape[1], 3, 9), np.float32)
         self.alpha = np.zeros((height, width), np.uint8)
         self._core_buffers(hc, wc)
         self.shaped = bool(settings.shrink or settings.feather)
@@ -457,8 +465,8 @@ class PlanarKeyer(_KeyBase):
     def _stats(self, y, u, v, c) -> None:
         planar_k.planar_ratio_and_stats((y, u, v), self.grid, CELL, (self.ccol0, self.ccolf),
                                         c.coefficients + LUMA709,
-                                        self.stats_key, self.ratio, self.guide, (self.sums, self.counts),
-                                        self.gcols, self.stats_rows)
+                                        self.stats_key, self.ratio, self.work[0], self.guide,
+                                        (self.sums, self.counts), self.gcols, self.stats_rows)
 
     def __call__(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, c, y_out: np.ndarray,
                  u_out: np.ndarray, v_out: np.ndarray, a_out: np.ndarray | None = None) -> None:
@@ -492,7 +500,7 @@ class PlanarKeyer(_KeyBase):
         if self.primary is None:
             self._start(lambda wanted: estimate_screen_planar(y, u, v, c, wanted))
         self._measure(self._stats, y, u, v, c)
-        self._foreground(self.ratio)
+        self._foreground(self.ratio, self.work[0])   # the tint, in the model's plane a
         if self.s.denoise:
             mean_a, mean_b = self._guided_model(self.guide, self.ratio, self.work)
         else:

@@ -266,3 +266,54 @@ def test_the_plate_keeps_what_it_saw_behind_a_subject():
     for _ in range(4):
         keyer(frame)
     assert np.array_equal(keyer.grid[1:3, 2:4], before)
+
+
+# -- the foreground scale: unmixing an edge with the foreground beside it --------------------
+
+def _red_on_blue(columns):
+    """A 12 x 24 blue screen whose columns 12.. are a red suit, with ``columns`` = {column:
+    (colour name or RGB, coverage over the screen)} before it."""
+    img = np.empty((12, 24, 3), np.float32)
+    img[:] = PALETTE["B"]
+    img[:, 12:] = PALETTE["R"]
+    for j, (colour, c) in columns.items():
+        fg = np.array(PALETTE[colour] if isinstance(colour, str) else colour, np.float32)
+        img[:, j] = c * fg + (1 - c) * np.array(PALETTE["B"], np.float32)
+    return np.clip(img + 0.5, 0, 255).astype(np.uint8)
+
+
+def _ramp(c):
+    """Alpha (0..255) the defaults' ramp gives a neutral mix at coverage ``c`` (0.06 .. 0.94
+    of the ratio: similarity 0.06, softness 0.88)."""
+    return 255 * (c - 0.06) / 0.88
+
+
+@pytest.mark.parametrize("planar", [False, True])
+def test_an_edge_of_a_saturated_colour_keys_at_its_coverage(planar):
+    """Red on blue is more opposed to the screen than neutral: a pixel at 40 % red looks like
+    70 % coverage of a grey. Unmixed with the red beside it, it keys at 40 %, as a grey edge
+    at 40 % does; the red itself stays opaque."""
+    from tests.test_planar import planar_key
+
+    img = _red_on_blue({10: ("R", 0.4), 11: ("R", 0.4)})
+    settings = KeySettings(color="blue", **NO_FILTER)
+    alpha = planar_key(img, settings)[1][3] if planar else key(img, settings)[..., 3]
+    # (column 10: on the planar path column 11's chroma mixes with the red's: 4:2:0)
+    assert abs(float(alpha[:, 10].max()) - _ramp(0.4)) <= 6, alpha[0]
+    assert abs(float(alpha[:, 10].min()) - _ramp(0.4)) <= 6, alpha[0]
+    assert alpha[:, 12:].min() == 255 and alpha[:, :8].max() == 0
+
+
+@pytest.mark.parametrize("planar", [False, True])
+def test_a_neutral_colour_beside_a_saturated_one_is_not_unmixed_with_it(planar):
+    """Grey beside the red suit at the screen's edge stays opaque, and a grey veil at 50 %
+    beside it keys at 50 %: neither lies on the way from the screen to the red, so neither is
+    scaled by the red's ratio (which would key the grey ~40 % transparent)."""
+    from tests.test_planar import planar_key
+
+    settings = KeySettings(color="blue", **NO_FILTER)
+    for c, want in ((1.0, 255), (0.5, _ramp(0.5))):
+        img = _red_on_blue({10: ((128, 128, 128), c), 11: ((128, 128, 128), c)})
+        alpha = planar_key(img, settings)[1][3] if planar else key(img, settings)[..., 3]
+        assert np.abs(alpha[:, 10].astype(float) - want).max() <= 6, alpha[0]
+

@@ -23,9 +23,11 @@ CORE_Q = np.float32(-4.0)
 
 @kernel
 def coarse_mask(mean_a, mean_b, guide, q_opaque, coarse, spans):
-    """``coarse[i, j]`` = 1 where any of the model's samples ``(2i..2i+1, 2j..2j+1)`` has
-    ``q = mean_a * guide + mean_b`` over ``q_opaque`` (not confidently opaque), else 0 (an odd
-    last row or column pools what it has); ``spans`` (coarse rows, 2) int64 gets each coarse
+    """``coarse[i, j]`` stays 1 where any of the model's samples ``(2i..2i+1, 2j..2j+1)`` has
+    ``q = mean_a * guide + mean_b`` over ``q_opaque`` (not confidently opaque), else becomes 0
+    (an odd last row or column pools what it has): ``coarse`` comes holding the same test of
+    the ratio before the foreground scale (``guided.foreground_scale``'s ``pre``), so a cell is
+    opaque when either calls it so; ``spans`` (coarse rows, 2) int64 gets each coarse
     row's first and last + 1 opaque cell (0, 0: none), from which the caller boxes them. Each
     row's loop is branch-free (it vectorises); one thread (~0.25 ms at 1080p: another parallel
     region would cost its threads' wake-up and wait as much)."""
@@ -41,10 +43,10 @@ def coarse_mask(mean_a, mean_b, guide, q_opaque, coarse, spans):
             j0 = 2 * cj
             q = max(max(a0[j0] * g0[j0] + b0[j0], a0[j0 + 1] * g0[j0 + 1] + b0[j0 + 1]),
                     max(a1[j0] * g1[j0] + b1[j0], a1[j0 + 1] * g1[j0 + 1] + b1[j0 + 1]))
-            row[cj] = np.uint8(1) if q > q_opaque else np.uint8(0)
+            row[cj] = row[cj] if q > q_opaque else np.uint8(0)
         if w % 2:
             q = max(a0[w - 1] * g0[w - 1] + b0[w - 1], a1[w - 1] * g1[w - 1] + b1[w - 1])
-            row[cw - 1] = np.uint8(1) if q > q_opaque else np.uint8(0)
+            row[cw - 1] = row[cw - 1] if q > q_opaque else np.uint8(0)
         lo = 0
         while lo < cw and row[lo] != 0:
             lo += 1

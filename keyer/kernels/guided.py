@@ -3,8 +3,9 @@ solid tolerance (``foreground_scale``), then the guided filter (He & Sun; box su
 reflected borders, row by row).
 
 Both key paths run them on the ratio at chroma resolution (half size on the RGBA path; see
-``keyer.keying._KeyBase``): ``foreground_scale`` rescales the ratio near the screen by the most
-foreground-like ratio around it and applies the solid tolerance; ``guided_fit`` fits the local
+``keyer.keying._KeyBase``): ``foreground_scale`` unmixes the ratio near the screen with the
+foreground beside it whose colour the sample's lies on the way to, and applies the solid
+tolerance; ``guided_fit`` fits the local
 linear model of the ratio by the luma guide (its coefficients are used as they are, not
 box-averaged again). Nothing is allocated per call: row buffers come in ``scratch``.
 """
@@ -27,121 +28,198 @@ def _solid(q, solid):
 
 
 @kernel
-def _scaled(q, k, solid):
-    """One ratio scaled by ``k`` towards 1 (``1 - (1 - q) * k``), then ``_solid``."""
+def _unmixed(x, t, kx, kt, ks, n, near):
+    """The coverage of a sample at ``(x, t)`` (``1 - q`` and its tint; both scale with coverage
+    along a mix with the screen, and every neutral colour is at (1, 0)) unmixed with the
+    ``n`` candidate foregrounds ``(kx, kt)`` around it (``ks``: the slope ``kt / kx`` of each
+    one's direction; all more opposed to the screen than neutral, ``kx`` > 1).
+
+    The candidate is the most opaque (largest ``kx``) of those whose direction is within
+    ``near`` (the tangent of the angle) of the sample's own (a mix lies on its foreground's ray
+    from the screen, nearer the screen), else the nearest in direction. The sample is then
+    split between that foreground K and neutral N, ``P = k K + m N`` (``k`` from the tint, no
+    lower than 0 and no higher than K alone), and its coverage is ``k + m``: on K's ray ``x /
+    x_K``, on neutral's ray ``x`` (the ratio unchanged)."""
+    zero = np.float32(0.0)
     one = np.float32(1.0)
-    return _solid(one - (one - q) * k, solid)
+    if x <= zero or n == 0:
+        return x
+    own = t / x
+    best = np.float32(1e30)
+    bx = one
+    bt = zero
+    for c in range(n):
+        s = ks[c]
+        cos = one + own * s   # tan(angle between) = |own - s| / (1 + own * s)
+        tan = abs(own - s) / cos if cos > zero else np.float32(1e20)
+        rank = -kx[c] if tan < near else tan + np.float32(10.0)
+        if rank < best:
+            best = rank
+            bx = kx[c]
+            bt = kt[c]
+    alone = x / bx
+    k = t / bt if abs(bt) > np.float32(1e-3) else alone
+    k = min(max(k, zero), alone)
+    return x - k * (bx - one)
 
 
 @kernel
-def _scale_row(row, kr, solid):
-    """``_scaled`` along one row of ratios, the scale ``kr`` given per cell of 2 samples and
-    taken bilinearly between cell centres (a sample sits a quarter cell off its cell's); only
-    ``_solid`` where the scale is 1 all along (most rows: nothing near is more than opaque)."""
-    w = row.shape[0]
-    cw = kr.shape[0]
-    f1 = np.float32(0.25)
-    f3 = np.float32(0.75)
-    low = np.float32(1.0)
-    for b in range(cw):
-        low = min(low, kr[b])
-    if low == np.float32(1.0):
-        for j in range(w):
-            row[j] = _solid(row[j], solid)
-        return
-    if cw == 1:
-        for j in range(w):
-            row[j] = _scaled(row[j], kr[0], solid)
-        return
-    row[0] = _scaled(row[0], kr[0], solid)
-    row[1] = _scaled(row[1], f3 * kr[0] + f1 * kr[1], solid)
-    inner = row[2:]
-    left = kr[:cw - 2]
-    mid = kr[1:cw - 1]
-    right = kr[2:]
-    for b in range(cw - 2):   # cells 1 .. cw - 2: samples 2b + 2 and 2b + 3
-        inner[2 * b] = _scaled(inner[2 * b], f1 * left[b] + f3 * mid[b], solid)
-        inner[2 * b + 1] = _scaled(inner[2 * b + 1], f3 * mid[b] + f1 * right[b], solid)
-    j = 2 * (cw - 1)
-    row[j] = _scaled(row[j], f1 * kr[cw - 2] + f3 * kr[cw - 1], solid)
-    if j + 1 < w:
-        row[j + 1] = _scaled(row[j + 1], kr[cw - 1], solid)
+def _candidates(q, tint, lo, a, b, kx, kt, ks):
+    """The candidate foregrounds around cell ``(a, b)``: of each cell of the 3x3 whose lowest
+    ratio ``lo`` is under 0, that sample's ``1 - q``, tint and slope, into ``kx``, ``kt``,
+    ``ks`` (9 each). Returns how many."""
+    h, w = q.shape
+    ch, cw = lo.shape
+    n = 0
+    for i in range(max(a - 1, 0), min(a + 2, ch)):
+        for j in range(max(b - 1, 0), min(b + 2, cw)):
+            m = lo[i, j]
+            if m < np.float32(0.0):
+                t = np.float32(0.0)
+                for y in range(min(2 * i + 1, h - 1), 2 * i - 1, -1):
+                    for x in range(min(2 * j + 1, w - 1), 2 * j - 1, -1):
+                        if q[y, x] == m:
+                            t = tint[y, x]
+                kx[n] = np.float32(1.0) - m
+                kt[n] = t
+                ks[n] = t / kx[n]
+                n += 1
+    return n
 
 
 @kernel_parallel
-def foreground_scale(q, solid, limits, cells):
+def foreground_scale(q, tint, solid, limits, cells, pre, picks):
     """In place on the ratio ``q`` (1 on the screen, 0 on a neutral foreground): near the
-    screen, rescale it by the local foreground's own ratio, then apply the solid tolerance
-    (``_solid``, ``solid`` as it takes it).
+    screen, unmix it with the foreground beside it (``_unmixed``), then apply the solid
+    tolerance (``_solid``, ``solid`` as it takes it).
 
     An edge pixel mixes the screen with the foreground beside it, ``q = 1 - c * (1 - q_f)``:
     a foreground more opposed to the screen than neutral (``q_f`` < 0: red on blue) makes the
-    coverage ``c`` look larger, an edge too opaque (a halo). Per cell of 2x2 samples: ``q_f``
-    = the lowest ratio within the 3x3 cells around it (6x6 samples), taken only where some
-    sample there is confidently screen (over ``screen_min``), and only between ``qf_min`` and
-    0 (``limits`` = (screen_min, qf_min)); then ``q' = 1 - (1 - q) / (1 - q_f)``, the scale
-    bilinear between cell centres. A veil or a strand away from the subject keeps its ratio
-    (nothing more opaque than neutral is near); the interior far from the screen is left
-    alone. ``cells`` (5, (h + 1) // 2, (w + 1) // 2) float32: per cell its min, max, their
-    row-wise 3-cell min and max (then the scale's rows), the scale. Each pass is a loop over
-    contiguous rows, in threads by rows; ~0.3 ms at 1080p (one thread)."""
-    screen_min, qf_min = limits
+    coverage ``c`` look larger, an edge too opaque (a halo). ``tint`` is a second colour
+    difference, linear in the mix like ``1 - q`` and 0 on every neutral colour, so that each
+    foreground lies on its own ray from the screen in (``1 - q``, ``tint``): a sample is
+    unmixed with the candidate whose ray it is on (a neutral colour beside a red suit, or a
+    veil, is not on the suit's ray: it keeps its ratio). Candidates: per cell of 2x2 samples,
+    its sample of lowest ratio; a sample looks at the 3x3 cells around its own (6x6 samples,
+    12 px on the planar path), and only where some sample there is confidently screen (over
+    ``screen_min``); the interior far from the screen is left alone.
+
+    ``limits`` = (screen_min, q_opaque, near): ``near`` the tangent of the angle within which
+    a sample counts as on a candidate's ray. ``pre`` (cells' shape, uint8) gets the core
+    matte's mask *before* the unmixing: 1 where a cell is not confidently opaque (some
+    sample's ratio, with the solid tolerance, over ``q_opaque``), so that a thin ring of
+    subject between a screen-coloured detail and the edge, which unmixes partly transparent,
+    still closes the detail off (``keyer.kernels.core.coarse_mask`` ands it in). ``cells``
+    (6, (h + 1) // 2, (w + 1) // 2) float32: per cell the lowest ratio, the lowest and
+    highest ratio of its row of 3 cells, whether to unmix there, and two planes; then the
+    unmixed ratios of its 4 samples (in the two row-of-3 planes and the other two), written
+    back once all are made (a sample's candidates are read from the ratio as it was).
+    ``picks`` (cell rows, 3, 9) float32: each row's candidates, as ``_candidates`` gives them. Each pass is a loop over contiguous rows,
+    in threads by rows."""
+    screen_min, q_opaque, near = limits
     h, w = q.shape
     ch, cw = cells.shape[1], cells.shape[2]
-    lo, hi, rlo, rhi, scale = cells[0], cells[1], cells[2], cells[3], cells[4]
+    lo, rlo, rhi, act = cells[0], cells[1], cells[2], cells[3]
+    out = (cells[1], cells[2], cells[4], cells[5])   # free once ``act`` is made
     zero = np.float32(0.0)
     one = np.float32(1.0)
-    f1 = np.float32(0.25)
-    f3 = np.float32(0.75)
-    half = w // 2
     for a in prange(ch):
-        r0 = q[2 * a]
-        r1 = q[min(2 * a + 1, h - 1)]
-        la = lo[a]
-        ha = hi[a]
-        for b in range(half):
-            la[b] = min(min(r0[2 * b], r0[2 * b + 1]), min(r1[2 * b], r1[2 * b + 1]))
-        for b in range(half):
-            ha[b] = max(max(r0[2 * b], r0[2 * b + 1]), max(r1[2 * b], r1[2 * b + 1]))
-        if w % 2:
-            la[cw - 1] = min(r0[w - 1], r1[w - 1])
-            ha[cw - 1] = max(r0[w - 1], r1[w - 1])
-        rl = rlo[a]
-        rh = rhi[a]
-        rl[0] = min(la[0], la[min(1, cw - 1)])
-        rh[0] = max(ha[0], ha[min(1, cw - 1)])
-        rl[cw - 1] = min(la[cw - 1], la[max(cw - 2, 0)])
-        rh[cw - 1] = max(ha[cw - 1], ha[max(cw - 2, 0)])
-        for b in range(1, cw - 1):
-            rl[b] = min(min(la[b - 1], la[b]), la[b + 1])
-        for b in range(1, cw - 1):
-            rh[b] = max(max(ha[b - 1], ha[b]), ha[b + 1])
-    for a in prange(ch):
-        up = rlo[max(a - 1, 0)]
-        mid = rlo[a]
-        down = rlo[min(a + 1, ch - 1)]
-        hup = rhi[max(a - 1, 0)]
-        hmid = rhi[a]
-        hdown = rhi[min(a + 1, ch - 1)]
-        sa = scale[a]
+        # per cell: the lowest ratio and the highest (in ``act``'s row until the next pass);
+        # then the lowest and highest of each row of 3 cells
+        i1 = min(2 * a + 1, h - 1)
+        ha = act[a]
+        _cell_row(q[2 * a], q[i1], lo[a], ha)
+        pa = pre[a]
         for b in range(cw):
-            qf = min(max(min(min(up[b], mid[b]), down[b]), qf_min), zero)
-            near = max(max(hup[b], hmid[b]), hdown[b]) > screen_min
-            sa[b] = np.true_divide(one, one - (qf if near else zero))
-    for a in prange(ch):   # the scale between cell rows, into the (now free) row buffers
-        up = scale[max(a - 1, 0)]
-        mid = scale[a]
-        down = scale[min(a + 1, ch - 1)]
-        k0 = rlo[a]
-        k1 = rhi[a]
+            pa[b] = np.uint8(1) if _solid(ha[b], solid) > q_opaque else np.uint8(0)
+        _three(lo[a], ha, rlo[a], rhi[a])
+    for a in prange(ch):   # unmix where the 3 x 3 cells hold a candidate and the screen
+        l0, l1, l2 = rlo[max(a - 1, 0)], rlo[a], rlo[min(a + 1, ch - 1)]
+        h0, h1, h2 = rhi[max(a - 1, 0)], rhi[a], rhi[min(a + 1, ch - 1)]
+        aa = act[a]
         for b in range(cw):
-            k0[b] = f1 * up[b] + f3 * mid[b]
-        for b in range(cw):
-            k1[b] = f3 * mid[b] + f1 * down[b]
-    for a in prange(ch):
-        _scale_row(q[2 * a], rlo[a], solid)
-        if 2 * a + 1 < h:
-            _scale_row(q[2 * a + 1], rhi[a], solid)
+            low = min(min(l0[b], l1[b]), l2[b])
+            high = max(max(h0[b], h1[b]), h2[b])
+            aa[b] = one if (low < zero) & (high > screen_min) else zero
+    for a in prange(ch):   # unmix the samples of those cells into 4 free planes
+        aa = act[a]
+        if _busy(aa):
+            kx, kt, ks = picks[a, 0], picks[a, 1], picks[a, 2]
+            for b in range(cw):
+                if aa[b] != zero:
+                    n = _candidates(q, tint, lo, a, b, kx, kt, ks)
+                    for k in range(4):
+                        i = min(2 * a + k // 2, h - 1)
+                        j = min(2 * b + k % 2, w - 1)
+                        out[k][a, b] = one - _unmixed(one - q[i, j], tint[i, j], kx, kt, ks,
+                                                      n, near)
+    for a in prange(ch):   # then into the ratio, and the solid tolerance
+        aa = act[a]
+        busy = _busy(aa)
+        for i in range(2 * a, min(2 * a + 2, h)):
+            qr = q[i]
+            if busy:
+                k0 = 2 * (i - 2 * a)
+                for b in range(cw):
+                    if aa[b] != zero:
+                        qr[2 * b] = out[k0][a, b]
+                        if 2 * b + 1 < w:
+                            qr[2 * b + 1] = out[k0 + 1][a, b]
+            for j in range(w):
+                qr[j] = _solid(qr[j], solid)
+
+
+@kernel
+def _busy(row):
+    """Whether any of ``row`` is not 0 (a max: it vectorises)."""
+    m = np.float32(0.0)
+    for b in range(row.shape[0]):
+        m = max(m, abs(row[b]))
+    return m != np.float32(0.0)
+
+
+@kernel
+def _three(lo, hi, rlo, rhi):
+    """``rlo[b]`` = the lowest of ``lo[b - 1 .. b + 1]``, ``rhi[b]`` the highest of ``hi``'s
+    (the row's ends take what they have); the inner loops vectorise."""
+    cw = lo.shape[0]
+    rlo[0] = min(lo[0], lo[min(1, cw - 1)])
+    rhi[0] = max(hi[0], hi[min(1, cw - 1)])
+    rlo[cw - 1] = min(lo[cw - 1], lo[max(cw - 2, 0)])
+    rhi[cw - 1] = max(hi[cw - 1], hi[max(cw - 2, 0)])
+    for b in range(1, cw - 1):
+        rlo[b] = min(min(lo[b - 1], lo[b]), lo[b + 1])
+    for b in range(1, cw - 1):
+        rhi[b] = max(max(hi[b - 1], hi[b]), hi[b + 1])
+
+
+@kernel
+def _cell_row(q0, q1, lo, hi):
+    """One row of cells of 2x2 samples (rows ``q0``/``q1`` of the ratio; an odd last column
+    or row pools what it has): each cell's lowest and highest ratio. Vectorises."""
+    w = q0.shape[0]
+    cw = lo.shape[0]
+    for b in range(w // 2):
+        lo[b] = min(min(q0[2 * b], q0[2 * b + 1]), min(q1[2 * b], q1[2 * b + 1]))
+    for b in range(w // 2):
+        hi[b] = max(max(q0[2 * b], q0[2 * b + 1]), max(q1[2 * b], q1[2 * b + 1]))
+    if w % 2:
+        lo[cw - 1] = min(q0[w - 1], q1[w - 1])
+        hi[cw - 1] = max(q0[w - 1], q1[w - 1])
+
+
+@kernel
+def _candidate(q, tint, a, b, lo, lt, ls):
+    """Cell ``(a, b)``'s candidate foreground: the tint of its sample of lowest ratio ``lo[a,
+    b]`` (under 0), and the slope ``tint / (1 - ratio)`` of its direction."""
+    h, w = q.shape
+    t = np.float32(0.0)
+    for i in range(min(2 * a + 1, h - 1), 2 * a - 1, -1):
+        for j in range(min(2 * b + 1, w - 1), 2 * b - 1, -1):
+            if q[i, j] == lo[a, b]:
+                t = tint[i, j]
+    lt[a, b] = t
+    ls[a, b] = t / (np.float32(1.0) - lo[a, b])
 
 
 @kernel

@@ -63,6 +63,23 @@ def _difference(r, g, b, primary, balance):
 
 
 @kernel
+def _tint_weights(primary):
+    """The tint's weights on (R, G, B): the first other channel minus the second (as
+    ``_split`` orders them). A colour's tint against the local screen ``S`` with ratio ``q``
+    is ``(w . C - q * w . S) / d_S``: its two other channels' excess difference plus the
+    screen's times ``1 - q``, so it is 0 for every neutral colour (``q`` = 0, ``w . (1, 1, 1)``
+    = 0) and, like ``1 - q``, scales with coverage along a mix with the screen
+    (``keyer.kernels.guided.foreground_scale``)."""
+    one = np.float32(1.0)
+    zero = np.float32(0.0)
+    if primary == 1:
+        return one, zero, -one
+    if primary == 2:
+        return one, -one, zero
+    return zero, one, -one
+
+
+@kernel
 def _despill(r, g, b, primary, limit_mode, spill, lum_p):
     """Limit the primary channel to max / average / min of the others (``limit_mode`` 0/1/2),
     removing ``spill`` of the excess and adding back the luminance it carried."""
@@ -127,8 +144,8 @@ def _row_weights(ci, cell, gh):
 
 
 @kernel_parallel
-def planar_ratio_and_stats(planes, grid, cell, cols, colour, key, ratio, guide, stats, gcols,
-                           scratch):
+def planar_ratio_and_stats(planes, grid, cell, cols, colour, key, ratio, tint, guide, stats,
+                           gcols, scratch):
     """``rgba.ratio_and_screen_stats`` at chroma resolution, straight from 4:2:0 planes
     ``planes`` = (Y', Cb, Cr) of an even size.
 
@@ -139,8 +156,8 @@ def planar_ratio_and_stats(planes, grid, cell, cols, colour, key, ratio, guide, 
     grid row to every chroma column (``cols`` = (col0, colf): each column's left cell and
     weight), so the bilinear screen estimate at a sample is one blend of two rows;
     ``planar_compose`` reuses it. Per chroma sample: its block's RGB (``_block_rgb``), the
-    ratio (as there, the local screen's R, G, B and ``d`` blended between two ``gcols`` rows)
-    and ``guide`` = that luma in 0..1. Screen statistics count
+    ratio and its ``tint`` (as there, the local screen's R, G, B and ``d`` blended between two
+    ``gcols`` rows) and ``guide`` = that luma in 0..1. Screen statistics count
     each block as its 4 pixels: a 0/1 weight per sample is summed per chroma column over a grid
     row's rows, then per cell. Each row's work is branch-free loops over contiguous rows, which
     LLVM vectorises. Threads split the rows by grid row (``cell`` is even): no races.
@@ -162,6 +179,7 @@ def planar_ratio_and_stats(planes, grid, cell, cols, colour, key, ratio, guide, 
     wr = f32(lr / 255.0)
     wg = f32(lg / 255.0)
     wb = f32(lb / 255.0)
+    tw_r, tw_g, tw_b = _tint_weights(primary)
     for a in prange(gh):
         for c in range(4):
             for cj in range(wc):
@@ -180,6 +198,7 @@ def planar_ratio_and_stats(planes, grid, cell, cols, colour, key, ratio, guide, 
             ur = u[ci]
             vr = v[ci]
             qr = ratio[ci]
+            tr = tint[ci]
             gr = guide[ci]
             for cj in range(wc):
                 sr = r0[cj] + fy * (r1[cj] - r0[cj])
@@ -192,6 +211,7 @@ def planar_ratio_and_stats(planes, grid, cell, cols, colour, key, ratio, guide, 
                 d = _difference(r - sr, g - sg, b - sb, primary, balance)
                 q = (one if ok else zero) + d * inv
                 qr[cj] = q
+                tr[cj] = (tw_r * (r - q * sr) + tw_g * (g - q * sg) + tw_b * (b - q * sb)) * inv
                 gr[cj] = wr * r + wg * g + wb * b
                 m = one if (q > screen_min) & (q < screen_max) else zero
                 acc[0, cj] += m * r

@@ -59,6 +59,23 @@ def _difference(r, g, b, primary, balance):
 
 
 @kernel
+def _tint_weights(primary):
+    """The tint's weights on (R, G, B): the first other channel minus the second (as
+    ``_split`` orders them). A colour's tint against the local screen ``S`` with ratio ``q``
+    is ``(w . C - q * w . S) / d_S``: its two other channels' excess difference plus the
+    screen's times ``1 - q``, so it is 0 for every neutral colour (``q`` = 0, ``w . (1, 1, 1)``
+    = 0) and, like ``1 - q``, scales with coverage along a mix with the screen
+    (``keyer.kernels.guided.foreground_scale``)."""
+    one = np.float32(1.0)
+    zero = np.float32(0.0)
+    if primary == 1:
+        return one, zero, -one
+    if primary == 2:
+        return one, -one, zero
+    return zero, one, -one
+
+
+@kernel
 def _despill(r, g, b, primary, limit_mode, spill, lum_p):
     """Limit the primary channel to max / average / min of the others (``limit_mode`` 0/1/2),
     removing ``spill`` of the excess and adding back the luminance it carried."""
@@ -185,7 +202,8 @@ def _grid_row(grid, gy, rows):
 
 
 @kernel_parallel
-def ratio_and_screen_stats(rgba, grid, cell, cols, colour, key, ratio, guide, stats, rows):
+def ratio_and_screen_stats(rgba, grid, cell, cols, colour, key, ratio, tint, guide, stats,
+                           rows):
     """Per pixel: the ratio ``q = 1 + d(pixel - S) / d_S`` against the local screen ``S``
     (1 on the screen, 0 on any neutral foreground, falling linearly with coverage along any
     mix of a foreground with the screen); per grid cell: sums and counts of pixels that look
@@ -202,7 +220,8 @@ def ratio_and_screen_stats(rgba, grid, cell, cols, colour, key, ratio, guide, st
     column's left cell and weight, computed once per size). ``key`` = (primary 0/1/2,
     balance, screen_min, screen_max): a pixel counts as screen when its ratio is between
     ``screen_min`` and ``screen_max``. The ratio is written as it is (the solid tolerance
-    comes after, ``guided.foreground_scale``). ``guide`` gets the luma ``(Kr, Kg, Kb) =
+    comes after, ``guided.foreground_scale``), and its ``tint`` (``_tint_weights``: 0 on
+    every neutral colour, scaling with coverage like ``1 - q``). ``guide`` gets the luma ``(Kr, Kg, Kb) =
     colour`` gives, in 0..1: the full-resolution guide for the matte filter. ``stats`` =
     (sums (gh, gw, 3), counts (gh, gw)) float32. Threads split the rows by grid row, so the
     statistics have no races. ``rows`` (grid rows, 4, grid columns + 1) float32: each grid
@@ -215,6 +234,7 @@ def ratio_and_screen_stats(rgba, grid, cell, cols, colour, key, ratio, guide, st
     wr = np.float32(kr / 255.0)
     wg = np.float32(kg / 255.0)
     wb = np.float32(kb / 255.0)
+    tw_r, tw_g, tw_b = _tint_weights(primary)
     h, w = ratio.shape
     gh, gw = grid.shape[0], grid.shape[1]
     for gi in prange(gh):
@@ -236,6 +256,8 @@ def ratio_and_screen_stats(rgba, grid, cell, cols, colour, key, ratio, guide, st
                 d = _difference(r - sr, g - sg, b - sb, primary, balance)
                 q = np.float32(1.0) + d / ds if ds > 1.0 else np.float32(0.0)
                 ratio[i, j] = q
+                t = tw_r * (r - q * sr) + tw_g * (g - q * sg) + tw_b * (b - q * sb)
+                tint[i, j] = t / ds if ds > 1.0 else np.float32(0.0)
                 guide[i, j] = wr * r + wg * g + wb * b
                 if screen_min < q < screen_max:
                     cj = j // cell
