@@ -21,9 +21,11 @@ anchor at its strongest on each). Scores, per scored frame then averaged (alpha 
 * ``spill``: the screen's primary channel's mean excess over the larger other channel in the
   keyed colour, near the subject's edge (``spill``; FFmpeg's with ``despill`` after it).
 
-``python benchmarks/quality.py [--size 1280x720] [--frames 24]`` prints the table and writes it
-to ``benchmarks/results/quality-<time>.json``. ``tests/test_quality.py`` runs the same scores on
-a smaller set.
+``python benchmarks/quality.py [--size 1280x720] [--frames 24] [--veil R,G,B]`` prints the table
+and writes it to ``benchmarks/results/quality-<time>.json``; ``--veil`` renders the veil in
+another colour (the set's is a warm white, ``samples.make_samples.VEIL``: how far a key that
+does not know the veil's colour is off depends on it, docs/quality.md).
+``tests/test_quality.py`` runs the same scores on a smaller set.
 """
 from __future__ import annotations
 
@@ -210,6 +212,7 @@ def main(argv=None) -> int:
     ap.add_argument("--size", default="1280x720")
     ap.add_argument("--frames", type=int, default=24)
     ap.add_argument("--step", type=int, default=4, help="score every STEP-th frame")
+    ap.add_argument("--veil", help="the veil's colour, R,G,B (0..255); default the set's")
     a = ap.parse_args(argv)
     try:
         width, height = (int(v) for v in a.size.lower().split("x"))
@@ -217,6 +220,16 @@ def main(argv=None) -> int:
         ap.error(f"--size {a.size!r}: use WIDTHxHEIGHT, e.g. 1280x720")
     if width < 64 or height < 64 or width % 2 or height % 2 or a.frames < a.step or a.step < 1:
         ap.error("--size: even, at least 64x64; --frames at least --step (1 or more)")
+    if a.veil:
+        import samples.make_samples as make_samples
+
+        try:
+            veil = tuple(float(v) for v in a.veil.split(","))
+        except ValueError:
+            veil = ()
+        if len(veil) != 3 or not all(0 <= v <= 255 for v in veil):
+            ap.error(f"--veil {a.veil!r}: use R,G,B, each 0..255, e.g. 232,232,232")
+        make_samples.VEIL = veil
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for kind in ("green", "blue"):
@@ -224,12 +237,15 @@ def main(argv=None) -> int:
             wanted = range(a.step - 1, a.frames, a.step)
             truth = make_hard_clip(path, kind, width, height, a.frames, wanted)
             rows += measure(path, kind, truth)
-    print(f"hard set, {width}x{height}, {a.frames} frames, every {a.step}th scored")
+    from samples.make_samples import VEIL
+
+    print(f"hard set, {width}x{height}, {a.frames} frames, every {a.step}th scored, veil {VEIL}")
     print(table(rows))
     from benchmarks import result_path
 
     out = result_path("quality")
-    out.write_text(json.dumps({"size": [width, height], "frames": a.frames, "rows": rows,
+    out.write_text(json.dumps({"size": [width, height], "frames": a.frames, "veil": VEIL,
+                               "rows": rows,
                                "time": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=1))
     print(f"wrote {out}")
     return 0

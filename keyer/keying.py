@@ -8,8 +8,9 @@ screen. For a green screen, with each channel's excess over the plate ``e = C - 
 ``d_S = S_G - (balance*min(S_R, S_B) + (1-balance)*max(S_R, S_B))``. It is 1 on the screen, 0 on
 any neutral foreground, and falls linearly with coverage along any mix of a foreground with
 the screen (the excesses scale with coverage, so the larger one stays the larger): soft edges
-and veils come out as soft as they are. Near the screen the ratio is rescaled by the local
-foreground's own (a red suit on blue looks more than opaque: its edges would be too opaque);
+and veils come out as soft as they are. Near the screen a sample is unmixed with the
+foreground beside it whose colour it lies on the way to (a red suit on blue looks more than
+opaque: its edges would be too opaque), found by a second difference, the tint;
 ratios up to ``tolerance`` (light spill on a solid subject) key opaque; above it the ramp
 (``similarity``/``softness``) runs through 50 % at a ratio of 0.5. A luma-guided filter over
 the ratio steadies noisy screens; the core matte fills small transparent islands enclosed by
@@ -182,8 +183,9 @@ class _KeyBase:
         # the core matte: confidently opaque = alpha >= 0.9, as a ratio (the ramp inverted)
         self.q_opaque = np.float32(self.hi - (0.9 / self.inv_clip + settings.clip_black)
                                    / self.inv_width)
-        # the local foreground scale's limits: confidently screen, confidently opaque (for the
-        # core matte's mask before it), and how near in direction a mix lies to its foreground
+        # the foreground scale's limits: confidently screen, confidently opaque (for the core
+        # matte's mask before the unmixing), and how near in direction a mix lies to its
+        # foreground (the tangent of UNMIX_ANGLE)
         self.fg_limits = (np.float32(SCREEN_MIN), self.q_opaque,
                           np.float32(np.tan(UNMIX_ANGLE)))
         self.grow = np.ones((3, 3), np.uint8)
