@@ -275,22 +275,24 @@ class _KeyBase:
         self.core_box = np.zeros(4, np.int64)
         self.fill_cells = int(self.s.fill_holes / 100.0 * self.coarse.size)
 
-    def _core(self, mean_a: np.ndarray, mean_b: np.ndarray, guide: np.ndarray) -> None:
-        """The core matte, on the model ``q = mean_a * guide + mean_b``: transparent islands
+    def _core(self, slope: np.ndarray, offset: np.ndarray, guide: np.ndarray) -> None:
+        """The core matte, on the model ``q = slope * guide + offset``: transparent islands
         enclosed by confidently opaque subject, no larger than ``fill_holes`` % of the picture,
         become solid (``core_k.FILLED``).
 
         Rule: cells of 2x2 model samples (4x4 px on the planar path) are opaque when all
-        their samples are (alpha >= 0.9); the other cells' 8-connected components are labelled
-        (OpenCV) around the candidates (``core_k.candidate_box``: none on most frames, and
-        then nothing is labelled); a component reaching the screen outside (or the picture's
-        edge) is left alone, as is one larger than the limit. So an island is filled only if a ring of opaque subject at least one
-        cell wide closes it off everywhere and it is small: a patch, a reflection, a hole
-        keyed through the screen-coloured part of a costume; a real gap stays open.
+        their samples are (alpha >= 0.9), in the model or in the ratio before the foreground
+        scale's unmixing (which can thin a ring around a screen-coloured detail); the other
+        cells' 8-connected components are labelled (OpenCV) around the candidates
+        (``core_k.candidate_box``: none on most frames, and then nothing is labelled); a
+        component reaching the screen outside (or the picture's edge) is left alone, as is one
+        larger than the limit. So an island is filled only if a ring of opaque subject at
+        least one cell wide closes it off everywhere and it is small: a patch, a reflection, a
+        hole keyed through the screen-coloured part of a costume; a real gap stays open.
         """
         if self.fill_cells <= 0:
             return
-        core_k.coarse_mask(mean_a, mean_b, guide, self.q_opaque, self.coarse, self.core_spans)
+        core_k.coarse_mask(slope, offset, guide, self.q_opaque, self.coarse, self.core_spans)
         core_k.candidate_box(self.coarse, self.core_spans, self.core_cols, self.core_box)
         r0, r1, c0, c1 = (int(v) for v in self.core_box)
         if r1 == r0:
@@ -314,7 +316,7 @@ class _KeyBase:
         lut = island.astype(np.uint8)
         # grown by a cell into the ring: a sample there that the chroma calls opaque can hold
         # pixels of the island that luma (the guided model) would key out
-        core_k.fill_core(cv2.dilate(lut[labels], self.grow), r0, c0, mean_a, mean_b)
+        core_k.fill_core(cv2.dilate(lut[labels], self.grow), r0, c0, slope, offset)
 
     def _foreground(self, q: np.ndarray, tint: np.ndarray) -> None:
         """The local foreground scale and the solid tolerance, in place on the ratio ``q``
@@ -394,11 +396,11 @@ class Keyer(_KeyBase):
         cv2.resize(self.ratio, self.small, dst=p, interpolation=cv2.INTER_AREA)
         cv2.resize(self.coef[1], self.small, dst=tint, interpolation=cv2.INTER_AREA)
         self._foreground(p, tint)
-        mean_a, mean_b = self._guided_model(g, p, self.fit_work)
-        self._core(mean_a, mean_b, g)
+        slope, offset = self._guided_model(g, p, self.fit_work)
+        self._core(slope, offset, g)
         size = (self.width, self.height)
-        cv2.resize(mean_a, size, dst=self.coef[0], interpolation=cv2.INTER_LINEAR)
-        cv2.resize(mean_b, size, dst=self.coef[1], interpolation=cv2.INTER_LINEAR)
+        cv2.resize(slope, size, dst=self.coef[0], interpolation=cv2.INTER_LINEAR)
+        cv2.resize(offset, size, dst=self.coef[1], interpolation=cv2.INTER_LINEAR)
         return self.coef[0], self.coef[1]
 
     def __call__(self, rgba: np.ndarray) -> None:
@@ -406,13 +408,13 @@ class Keyer(_KeyBase):
             self._start(lambda wanted: estimate_screen(rgba[..., :3], wanted))
         self._measure(self._stats, rgba)
         if self.s.denoise:
-            mean_a, mean_b = self._guided()
+            slope, offset = self._guided()
         else:
-            mean_a, mean_b = self.coef[0], self.ratio
-            mean_a.fill(0.0)
+            slope, offset = self.coef[0], self.ratio
+            slope.fill(0.0)
             self._foreground(self.ratio, self.coef[1])
-            self._core(mean_a, mean_b, self.luma)
-        rgba_k.matte_and_despill(rgba, (mean_a, mean_b, self.luma), self.grid, CELL, self.ramp,
+            self._core(slope, offset, self.luma)
+        rgba_k.matte_and_despill(rgba, (slope, offset, self.luma), self.grid, CELL, self.ramp,
                                  (self.primary, LIMITS[self.s.spill_limit], self.s.spill,
                                   LUMA709[self.primary]))
         self._update_grid()
@@ -504,13 +506,13 @@ class PlanarKeyer(_KeyBase):
         self._measure(self._stats, y, u, v, c)
         self._foreground(self.ratio, self.work[0])   # the tint, in the model's plane a
         if self.s.denoise:
-            mean_a, mean_b = self._guided_model(self.guide, self.ratio, self.work)
+            slope, offset = self._guided_model(self.guide, self.ratio, self.work)
         else:
-            mean_a, mean_b = self.zero_a, self.ratio
-        self._core(mean_a, mean_b, self.guide)
+            slope, offset = self.zero_a, self.ratio
+        self._core(slope, offset, self.guide)
         s = self.s
         pre = self.pre if self.shaped else matte
-        planar_k.planar_alpha(y, (mean_a, mean_b), c.coefficients, self.ramp, self.alpha_rows,
+        planar_k.planar_alpha(y, (slope, offset), c.coefficients, self.ramp, self.alpha_rows,
                               pre)
         if self.shaped:   # OpenCV shapes a contiguous matte; the result goes to ``matte``
             np.copyto(self.alpha, pre)
@@ -521,7 +523,7 @@ class PlanarKeyer(_KeyBase):
             mode = planar_k.TO_RGBA
         else:
             mode = planar_k.OVER_BACKGROUND if self.flatten else planar_k.TO_PLANES
-        planar_k.planar_compose((y, u, v), (pre, matte), (mean_a, mean_b, self.guide), self.gcols,
+        planar_k.planar_compose((y, u, v), (pre, matte), (slope, offset, self.guide), self.gcols,
                                 CELL, c.coefficients + BT709_LIMITED, self.ramp,
                                 (self.primary, LIMITS[s.spill_limit], s.spill,
                                  LUMA709[self.primary]),

@@ -22,22 +22,22 @@ CORE_Q = np.float32(-4.0)
 
 
 @kernel
-def coarse_mask(mean_a, mean_b, guide, q_opaque, coarse, spans):
+def coarse_mask(slope, offset, guide, q_opaque, coarse, spans):
     """``coarse[i, j]`` stays 1 where any of the model's samples ``(2i..2i+1, 2j..2j+1)`` has
-    ``q = mean_a * guide + mean_b`` over ``q_opaque`` (not confidently opaque), else becomes 0
+    ``q = slope * guide + offset`` over ``q_opaque`` (not confidently opaque), else becomes 0
     (an odd last row or column pools what it has): ``coarse`` comes holding the same test of
     the ratio before the foreground scale (``guided.foreground_scale``'s ``pre``), so a cell is
     opaque when either calls it so; ``spans`` (coarse rows, 2) int64 gets each coarse
     row's first and last + 1 opaque cell (0, 0: none), from which the caller boxes them. Each
     row's loop is branch-free (it vectorises); one thread (~0.25 ms at 1080p: another parallel
     region would cost its threads' wake-up and wait as much)."""
-    h, w = mean_b.shape
+    h, w = offset.shape
     ch, cw = coarse.shape
     for ci in range(ch):
         i0 = 2 * ci
         i1 = min(i0 + 1, h - 1)
-        a0, b0, g0 = mean_a[i0], mean_b[i0], guide[i0]
-        a1, b1, g1 = mean_a[i1], mean_b[i1], guide[i1]
+        a0, b0, g0 = slope[i0], offset[i0], guide[i0]
+        a1, b1, g1 = slope[i1], offset[i1], guide[i1]
         row = coarse[ci]
         for cj in range(w // 2):
             j0 = 2 * cj
@@ -93,10 +93,10 @@ def candidate_box(coarse, spans, cols, box):
 
 
 @kernel
-def fill_core(fill, r0, c0, mean_a, mean_b):
+def fill_core(fill, r0, c0, slope, offset):
     """Samples under the coarse cells marked in ``fill`` (a box of the coarse mask whose top
     left cell is ``(r0, c0)``) become ``FILLED``: slope 0, offset ``FILLED``."""
-    h, w = mean_b.shape
+    h, w = offset.shape
     fh, fw = fill.shape
     for a in range(fh):
         for b in range(fw):
@@ -104,5 +104,5 @@ def fill_core(fill, r0, c0, mean_a, mean_b):
                 continue
             for i in range(2 * (r0 + a), min(2 * (r0 + a) + 2, h)):
                 for j in range(2 * (c0 + b), min(2 * (c0 + b) + 2, w)):
-                    mean_a[i, j] = 0.0
-                    mean_b[i, j] = FILLED
+                    slope[i, j] = 0.0
+                    offset[i, j] = FILLED

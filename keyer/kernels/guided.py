@@ -114,8 +114,8 @@ def foreground_scale(q, tint, solid, limits, cells, pre, picks):
     highest ratio of its row of 3 cells, whether to unmix there, and two planes; then the
     unmixed ratios of its 4 samples (in the two row-of-3 planes and the other two), written
     back once all are made (a sample's candidates are read from the ratio as it was).
-    ``picks`` (cell rows, 3, 9) float32: each row's candidates, as ``_candidates`` gives them. Each pass is a loop over contiguous rows,
-    in threads by rows."""
+    ``picks`` (cell rows, 3, 9) float32: each row's candidates, as ``_candidates`` gives them.
+    Each pass is a loop over contiguous rows, in threads by rows."""
     screen_min, q_opaque, near = limits
     h, w = q.shape
     ch, cw = cells.shape[1], cells.shape[2]

@@ -234,7 +234,7 @@ def planar_ratio_and_stats(planes, grid, cell, cols, colour, key, ratio, tint, g
 def planar_alpha(y, model, colour, matte, rows, alpha):
     """Full-resolution alpha from the chroma-resolution guided-filter model (even width).
 
-    ``q = A * luma + B`` with (A, B) = ``model`` (mean_a, mean_b) upsampled bilinearly with
+    ``q = A * luma + B`` with (A, B) = ``model`` (slope, offset) upsampled bilinearly with
     MPEG-2 siting (vertically between luma rows; horizontally on even columns, so an odd
     column takes the mean of its neighbours) and ``luma`` = the pixel's Y' (of ``y``, read with
     ``colour``, the eight reading constants) in 0..1; then, with ``matte`` = (hi, inv_width,
@@ -244,7 +244,7 @@ def planar_alpha(y, model, colour, matte, rows, alpha):
     the model interpolated to its row, so nothing is allocated per call (an ``np.empty`` here
     also made loading the kernel import numba's array library: ~40 ms of start-up).
     """
-    mean_a, mean_b = model
+    slope, offset = model
     y_off, y_scale, _, _, _, _, _, _ = colour
     hi, inv_width, clip_black, inv_clip = matte
     h, w = y.shape
@@ -265,10 +265,10 @@ def _alpha_row(yr, model, i, ramp, buf, out):
     """One row of ``planar_alpha``: the model interpolated to row ``i`` into ``buf`` (two
     rows of chroma width + 1), then the row's alpha into ``out`` (``yr``: its luma;
     ``ramp`` = (s0, s1, gs, go): ``alpha = s0 + s1 * q`` with luma ``(Y' - go) * gs``)."""
-    mean_a, mean_b = model
+    slope, offset = model
     ra, rb = buf
     s0, s1, gs, go = ramp
-    hc, wc = mean_a.shape
+    hc, wc = slope.shape
     zero = np.float32(0.0)
     half = np.float32(0.5)
     sy = (i + 0.5) * 0.5 - 0.5
@@ -280,8 +280,8 @@ def _alpha_row(yr, model, i, ramp, buf, out):
     r1 = r0 + 1 if r0 + 1 < hc else hc - 1
     gy = np.float32(1.0) - fy
     for k in range(wc):
-        ra[k] = gy * mean_a[r0, k] + fy * mean_a[r1, k]
-        rb[k] = gy * mean_b[r0, k] + fy * mean_b[r1, k]
+        ra[k] = gy * slope[r0, k] + fy * slope[r1, k]
+        rb[k] = gy * offset[r0, k] + fy * offset[r1, k]
     ra[wc] = ra[wc - 1]
     rb[wc] = rb[wc - 1]
     for k in range(wc):
@@ -322,7 +322,7 @@ def _block_colours(strip, fit, screen, fy, colour, matte, despill, blocks):
     the colour as it is.
 
     ``strip`` = the strip's luma rows and chroma samples (y0, y1, u, v); ``fit`` = the ratio's
-    model and guide (mean_a, mean_b, guide); ``screen`` = the screen's R, G, B along the grid
+    model and guide (slope, offset, guide); ``screen`` = the screen's R, G, B along the grid
     rows above and below (``gcols`` rows), blended by ``fy``; ``colour`` = the eight reading
     constants then the output's (Kr, Kb), float32; ``matte`` = (hi, inv_width, clip_black,
     inv_clip) and ``despill`` = (primary, limit_mode, spill, lum_p), float32.
@@ -550,7 +550,7 @@ def planar_compose(planes, mattes, model, gcols, cell, colour, matte, despill, m
 
     ``planes`` = the input's (Y', Cb, Cr); ``mattes`` = (pre, alpha): the matte before
     shrink/feather and after; ``model`` = the ratio's guided-filter model and its guide
-    (mean_a, mean_b, guide) at chroma resolution; ``gcols`` is this frame's screen grid (cells of
+    (slope, offset, guide) at chroma resolution; ``gcols`` is this frame's screen grid (cells of
     ``cell`` px) interpolated to chroma columns, as ``planar_ratio_and_stats`` left it.
     ``colour`` = the eight reading constants (float32), then the output's matrix (Kr, Kb) and
     range (Y' black, Y' span, C zero, C span): ``Y = black + span * Y'``, ``C = zero + span * C'``
@@ -577,7 +577,7 @@ def planar_compose(planes, mattes, model, gcols, cell, colour, matte, despill, m
     """
     y, u, v = planes
     pre, alpha = mattes
-    mean_a, mean_b, guide = model
+    slope, offset, guide = model
     y_off, y_scale, c_off, c_scale, rv, gu, gv, bu, kr, kb, y_black, y_span, c_zero, c_span = colour
     hi, inv_width, clip_black, inv_clip = matte
     primary, limit_mode, spill, lum_p = despill
@@ -629,7 +629,7 @@ def planar_compose(planes, mattes, model, gcols, cell, colour, matte, despill, m
             a0, a1, fy = _row_weights(ci, cell, gh)
             blocks = (dyb[:n], ysb[:n], rb[:n], gb[:n], bb[:n])
             _block_colours((y[i0, j0:j1], y[i1, j0:j1], u[ci, lo:hi_], v[ci, lo:hi_]),
-                           (mean_a[ci, lo:hi_], mean_b[ci, lo:hi_], guide[ci, lo:hi_]),
+                           (slope[ci, lo:hi_], offset[ci, lo:hi_], guide[ci, lo:hi_]),
                            (gcols[a0, 0, lo:hi_], gcols[a0, 1, lo:hi_], gcols[a0, 2, lo:hi_],
                             gcols[a1, 0, lo:hi_], gcols[a1, 1, lo:hi_], gcols[a1, 2, lo:hi_]),
                            fy, bc, mc, dc, blocks)

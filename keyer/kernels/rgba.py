@@ -221,11 +221,11 @@ def ratio_and_screen_stats(rgba, grid, cell, cols, colour, key, ratio, tint, gui
     balance, screen_min, screen_max): a pixel counts as screen when its ratio is between
     ``screen_min`` and ``screen_max``. The ratio is written as it is (the solid tolerance
     comes after, ``guided.foreground_scale``), and its ``tint`` (``_tint_weights``: 0 on
-    every neutral colour, scaling with coverage like ``1 - q``). ``guide`` gets the luma ``(Kr, Kg, Kb) =
-    colour`` gives, in 0..1: the full-resolution guide for the matte filter. ``stats`` =
-    (sums (gh, gw, 3), counts (gh, gw)) float32. Threads split the rows by grid row, so the
-    statistics have no races. ``rows`` (grid rows, 4, grid columns + 1) float32: each grid
-    row's buffer for the screen along it.
+    every neutral colour, scaling with coverage like ``1 - q``). ``guide`` gets the luma
+    ``(Kr, Kg, Kb) = colour`` gives, in 0..1: the full-resolution guide for the matte filter.
+    ``stats`` = (sums (gh, gw, 3), counts (gh, gw)) float32. Threads split the rows by grid
+    row, so the statistics have no races. ``rows`` (grid rows, 4, grid columns + 1) float32:
+    each grid row's buffer for the screen along it.
     """
     col0, colf = cols
     primary, balance, screen_min, screen_max = key
@@ -292,8 +292,8 @@ def _grid_sample(grid, cell, i, j, ch):
 def matte_and_despill(rgba, model, grid, cell, matte, despill):
     """Alpha from the filtered ratio, then spill removal, in place on ``rgba``.
 
-    ``model`` = (mean_a, mean_b, guide): the ratio is the guided filter's output
-    ``mean_a * guide + mean_b`` (pass ``mean_a`` = 0 and ``mean_b`` = the ratio to use it
+    ``model`` = (slope, offset, guide): the ratio is the guided filter's output
+    ``slope * guide + offset`` (pass ``slope`` = 0 and ``offset`` = the ratio to use it
     unfiltered). ``matte`` = (hi, inv_width, clip_black, inv_clip):
     ``alpha = clip((hi - ratio) * inv_width)``, then clip black/white:
     ``alpha = clip((alpha - clip_black) * inv_clip)``.
@@ -306,13 +306,13 @@ def matte_and_despill(rgba, model, grid, cell, matte, despill):
     removed) is added back to all three channels, so edges neither darken nor brighten. With
     the ``max`` limit a yellow stays yellow.
     """
-    mean_a, mean_b, guide = model
+    slope, offset, guide = model
     hi, inv_width, clip_black, inv_clip = matte
     primary, limit_mode, spill, lum_p = despill
     h, w = guide.shape
     for i in prange(h):
         for j in range(w):
-            q = mean_a[i, j] * guide[i, j] + mean_b[i, j]
+            q = slope[i, j] * guide[i, j] + offset[i, j]
             a = (hi - q) * inv_width
             a = (a - clip_black) * inv_clip
             if a < 0.0:
