@@ -385,6 +385,7 @@ class Keyer(_KeyBase):
         self.grid_rows = np.zeros((self.grid.shape[0], 4, gw + 1), np.float32)   # the stats' rows
 
     def _stats(self, rgba: np.ndarray) -> None:
+        # the tint goes to coef[1] (free until the model is upsampled into it)
         rgba_k.ratio_and_screen_stats(rgba, self.grid, CELL, (self.col0, self.colf), LUMA709,
                                       self.stats_key, self.ratio, self.coef[1], self.luma,
                                       (self.sums, self.counts), self.grid_rows)

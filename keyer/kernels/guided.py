@@ -5,9 +5,9 @@ reflected borders, row by row).
 Both key paths run them on the ratio at chroma resolution (half size on the RGBA path; see
 ``keyer.keying._KeyBase``): ``foreground_scale`` unmixes the ratio near the screen with the
 foreground beside it whose colour the sample's lies on the way to, and applies the solid
-tolerance; ``guided_fit`` fits the local
-linear model of the ratio by the luma guide (its coefficients are used as they are, not
-box-averaged again). Nothing is allocated per call: row buffers come in ``scratch``.
+tolerance; ``guided_fit`` fits the local linear model of the ratio by the luma guide (its
+coefficients are used as they are, not box-averaged again). Nothing is allocated per call:
+buffers come in ``cells``, ``picks`` and ``scratch``.
 """
 from __future__ import annotations
 
@@ -206,20 +206,6 @@ def _cell_row(q0, q1, lo, hi):
     if w % 2:
         lo[cw - 1] = min(q0[w - 1], q1[w - 1])
         hi[cw - 1] = max(q0[w - 1], q1[w - 1])
-
-
-@kernel
-def _candidate(q, tint, a, b, lo, lt, ls):
-    """Cell ``(a, b)``'s candidate foreground: the tint of its sample of lowest ratio ``lo[a,
-    b]`` (under 0), and the slope ``tint / (1 - ratio)`` of its direction."""
-    h, w = q.shape
-    t = np.float32(0.0)
-    for i in range(min(2 * a + 1, h - 1), 2 * a - 1, -1):
-        for j in range(min(2 * b + 1, w - 1), 2 * b - 1, -1):
-            if q[i, j] == lo[a, b]:
-                t = tint[i, j]
-    lt[a, b] = t
-    ls[a, b] = t / (np.float32(1.0) - lo[a, b])
 
 
 @kernel
