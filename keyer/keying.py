@@ -48,6 +48,11 @@ COMPOSE_CHUNKS = 64  # strip chunks of the planar compose
 # 50 % (ratio ~0.5) or a screen-tinted detail well under the screen's saturation never does.
 # The window is symmetric about 1, so on a noisy screen the mean it keeps is not biased.
 SCREEN_MIN = 0.85
+# ... and when its purity (its own colour difference over its primary channel, which light
+# and shade leave alone) is at least PURITY_MIN of the screen's: a light veil or smoke over a
+# brighter part of the screen can match the plate's colour difference (a neutral veil adds the
+# same to every channel), never its purity, so the plate cannot learn it and creep into it.
+PURITY_MIN = 0.85
 SOLID_BLEND = 0.15  # ratio span over which the solid tolerance blends back into the ramp
 SOLID_FLOOR = 0.15  # how far under the ramp's opaque end the ratio may go (see guided._solid)
 FIRST_PASSES = 3  # measure passes on the first frame, each from the better plate
@@ -201,13 +206,19 @@ class _KeyBase:
         if colour is not None:
             self.primary = int(np.argmax(colour))
             self.screen = tuple(float(c) for c in colour)
+            # the purity is the real screen's: a colour given as #00FF00 is purer than any
+            wanted = {1: "green", 2: "blue"}.get(self.primary)
+            measured = estimate(wanted)[1] if wanted else self.screen
         else:
             self.primary, self.screen = estimate(name)
+            measured = self.screen
         self.grid[..., 0], self.grid[..., 1], self.grid[..., 2] = self.screen
         self.grid[..., 3] = screen_k.screen_difference(self.screen, self.primary, self.s.balance)
-        # what the ratio kernels take as ``key``: the primary, balance and the plate's window
+        # what the ratio kernels take as ``key``: the primary, balance, the plate's window and
+        # the purity a pixel needs to teach it
+        floor = PURITY_MIN * screen_k.purity(measured, self.primary, self.s.balance)
         self.stats_key = (self.primary, np.float32(self.s.balance), np.float32(SCREEN_MIN),
-                          np.float32(2.0 - SCREEN_MIN))
+                          np.float32(2.0 - SCREEN_MIN), np.float32(floor))
 
     def _update_grid(self, rate: float = 0.5) -> None:
         """Teach the clean plate this frame's statistics (see ``screen_k.grid_blend``).

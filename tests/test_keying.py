@@ -252,6 +252,35 @@ def test_a_veil_keeps_its_alpha_and_is_not_learned_as_screen(start):
     assert keyer.seen[1:3, 1:3].sum() == (0 if start == 0 else 4)   # under it: what it saw
 
 
+def test_light_smoke_over_a_brighter_screen_is_not_learned_as_screen():
+    """A light grey at 25 % adds the same to every channel, so over a part of the screen a
+    third brighter than the border its colour difference is the screen's: by that alone the
+    clean plate took part of it for screen and keyed it at 11-13 % (on the hard set's 25 %
+    smoke it crept in frame by frame, to 0.5 % by the eighth). Its purity (colour difference
+    over the green channel) is three quarters of the screen's, which light and shade never
+    change, so it never teaches the plate: it keys at its coverage (the ramp's start makes
+    25 % 22 %) on every frame."""
+    from keyer.keying import Keyer
+
+    h, w = 64, 128
+    light = np.linspace(1.3, 0.8, w, dtype=np.float32)[None, :, None]
+    screen = np.array(PALETTE["G"], np.float32) * light * np.ones((h, 1, 1), np.float32)
+    screen[8:56, 8:64] = 0.75 * screen[8:56, 8:64] + 0.25 * 200.0
+    keyer = Keyer(KeySettings(color="green"), w, h)
+    frame = np.empty((h, w, 4), np.uint8)
+    want = 255 * (0.25 - 0.06) / 0.88
+    for _ in range(12):
+        frame[..., :3] = np.clip(screen + 0.5, 0, 255).astype(np.uint8)
+        keyer(frame)
+        smoke = frame[12:52, 12:60, 3].astype(float)
+        assert abs(smoke.mean() - want) < 6, smoke.mean()
+    assert frame[:, 72:, 3].max() == 0
+    from tests.test_planar import planar_key   # the planar path's plate: the same rule
+
+    alpha = planar_key(np.clip(screen + 0.5, 0, 255).astype(np.uint8), KeySettings(color="green"))[1][3]
+    assert abs(alpha[12:52, 12:60].mean() - want) < 6, alpha[12:52, 12:60].mean()
+
+
 def test_the_plate_keeps_what_it_saw_behind_a_subject():
     """Screen cells the subject covers keep the colour they had before it came."""
     from keyer.keying import Keyer

@@ -43,6 +43,14 @@ def screen_difference(rgb: tuple[float, float, float], primary: int, balance: fl
     return _difference(rgb[0], rgb[1], rgb[2], primary, 1.0 - balance)
 
 
+def purity(rgb: tuple[float, float, float], primary: int, balance: float) -> float:
+    """A colour's own difference (``_difference``) over its primary channel: the share of it
+    that is the screen's hue. Light and shade scale every channel alike and leave it alone; a
+    mix with any other colour lowers it (``keyer.keying.PURITY_MIN``)."""
+    p = rgb[primary]
+    return _difference(rgb[0], rgb[1], rgb[2], primary, balance) / p if p > 0 else 0.0
+
+
 @kernel
 def grid_means(sums, counts, min_count, trend, fresh, num, den):
     """Per cell: mean screen colour (``fresh``), and for the normalised convolution its
