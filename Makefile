@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DEMO_IN  := samples/green.mp4
 DEMO_OUT := out/demo.webm
 
-.PHONY: demo test test-ray bench bench-batch bench-stickers bench-quality headroom memcheck samples clean browser ffmpeg
+.PHONY: demo test test-cold test-ray bench bench-batch bench-stickers bench-quality headroom memcheck samples clean browser ffmpeg
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,8 +35,13 @@ browser:
 	    (apt-get update -qq >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1) \
 	    || echo "chromium not installed: the dashboard browser test will be skipped"; }
 
+# The suite in parallel, a worker per core (pytest-xdist); the cold-cache and Ray tests apart.
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
+
+# A first job on an empty kernel cache, then `keyer warm`: jobs after it compile nothing.
+test-cold: $(STAMP)
+	$(BIN)/python -m pytest -q -m cold
 
 # keyer batch --ray on a local Ray: installs the ray extra into the venv, runs the tests marked ray.
 test-ray: $(STAMP)

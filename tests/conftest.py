@@ -41,8 +41,8 @@ def run_cli(*args: str, timeout: float = 120, **kwargs) -> subprocess.CompletedP
 
 # ---------------------------------------------------------------- a cold cache, warmed beside the suite
 # On an empty kernel cache, a first job compiles its kernels and `keyer warm` compiles the rest
-# (~1 min of one core in all). tests/test_warm.py checks both; started as soon as the tests are
-# collected, the work runs on the second core beside the rest of the suite.
+# (~2 min of one core in all). tests/test_warm.py checks both (marked cold: `make test-cold`);
+# started as soon as the tests are collected, the work runs beside any other tests selected.
 COLD_SCRIPT = """
 import subprocess, sys
 from pathlib import Path
@@ -56,6 +56,7 @@ subprocess.run(keyer + ["warm"], check=True)
 """
 
 
+@pytest.hookimpl(trylast=True)   # after -m has deselected: only when the cold tests run
 def pytest_collection_modifyitems(session, config, items):
     import tempfile
 

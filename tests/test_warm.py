@@ -14,6 +14,8 @@ from keyer import report
 from tests.clips import make_clip
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.cold
+
 
 def events(path):
     return [json.loads(line) for line in path.read_text().splitlines()]
