@@ -22,9 +22,12 @@ anchor at its strongest on each). Scores, per scored frame then averaged (alpha 
   keyed colour, near the subject's edge (``spill``; FFmpeg's with ``despill`` after it).
 
 ``python benchmarks/quality.py [--size 1280x720] [--frames 24] [--veil R,G,B]`` prints the table
-and writes it to ``benchmarks/results/quality-<time>.json``; ``--veil`` renders the veil in
+and writes it to ``benchmarks/results/quality-<time>.json``. The set can be varied, to see that
+the key does not fit only it (docs/quality.md, "The set varied"): ``--veil`` renders the veil in
 another colour (the set's is a warm white, ``samples.make_samples.VEIL``: how far a key that
-does not know the veil's colour is off depends on it, docs/quality.md).
+does not know the veil's colour is off depends on it), ``--veil-alpha`` at another opacity
+(smoke, a dense veil), ``--suit`` the suit in another colour, ``--light`` the light more or less
+uneven, ``--brightness`` the screen darker or brighter, ``--noise`` more or less noise.
 ``tests/test_quality.py`` runs the same scores on a smaller set.
 """
 from __future__ import annotations
@@ -213,6 +216,12 @@ def main(argv=None) -> int:
     ap.add_argument("--frames", type=int, default=24)
     ap.add_argument("--step", type=int, default=4, help="score every STEP-th frame")
     ap.add_argument("--veil", help="the veil's colour, R,G,B (0..255); default the set's")
+    ap.add_argument("--veil-alpha", type=float, help="the veil's opacity, 0..1 (the set's: 0.5)")
+    ap.add_argument("--suit", help="the suit's colour, R,G,B (the set's: 150,40,50)")
+    ap.add_argument("--light", type=float, help="how uneven the light is, 1 = the set's "
+                    "(-25..+20 %%), 2 = twice that")
+    ap.add_argument("--brightness", type=float, help="the screen's brightness (the set's: 1)")
+    ap.add_argument("--noise", type=float, help="the sensor noise's sigma (the set's: 2.5)")
     a = ap.parse_args(argv)
     try:
         width, height = (int(v) for v in a.size.lower().split("x"))
@@ -220,16 +229,31 @@ def main(argv=None) -> int:
         ap.error(f"--size {a.size!r}: use WIDTHxHEIGHT, e.g. 1280x720")
     if width < 64 or height < 64 or width % 2 or height % 2 or a.frames < a.step or a.step < 1:
         ap.error("--size: even, at least 64x64; --frames at least --step (1 or more)")
-    if a.veil:
-        import samples.make_samples as make_samples
+    import samples.make_samples as make_samples
 
+    def colour(option, text):
         try:
-            veil = tuple(float(v) for v in a.veil.split(","))
+            rgb = tuple(float(v) for v in text.split(","))
         except ValueError:
-            veil = ()
-        if len(veil) != 3 or not all(0 <= v <= 255 for v in veil):
-            ap.error(f"--veil {a.veil!r}: use R,G,B, each 0..255, e.g. 232,232,232")
-        make_samples.VEIL = veil
+            rgb = ()
+        if len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb):
+            ap.error(f"{option} {text!r}: use R,G,B, each 0..255, e.g. 232,232,232")
+        return rgb
+
+    varied = {}
+    if a.veil:
+        varied["VEIL"] = colour("--veil", a.veil)
+    if a.suit:
+        varied["SUIT"] = colour("--suit", a.suit)
+    for option, name, lo, hi in (("veil_alpha", "VEIL_ALPHA", 0.0, 1.0), ("light", "LIGHT", 0.0, 3.0),
+                                 ("brightness", "BRIGHTNESS", 0.2, 1.5), ("noise", "NOISE", 0.0, 30.0)):
+        value = getattr(a, option)
+        if value is not None:
+            if not lo <= value <= hi:
+                ap.error(f"--{option.replace('_', '-')} {value}: use {lo:g}..{hi:g}")
+            varied[name] = value
+    for name, value in varied.items():
+        setattr(make_samples, name, value)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for kind in ("green", "blue"):
@@ -237,14 +261,15 @@ def main(argv=None) -> int:
             wanted = range(a.step - 1, a.frames, a.step)
             truth = make_hard_clip(path, kind, width, height, a.frames, wanted)
             rows += measure(path, kind, truth)
-    from samples.make_samples import VEIL
-
-    print(f"hard set, {width}x{height}, {a.frames} frames, every {a.step}th scored, veil {VEIL}")
+    VEIL = make_samples.VEIL
+    print(f"hard set, {width}x{height}, {a.frames} frames, every {a.step}th scored, veil {VEIL}"
+          + "".join(f", {k.lower()} {v}" for k, v in varied.items() if k != "VEIL"))
     print(table(rows))
     from benchmarks import result_path
 
     out = result_path("quality")
     out.write_text(json.dumps({"size": [width, height], "frames": a.frames, "veil": VEIL,
+                               "varied": {k.lower(): v for k, v in varied.items()},
                                "rows": rows,
                                "time": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=1))
     print(f"wrote {out}")
