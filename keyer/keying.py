@@ -49,9 +49,10 @@ COMPOSE_CHUNKS = 64  # strip chunks of the planar compose
 # The window is symmetric about 1, so on a noisy screen the mean it keeps is not biased.
 SCREEN_MIN = 0.85
 # ... and when its purity (its own colour difference over its primary channel, which light
-# and shade leave alone) is at least PURITY_MIN of the screen's: a light veil or smoke over a
-# brighter part of the screen can match the plate's colour difference (a neutral veil adds the
-# same to every channel), never its purity, so the plate cannot learn it and creep into it.
+# and shade leave alone) is within PURITY_MIN..2 - PURITY_MIN of the screen's: a light veil or
+# smoke over a brighter part of the screen can match the plate's colour difference (a neutral
+# veil adds the same to every channel), never its purity, so the plate cannot learn it and
+# creep into it. Symmetric too, so that on a noisy screen the plate's mean is not biased.
 PURITY_MIN = 0.85
 SOLID_BLEND = 0.15  # ratio span over which the solid tolerance blends back into the ramp
 SOLID_FLOOR = 0.15  # how far under the ramp's opaque end the ratio may go (see guided._solid)
@@ -216,9 +217,10 @@ class _KeyBase:
         self.grid[..., 3] = screen_k.screen_difference(self.screen, self.primary, self.s.balance)
         # what the ratio kernels take as ``key``: the primary, balance, the plate's window and
         # the purity a pixel needs to teach it
-        floor = PURITY_MIN * screen_k.purity(measured, self.primary, self.s.balance)
+        purity = screen_k.purity(measured, self.primary, self.s.balance)
         self.stats_key = (self.primary, np.float32(self.s.balance), np.float32(SCREEN_MIN),
-                          np.float32(2.0 - SCREEN_MIN), np.float32(floor))
+                          np.float32(2.0 - SCREEN_MIN), np.float32(PURITY_MIN * purity),
+                          np.float32((2.0 - PURITY_MIN) * purity))
 
     def _update_grid(self, rate: float = 0.5) -> None:
         """Teach the clean plate this frame's statistics (see ``screen_k.grid_blend``).

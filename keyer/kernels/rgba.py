@@ -218,9 +218,9 @@ def ratio_and_screen_stats(rgba, grid, cell, cols, colour, key, ratio, tint, gui
     white veil on green). ``grid`` is (gh, gw, 4) float32: the screen's R, G, B and ``d_S`` per
     cell of ``cell`` px, sampled bilinearly at cell centres (``cols`` = (col0, colf): each
     column's left cell and weight, computed once per size). ``key`` = (primary 0/1/2,
-    balance, screen_min, screen_max, purity): a pixel counts as screen when its ratio is
-    between ``screen_min`` and ``screen_max`` and its own ``_difference`` is over ``purity``
-    times its primary channel (``keyer.keying.PURITY_MIN``). The ratio is written as it is (the solid tolerance
+    balance, screen_min, screen_max, purity_min, purity_max): a pixel counts as screen when its
+    ratio is between ``screen_min`` and ``screen_max`` and its own ``_difference`` between
+    ``purity_min`` and ``purity_max`` times its primary channel (``keyer.keying.PURITY_MIN``). The ratio is written as it is (the solid tolerance
     comes after, ``guided.foreground_scale``), and its ``tint`` (``_tint_weights``: 0 on
     every neutral colour, scaling with coverage like ``1 - q``). ``guide`` gets the luma
     ``(Kr, Kg, Kb) = colour`` gives, in 0..1: the full-resolution guide for the matte filter.
@@ -229,7 +229,7 @@ def ratio_and_screen_stats(rgba, grid, cell, cols, colour, key, ratio, tint, gui
     each grid row's buffer for the screen along it.
     """
     col0, colf = cols
-    primary, balance, screen_min, screen_max, pure = key
+    primary, balance, screen_min, screen_max, pure_min, pure_max = key
     sums, counts = stats
     kr, kg, kb = colour
     wr = np.float32(kr / 255.0)
@@ -261,7 +261,8 @@ def ratio_and_screen_stats(rgba, grid, cell, cols, colour, key, ratio, tint, gui
                 tint[i, j] = t / ds if ds > 1.0 else np.float32(0.0)
                 guide[i, j] = wr * r + wg * g + wb * b
                 p, _, _ = _split(r, g, b, primary)
-                if screen_min < q < screen_max and _difference(r, g, b, primary, balance) > pure * p:
+                own = _difference(r, g, b, primary, balance)
+                if screen_min < q < screen_max and pure_min * p < own < pure_max * p:
                     cj = j // cell
                     sums[gi, cj, 0] += r
                     sums[gi, cj, 1] += g
