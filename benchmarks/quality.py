@@ -245,8 +245,10 @@ def main(argv=None) -> int:
         varied["VEIL"] = colour("--veil", a.veil)
     if a.suit:
         varied["SUIT"] = colour("--suit", a.suit)
-    for option, name, lo, hi in (("veil_alpha", "VEIL_ALPHA", 0.0, 1.0), ("light", "LIGHT", 0.0, 3.0),
-                                 ("brightness", "BRIGHTNESS", 0.2, 1.5), ("noise", "NOISE", 0.0, 30.0)):
+    for option, name, lo, hi in (("veil_alpha", "VEIL_ALPHA", 0.0, 1.0),
+                                 ("light", "LIGHT", 0.0, 3.0),
+                                 ("brightness", "BRIGHTNESS", 0.2, 1.5),
+                                 ("noise", "NOISE", 0.0, 30.0)):
         value = getattr(a, option)
         if value is not None:
             if not lo <= value <= hi:

@@ -207,7 +207,8 @@ class _KeyBase:
         if colour is not None:
             self.primary = int(np.argmax(colour))
             self.screen = tuple(float(c) for c in colour)
-            # the purity is the real screen's: a colour given as #00FF00 is purer than any
+            # the purity is the real screen's, measured on the border: a colour given as
+            # #00FF00 is purer than any real screen
             wanted = {1: "green", 2: "blue"}.get(self.primary)
             measured = estimate(wanted)[1] if wanted else self.screen
         else:

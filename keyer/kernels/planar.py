@@ -150,8 +150,8 @@ def planar_ratio_and_stats(planes, grid, cell, cols, colour, key, ratio, tint, g
     ``planes`` = (Y', Cb, Cr) of an even size.
 
     ``colour`` = the eight reading constants, then ``(Kr, Kg, Kb)`` of the guide's luma;
-    ``key`` = (primary, balance, screen_min, screen_max, purity_min, purity_max) and ``stats`` = (sums, counts), as
-    there. First
+    ``key`` = (primary, balance, screen_min, screen_max, purity_min, purity_max) and
+    ``stats`` = (sums, counts), as there. First
     ``gcols`` (gh, 4, chroma width): the grid (cells of ``cell`` px) interpolated along each
     grid row to every chroma column (``cols`` = (col0, colf): each column's left cell and
     weight), so the bilinear screen estimate at a sample is one blend of two rows;

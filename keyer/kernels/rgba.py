@@ -220,8 +220,9 @@ def ratio_and_screen_stats(rgba, grid, cell, cols, colour, key, ratio, tint, gui
     column's left cell and weight, computed once per size). ``key`` = (primary 0/1/2,
     balance, screen_min, screen_max, purity_min, purity_max): a pixel counts as screen when its
     ratio is between ``screen_min`` and ``screen_max`` and its own ``_difference`` between
-    ``purity_min`` and ``purity_max`` times its primary channel (``keyer.keying.PURITY_MIN``). The ratio is written as it is (the solid tolerance
-    comes after, ``guided.foreground_scale``), and its ``tint`` (``_tint_weights``: 0 on
+    ``purity_min`` and ``purity_max`` times its primary channel (``keyer.keying.PURITY_MIN``).
+    The ratio is written as it is (the solid tolerance comes after,
+    ``guided.foreground_scale``), and its ``tint`` (``_tint_weights``: 0 on
     every neutral colour, scaling with coverage like ``1 - q``). ``guide`` gets the luma
     ``(Kr, Kg, Kb) = colour`` gives, in 0..1: the full-resolution guide for the matte filter.
     ``stats`` = (sums (gh, gw, 3), counts (gh, gw)) float32. Threads split the rows by grid
