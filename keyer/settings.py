@@ -103,6 +103,11 @@ class KeySettings:
                                    "keeping their colour (screen-coloured details, reflections); "
                                    "larger ones (the gap between an arm and the body) stay open. "
                                    "0 = off.")
+    faint: bool = param(True, option="--no-faint", negate=True,
+                        help="Cut faint coverage at --similarity everywhere, as on the screen's "
+                             "noise. By default coverage whose luma differs from the screen's "
+                             "there (beyond the screen's own noise) keys as it is: smoke, hair "
+                             "tips, the tails of motion blur.")
 
     def __post_init__(self) -> None:
         key_color(self.color)

@@ -155,7 +155,7 @@ def test_planar_key_follows_the_rgba_key(settings):
     # transparent where the other is (within the soft edge's last levels, which the paths'
     # different chroma resolutions put either side of 0 since the ramp reaches further out)
     assert ((ao <= 16) == (ref <= 16)).mean() > 0.99
-    assert ((ao == 0) == (ref == 0)).mean() > 0.98
+    assert ((ao == 0) == (ref == 0)).mean() > 0.97   # 0.979 (0.980 before faint coverage)
     assert ((ao == 255) == (ref == 255)).mean() > 0.99
     # colour where both are opaque: the same picture, within rounding
     both = (ao == 255) & (ref == 255)

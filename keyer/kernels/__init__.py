@@ -4,7 +4,8 @@
   pixel's ratio against the local screen, with the screen's statistics; then matte and despill).
 * ``planar``: the planar path: the same key from 8-bit 4:2:0 Y'CbCr planes at chroma
   resolution, straight to the encoder's planes (or to RGBA for the effects), no RGB frame.
-* ``guided``: the guided filter that steadies the ratio (both paths).
+* ``guided``: the ratio's foreground scale and the guided filter that steadies it, with the
+  faint coverage luma confirms kept on its model (both paths).
 * ``screen``: the local screen estimate, a grid renewed from each frame's statistics (both paths).
 * ``encode``: a keyed RGBA frame to the encoder's Y'CbCr(A) planes.
 

@@ -6,14 +6,24 @@ Both key paths run them on the ratio at chroma resolution (half size on the RGBA
 ``keyer.keying._KeyBase``): ``foreground_scale`` unmixes the ratio near the screen with the
 foreground beside it whose colour the sample's lies on the way to, and applies the solid
 tolerance; ``guided_fit`` fits the local linear model of the ratio by the luma guide (its
-coefficients are used as they are, not box-averaged again). Nothing is allocated per call:
-buffers come in ``cells``, ``picks`` and ``scratch``.
+coefficients are used as they are, not box-averaged again) and, row by row, keeps the faint
+coverage luma confirms (``keep_faint``, below). Nothing is allocated per call: buffers come in
+``cells``, ``picks``, ``scratch`` and ``buf``.
+
+Faint coverage: the ramp's start (``--similarity``) cuts the faint end of every matte, because
+at chroma resolution the screen's noise and the plate's small errors look like faint coverage.
+Smoke, strand tips and the tails of motion blur are faint coverage too, and the start took the
+same share off them. Luma tells them apart: where a sample's luma differs from the clean
+plate's there by more than the screen's own noise (``screen_noise`` measures it), in a way no
+shadow gives, and its coverage is over the noise too, the model keys its coverage as it is.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from keyer._jit import kernel, kernel_parallel, prange
+
+SPAN = 32   # samples the faint-coverage rule scans at once for any faint one
 
 
 @kernel
@@ -252,15 +262,21 @@ def _add_row(acc, row):
 
 
 @kernel_parallel
-def guided_fit(guide, src, r, eps, scratch, a_out, b_out):
+def guided_fit(guide, src, r, eps, scratch, a_out, b_out, faint, keep):
     """Per pixel, the guided filter's local linear model of ``src`` by ``guide`` over a
     (2r+1)^2 box (reflected borders): ``a = cov(g, s) / (var(g) + eps)``, ``b = mean(s) -
     a * mean(g)``. One pass: the four box means come from column sums of the rows in reach.
     ``scratch`` (chunks, 9, w + 2r) float32: one set of row buffers per chunk of rows (the
-    rows are split into that many chunks), so nothing is allocated per call."""
+    rows are split into that many chunks), so nothing is allocated per call. With ``keep``,
+    each row's model then keeps its faint coverage (``keep_faint``, with ``faint``) while the
+    row is in the cache."""
     h, w = guide.shape
     n = np.float32(1.0 / ((2 * r + 1) * (2 * r + 1)))
     nchunk = scratch.shape[0]
+    # a parallel loop takes arrays and scalars, not tuples holding arrays: unpacked here,
+    # packed again inside
+    plate, cols, px, cell, gate, linear = faint
+    col0, colf = cols
     for t in prange(nchunk):
         rows = scratch[t]
         cg = rows[0, :w]
@@ -296,3 +312,169 @@ def guided_fit(guide, src, r, eps, scratch, a_out, b_out):
                 a = np.true_divide(mgs[j] - mg[j] * ms[j], mgg[j] - mg[j] * mg[j] + eps)
                 ar[j] = a
                 br[j] = ms[j] - a * mg[j]
+            if keep:
+                _faint_row(ar, br, guide[i], i, (plate, (col0, colf), px, cell, gate, linear))
+
+
+@kernel
+def _plate_rows(plate, px, cell, i):
+    """The two plate rows around model row ``i`` (its centre at ``px`` px per sample) and the
+    lower one's weight: bilinear between cell centres, clamped."""
+    gh = plate.shape[0]
+    gy = (px * i + 0.5 * px) / cell - 0.5
+    r0 = int(np.floor(gy))
+    fy = np.float32(gy - r0)
+    if r0 < 0:
+        r0 = 0
+        fy = np.float32(0.0)
+    r1 = r0 + 1 if r0 + 1 < gh else gh - 1
+    return plate[r0], plate[r1], fy
+
+
+@kernel
+def _plate_luma(rows, cols, j):
+    """The plate's luma at column ``j`` between the ``rows`` of ``_plate_rows``; ``cols`` =
+    (col0, colf) of the model's columns."""
+    p0, p1, fy = rows
+    col0, colf = cols
+    c0 = col0[j]
+    c1 = min(c0 + 1, p0.shape[0] - 1)
+    fx = colf[j]
+    top = p0[c0] + fx * (p0[c1] - p0[c0])
+    return top + fy * (p1[c0] + fx * (p1[c1] - p1[c0]) - top)
+
+
+@kernel
+def plate_luma(grid, luma, plate):
+    """``plate`` (gh, gw) = the luma of the grid's screen colour (its R, G, B; ``luma`` =
+    (Kr, Kg, Kb) / 255, so 0..1 like the guide)."""
+    kr, kg, kb = luma
+    for a in range(grid.shape[0]):
+        for b in range(grid.shape[1]):
+            plate[a, b] = kr * grid[a, b, 0] + kg * grid[a, b, 1] + kb * grid[a, b, 2]
+
+
+@kernel
+def _faint_row(sr, orow, gr, i, faint):
+    """``keep_faint`` on row ``i``: its model (``sr``, ``orow``) by its guide ``gr``; ``faint``
+    = (plate, cols, px, cell, gate, linear), as there. Spans of ``SPAN`` samples with no
+    sample in range are passed over after a vectorised scan."""
+    plate, cols, px, cell, gate, linear = faint
+    m0, m_inv, centre, l0, l_inv, c_end, c_inv = gate
+    k, k0 = linear
+    zero = np.float32(0.0)
+    one = np.float32(1.0)
+    rows = _plate_rows(plate, px, cell, i)
+    w = sr.shape[0]
+    for j0 in range(0, w, SPAN):
+        j1 = min(j0 + SPAN, w)
+        hits = 0
+        for j in range(j0, j1):
+            c = one - (sr[j] * gr[j] + orow[j])
+            hits += (c > m0) & (c < c_end)
+        if hits == 0:
+            continue
+        for j in range(j0, j1):
+            a = sr[j]
+            b = orow[j]
+            g = gr[j]
+            c = one - (a * g + b)
+            if c <= m0 or c >= c_end:
+                continue
+            ys = _plate_luma(rows, cols, j)
+            dy = g - ys - centre
+            dy = min(abs(dy), abs(dy + c * ys))
+            wt = (min((c - m0) * m_inv, one) * min(max((dy - l0) * l_inv, zero), one)
+                  * min((c_end - c) * c_inv, one))
+            sr[j] = a + wt * (k * a - a)
+            orow[j] = b + wt * (k * b + k0 - b)
+
+
+@kernel_parallel
+def keep_faint(slope, offset, guide, faint):
+    """Faint coverage that luma confirms, in place on the model ``q = slope * guide +
+    offset``: each sample's model moves towards ``linear`` = (k, k0), ``q' = k * q + k0``
+    (with which the ramp keys coverage as it is, no start), by the weight
+
+        w = ramp(c; m0, m1) * ramp(min(|dy|, |dy + c * Ys|); l0, l1) * ramp(-c; -c_end, -c_mid)
+
+    with ``c = 1 - q`` at the sample's own luma, ``dy`` its luma over the plate's ``Ys`` less
+    the screen's own (``centre``), and each ramp 0..1 between its two limits. ``faint`` =
+    (plate, cols, px, cell, gate, linear): ``plate`` (gh, gw) the clean plate's luma per cell
+    of ``cell`` px (``plate_luma``), ``cols`` = (col0, colf) of the model's columns in cells,
+    ``px`` px per sample, ``gate`` = (m0, 1 / (m1 - m0), centre, l0, 1 / (l1 - l0), c_end,
+    1 / (c_end - c_mid)).
+
+    Chroma noise and a chroma edge bled by 4:2:0 and the codec leave luma at the screen's
+    (``dy`` nothing), and a shade of the screen (a mix with black: a shadow) changes it by
+    exactly ``-c * Ys`` (``dy + c * Ys`` nothing): either is no evidence, and the ramp's start
+    still cuts them; anything else in front of the screen changes both. The last factor ends
+    it where the ramp itself keys more than coverage (its midpoint with the defaults).
+    ``guided_fit`` does the same on each row as it fits it; this is for a model not fitted
+    (``--denoise 0``). Most samples are screen or opaque (``c`` outside m0..c_end): spans of
+    them cost a vectorised scan."""
+    plate, cols, px, cell, gate, linear = faint   # unpacked: see guided_fit
+    col0, colf = cols
+    for i in prange(slope.shape[0]):
+        _faint_row(slope[i], offset[i], guide[i], i, (plate, (col0, colf), px, cell, gate, linear))
+
+
+@kernel
+def _median(x):
+    """The (upper) median of ``x``, which is reordered in place: Hoare's selection, written
+    out (Numba's sort would load its array library at start-up)."""
+    k = x.shape[0] // 2
+    lo, hi = 0, x.shape[0] - 1
+    while lo < hi:
+        pivot = x[(lo + hi) // 2]
+        i, j = lo, hi
+        while i <= j:
+            while x[i] < pivot:
+                i += 1
+            while x[j] > pivot:
+                j -= 1
+            if i <= j:
+                x[i], x[j] = x[j], x[i]
+                i += 1
+                j -= 1
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:
+            break
+    return x[k]
+
+
+@kernel
+def _centre_and_spread(x, scratch):
+    """(median, 1.4826 x the median absolute deviation) of ``x`` (reordered in place);
+    ``scratch`` as long as ``x``."""
+    centre = _median(x)
+    for k in range(x.shape[0]):
+        scratch[k] = abs(x[k] - centre)
+    return centre, np.float32(1.4826) * _median(scratch)
+
+
+@kernel
+def screen_noise(slope, offset, guide, plate, cols, px, cell, screen, step, buf, stats):
+    """The screen's noise, on every ``step``-th sample of every ``step``-th row whose coverage
+    ``c = 1 - (slope * guide + offset)`` is within ``screen`` of 0 (what the plate counts as
+    screen): ``stats`` = (median and robust spread of c, the same of the sample's luma over
+    the plate's). ``buf`` (3, n) float32 holds the samples and a scratch row: nothing is
+    allocated. Returns how many samples there were (``stats`` is left alone when none)."""
+    h, w = slope.shape
+    n = 0
+    for i in range(step // 2, h, step):
+        rows = _plate_rows(plate, px, cell, i)
+        for j in range(step // 2, w, step):
+            g = guide[i, j]
+            c = np.float32(1.0) - (slope[i, j] * g + offset[i, j])
+            if abs(c) < screen and n < buf.shape[1]:
+                buf[0, n] = c
+                buf[1, n] = g - _plate_luma(rows, cols, j)
+                n += 1
+    if n > 0:
+        stats[0], stats[1] = _centre_and_spread(buf[0, :n], buf[2, :n])
+        stats[2], stats[3] = _centre_and_spread(buf[1, :n], buf[2, :n])
+    return n
