@@ -12,8 +12,10 @@ and veils come out as soft as they are. Near the screen a sample is unmixed with
 foreground beside it whose colour it lies on the way to (a red suit on blue looks more than
 opaque: its edges would be too opaque), found by a second difference, the tint;
 ratios up to ``tolerance`` (light spill on a solid subject) key opaque; above it the ramp
-(``similarity``/``softness``) runs through 50 % at a ratio of 0.5. A luma-guided filter over
-the ratio steadies noisy screens; the core matte fills small transparent islands enclosed by
+(``similarity``/``softness``) runs through 50 % at a ratio of 0.5, and below that faint
+coverage whose luma is not the screen's there keys as it is (the ramp's start is for the
+screen's noise, which luma does not show). A luma-guided filter over the ratio steadies noisy
+screens; the core matte fills small transparent islands enclosed by
 opaque subject; clip black/white, shrink (erode) and feather (blur) shape the matte; despill
 limits the primary channel and restores the luminance it removes. How the plate, the
 foreground scale and the core matte decide, and what they were measured to do:
@@ -251,15 +253,9 @@ class _KeyBase:
         off = (np.float32(2.0),) * 7   # no sample is ever in its range; until measured
         self.faint = self._faint_where + (off, self.faint_linear)
 
-    def _faint_in_fit(self) -> bool:
-        """Whether the guided fit keeps faint coverage as it goes (this frame's rule is known:
-        not on a frame that measures it, ``_faint``)."""
-        return self.faint_gate is not None and self._faint_frames % TREND_EVERY != 0
-
-    def _faint(self, slope: np.ndarray, offset: np.ndarray, guide: np.ndarray,
-               fitted: bool) -> None:
-        """Keep faint coverage that luma confirms, in place on the model, where the fit did
-        not (``fitted``: it did, ``_faint_in_fit``): see ``guided.keep_faint``.
+    def _faint(self, slope: np.ndarray, offset: np.ndarray, guide: np.ndarray) -> None:
+        """Keep faint coverage that luma confirms, in place on the model ``slope * guide +
+        offset`` (``guided.keep_faint``).
 
         Every ``TREND_EVERY`` frames (from the first) the rule's thresholds are measured on the
         screen first: the median and the robust spread (1.4826 x the median absolute deviation)
@@ -281,7 +277,7 @@ class _KeyBase:
             if n >= FAINT_MIN_SAMPLES:
                 self.faint_gate = self._faint_gate(*(float(v) for v in self.faint_stats))
                 self.faint = self._faint_where + (self.faint_gate, self.faint_linear)
-        if self.faint_gate is not None and (measure or not fitted):
+        if self.faint_gate is not None:
             guided_k.keep_faint(slope, offset, guide, self.faint)
 
     def _faint_gate(self, c_centre: float, c_spread: float, y_centre: float,
@@ -459,8 +455,7 @@ class _KeyBase:
         h, w = g.shape
         if self._guide_rows is None:   # row buffers, once: none are allocated per frame
             self._guide_rows = np.zeros((min(h, GUIDE_CHUNKS), 9, w + 2 * r), np.float32)
-        guided_k.guided_fit(g, p, r, self._eps, self._guide_rows, a, b, self.faint,
-                            self._faint_in_fit())
+        guided_k.guided_fit(g, p, r, self._eps, self._guide_rows, a, b)
         return a, b
 
 
@@ -511,7 +506,7 @@ class Keyer(_KeyBase):
         cv2.resize(self.coef[1], self.small, dst=tint, interpolation=cv2.INTER_AREA)
         self._foreground(p, tint)
         slope, offset = self._guided_model(g, p, self.fit_work)
-        self._faint(slope, offset, g, True)
+        self._faint(slope, offset, g)
         self._core(slope, offset, g)
         size = (self.width, self.height)
         cv2.resize(slope, size, dst=self.coef[0], interpolation=cv2.INTER_LINEAR)
@@ -528,7 +523,7 @@ class Keyer(_KeyBase):
             slope, offset = self.coef[0], self.ratio
             slope.fill(0.0)
             self._foreground(self.ratio, self.coef[1])
-            self._faint(slope, offset, self.luma, False)
+            self._faint(slope, offset, self.luma)
             self._core(slope, offset, self.luma)
         rgba_k.matte_and_despill(rgba, (slope, offset, self.luma), self.grid, CELL, self.ramp,
                                  (self.primary, LIMITS[self.s.spill_limit], self.s.spill,
@@ -623,7 +618,7 @@ class PlanarKeyer(_KeyBase):
             slope, offset = self._guided_model(self.guide, self.ratio, self.work)
         else:
             slope, offset = self.zero_a, self.ratio
-        self._faint(slope, offset, self.guide, bool(self.s.denoise))
+        self._faint(slope, offset, self.guide)
         self._core(slope, offset, self.guide)
         s = self.s
         pre = self.pre if self.shaped else matte
@@ -718,8 +713,7 @@ def warm(planar: bool = False, source_padded: bool = False, outputs: tuple | Non
     core_k.candidate_box(np.zeros((1, 1), np.uint8), np.zeros((1, 2), np.int64),
                          np.zeros((1, 2), np.int64), np.zeros(4, np.int64))
     core_k.fill_core(np.zeros((1, 1), np.uint8), 0, 0, model, model.copy())
-    # faint coverage: measured on the screen, then kept by the fit or on its own, once a
-    # frame shows enough screen
+    # faint coverage: measured on the screen, then kept, once a frame shows enough screen
     guided_k.screen_noise(model, model, model, *keyer._faint_where, np.float32(0.15), 1,
                           np.zeros((3, 1), np.float32), keyer.faint_stats)
     guided_k.keep_faint(model, model.copy(), model, keyer.faint)

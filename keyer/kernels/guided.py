@@ -6,8 +6,8 @@ Both key paths run them on the ratio at chroma resolution (half size on the RGBA
 ``keyer.keying._KeyBase``): ``foreground_scale`` unmixes the ratio near the screen with the
 foreground beside it whose colour the sample's lies on the way to, and applies the solid
 tolerance; ``guided_fit`` fits the local linear model of the ratio by the luma guide (its
-coefficients are used as they are, not box-averaged again) and, row by row, keeps the faint
-coverage luma confirms (``keep_faint``, below). Nothing is allocated per call: buffers come in
+coefficients are used as they are, not box-averaged again); ``keep_faint`` then keeps on that
+model the faint coverage luma confirms (below). Nothing is allocated per call: buffers come in
 ``cells``, ``picks``, ``scratch`` and ``buf``.
 
 Faint coverage: the ramp's start (``--similarity``) cuts the faint end of every matte, because
@@ -262,21 +262,15 @@ def _add_row(acc, row):
 
 
 @kernel_parallel
-def guided_fit(guide, src, r, eps, scratch, a_out, b_out, faint, keep):
+def guided_fit(guide, src, r, eps, scratch, a_out, b_out):
     """Per pixel, the guided filter's local linear model of ``src`` by ``guide`` over a
     (2r+1)^2 box (reflected borders): ``a = cov(g, s) / (var(g) + eps)``, ``b = mean(s) -
     a * mean(g)``. One pass: the four box means come from column sums of the rows in reach.
     ``scratch`` (chunks, 9, w + 2r) float32: one set of row buffers per chunk of rows (the
-    rows are split into that many chunks), so nothing is allocated per call. With ``keep``,
-    each row's model then keeps its faint coverage (``keep_faint``, with ``faint``) while the
-    row is in the cache."""
+    rows are split into that many chunks), so nothing is allocated per call."""
     h, w = guide.shape
     n = np.float32(1.0 / ((2 * r + 1) * (2 * r + 1)))
     nchunk = scratch.shape[0]
-    # a parallel loop takes arrays and scalars, not tuples holding arrays: unpacked here,
-    # packed again inside
-    plate, cols, px, cell, gate, linear = faint
-    col0, colf = cols
     for t in prange(nchunk):
         rows = scratch[t]
         cg = rows[0, :w]
@@ -312,8 +306,6 @@ def guided_fit(guide, src, r, eps, scratch, a_out, b_out, faint, keep):
                 a = np.true_divide(mgs[j] - mg[j] * ms[j], mgg[j] - mg[j] * mg[j] + eps)
                 ar[j] = a
                 br[j] = ms[j] - a * mg[j]
-            if keep:
-                _faint_row(ar, br, guide[i], i, (plate, (col0, colf), px, cell, gate, linear))
 
 
 @kernel
@@ -354,42 +346,6 @@ def plate_luma(grid, luma, plate):
             plate[a, b] = kr * grid[a, b, 0] + kg * grid[a, b, 1] + kb * grid[a, b, 2]
 
 
-@kernel
-def _faint_row(sr, orow, gr, i, faint):
-    """``keep_faint`` on row ``i``: its model (``sr``, ``orow``) by its guide ``gr``; ``faint``
-    = (plate, cols, px, cell, gate, linear), as there. Spans of ``SPAN`` samples with no
-    sample in range are passed over after a vectorised scan."""
-    plate, cols, px, cell, gate, linear = faint
-    m0, m_inv, centre, l0, l_inv, c_end, c_inv = gate
-    k, k0 = linear
-    zero = np.float32(0.0)
-    one = np.float32(1.0)
-    rows = _plate_rows(plate, px, cell, i)
-    w = sr.shape[0]
-    for j0 in range(0, w, SPAN):
-        j1 = min(j0 + SPAN, w)
-        hits = 0
-        for j in range(j0, j1):
-            c = one - (sr[j] * gr[j] + orow[j])
-            hits += (c > m0) & (c < c_end)
-        if hits == 0:
-            continue
-        for j in range(j0, j1):
-            a = sr[j]
-            b = orow[j]
-            g = gr[j]
-            c = one - (a * g + b)
-            if c <= m0 or c >= c_end:
-                continue
-            ys = _plate_luma(rows, cols, j)
-            dy = g - ys - centre
-            dy = min(abs(dy), abs(dy + c * ys))
-            wt = (min((c - m0) * m_inv, one) * min(max((dy - l0) * l_inv, zero), one)
-                  * min((c_end - c) * c_inv, one))
-            sr[j] = a + wt * (k * a - a)
-            orow[j] = b + wt * (k * b + k0 - b)
-
-
 @kernel_parallel
 def keep_faint(slope, offset, guide, faint):
     """Faint coverage that luma confirms, in place on the model ``q = slope * guide +
@@ -409,14 +365,43 @@ def keep_faint(slope, offset, guide, faint):
     (``dy`` nothing), and a shade of the screen (a mix with black: a shadow) changes it by
     exactly ``-c * Ys`` (``dy + c * Ys`` nothing): either is no evidence, and the ramp's start
     still cuts them; anything else in front of the screen changes both. The last factor ends
-    it where the ramp itself keys more than coverage (its midpoint with the defaults).
-    ``guided_fit`` does the same on each row as it fits it; this is for a model not fitted
-    (``--denoise 0``). Most samples are screen or opaque (``c`` outside m0..c_end): spans of
-    them cost a vectorised scan."""
-    plate, cols, px, cell, gate, linear = faint   # unpacked: see guided_fit
-    col0, colf = cols
-    for i in prange(slope.shape[0]):
-        _faint_row(slope[i], offset[i], guide[i], i, (plate, (col0, colf), px, cell, gate, linear))
+    it where the ramp itself keys more than coverage (its midpoint with the defaults). Most
+    samples are screen or opaque (``c`` outside m0..c_end): spans of them cost a vectorised
+    scan."""
+    plate, cols, px, cell, gate, linear = faint
+    m0, m_inv, centre, l0, l_inv, c_end, c_inv = gate
+    k, k0 = linear
+    col0, colf = cols   # a parallel loop takes arrays, not tuples of them: packed inside
+    zero = np.float32(0.0)
+    one = np.float32(1.0)
+    h, w = slope.shape
+    for i in prange(h):
+        sr = slope[i]
+        orow = offset[i]
+        gr = guide[i]
+        rows = _plate_rows(plate, px, cell, i)
+        for j0 in range(0, w, SPAN):
+            j1 = min(j0 + SPAN, w)
+            hits = 0
+            for j in range(j0, j1):
+                c = one - (sr[j] * gr[j] + orow[j])
+                hits += (c > m0) & (c < c_end)
+            if hits == 0:
+                continue
+            for j in range(j0, j1):
+                a = sr[j]
+                b = orow[j]
+                g = gr[j]
+                c = one - (a * g + b)
+                if c <= m0 or c >= c_end:
+                    continue
+                ys = _plate_luma(rows, (col0, colf), j)
+                dy = g - ys - centre
+                dy = min(abs(dy), abs(dy + c * ys))
+                wt = (min((c - m0) * m_inv, one) * min(max((dy - l0) * l_inv, zero), one)
+                      * min((c_end - c) * c_inv, one))
+                sr[j] = a + wt * (k * a - a)
+                orow[j] = b + wt * (k * b + k0 - b)
 
 
 @kernel
