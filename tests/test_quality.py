@@ -127,14 +127,15 @@ def test_keyer_matte_meets_the_bar_and_beats_naive_and_ffmpeg(sample, planar):
 
 
 HARD_W, HARD_H, HARD_N, HARD_SCORED = 640, 360, 8, (3, 7)
-# What the defaults measured on this set (planar / RGBA path), beside FFmpeg tuned: MAE 1.71 /
-# 1.87 vs 6.91 on green, 3.00 / 3.13 vs 4.96 on blue; edge band 6.7 / 7.3 vs 13.9 on green,
-# 11.7 / 12.2 vs 9.7 on blue (the issue's edge target, 0.8x FFmpeg's, is met on green, not on
+# What the defaults measured on this set (planar / RGBA path), beside FFmpeg tuned: MAE 1.67 /
+# 1.82 vs 6.91 on green, 2.97 / 3.10 vs 4.96 on blue; edge band 6.5 / 7.1 vs 13.9 on green,
+# 11.6 / 12.1 vs 9.7 on blue (the issue's edge target, 0.8x FFmpeg's, is met on green, not on
 # blue: the veil is a warm white, 6 % more opaque-looking on blue than a neutral one; see
-# docs/quality.md); hair error 0.14 / 0.17 on green, 0.31 / 0.31 on blue. Before the plate's
-# purity rule: edge 6.5 / 7.1 and 11.6 / 12.1; before the edge was unmixed with the foreground
-# it lies on the way to: 7.0 / 7.5 and 11.9 / 12.4; before the second round: 13.3 / 13.9 and
-# 14.4 / 14.5.
+# docs/quality.md); hair error 0.09 / 0.11 on green, 0.31 / 0.30 on blue. Before faint coverage
+# was kept where luma confirms it: MAE 1.71 / 1.87 and 3.00 / 3.13, hair 0.14 / 0.17 on green;
+# before the plate's purity rule: edge 6.5 / 7.1 and 11.6 / 12.1; before the edge was unmixed
+# with the foreground it lies on the way to: 7.0 / 7.5 and 11.9 / 12.4; before the second
+# round: 13.3 / 13.9 and 14.4 / 14.5.
 HARD_EDGE = {"green": 7.6, "blue": 12.8}
 HARD_HAIR = 0.40
 
@@ -176,3 +177,20 @@ def test_hard_set_without_the_core_matte_or_the_plate_fails(hard):
 def test_hard_set_spill_is_removed(hard):
     kind, path, truth, _ = hard
     assert spill(hard_mattes(path, truth, rgba=True), truth, kind) < 1.0
+
+
+@pytest.mark.parametrize("kind", ["green", "blue"])
+def test_light_smoke_on_the_hard_set_keys_at_its_alpha(kind, tmp_path, monkeypatch):
+    """The set with 25 % grey smoke instead of its veil (docs/quality.md, the set varied): the
+    smoke keys within 1.7 % / 3.4 % of its true alpha, because its luma is not the screen's;
+    with --no-faint the ramp's start takes 6 points of coverage off it (15.6 % / 17.4 %)."""
+    import samples.make_samples as ms
+
+    monkeypatch.setattr(ms, "VEIL_ALPHA", 0.25)
+    monkeypatch.setattr(ms, "VEIL", (200.0, 200.0, 200.0))
+    path = tmp_path / f"smoke-{kind}.mp4"
+    truth = make_hard_clip(path, kind, HARD_W, HARD_H, HARD_N, HARD_SCORED)
+    got = hard_score(hard_mattes(path, truth), truth)
+    assert got["veil"] <= 0.06 and got["holes"] == 0 and got["specks"] == 0, got
+    off = hard_score(hard_mattes(path, truth, KeySettings(faint=False)), truth)
+    assert off["veil"] > 0.12 and off["mae"] > 1.3 * got["mae"], (off, got)
