@@ -526,3 +526,53 @@ def test_a_job_ended_after_publishing_its_output_is_done_not_retried_or_stopped(
     log.write_text("".join(json.dumps(e) + "\n" for e in (events[0], events[2])))
     assert not read_log(log, 0).get("published")
     assert verdict(143, 1, stopping=True, published=False).status == "stopped"
+
+
+def test_a_ray_stop_sends_the_cancel_again_to_tasks_still_running(monkeypatch):
+    """Ray can lose a cancel that reaches a worker before its task has begun
+    (ray-project/ray#24359): the batch then waited for the job to end by itself (a CI run's
+    Ctrl-C took 61 s instead of under 9). Tasks still running get it again every RECANCEL_S,
+    Ray's fake here (no Ray needed)."""
+    import types
+
+    from keyer import batch_ray
+
+    clock = [100.0]
+    monkeypatch.setattr(batch_ray, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    sent = []
+
+    class FakeRay:
+        def cancel(self, ref, force):
+            sent.append((ref, force))
+
+        def wait(self, refs, num_returns, timeout):
+            return [], refs              # nothing ends
+
+    ex = object.__new__(batch_ray.RayExecutor)
+    ex.ray, ex.running, ex.cancelled_at = FakeRay(), {"a": None, "b": None}, None
+    assert ex.poll() == [] and sent == []            # not stopping: nothing is cancelled
+    ex.stop_all()
+    assert sent == [("a", False), ("b", False)]
+    clock[0] += batch_ray.RECANCEL_S / 2
+    ex.poll()
+    assert len(sent) == 2                            # not yet
+    clock[0] += batch_ray.RECANCEL_S
+    ex.poll()
+    assert sent[2:] == [("a", False), ("b", False)]
+    ex.close()
+    assert ex.cancelled_at is None and not ex.running
+
+
+def test_a_cancel_sent_again_while_the_job_cleans_up_keeps_its_exit_code():
+    from keyer.batch_ray import reap
+
+    class Proc:
+        calls = 0
+
+        def wait(self):
+            self.calls += 1
+            if self.calls == 1:
+                raise KeyboardInterrupt      # the second cancel, during the SIGTERMed job's wait
+            return 143
+
+    assert reap(Proc()) == 143

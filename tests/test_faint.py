@@ -41,9 +41,10 @@ def _keyed(img, settings, planar, frames=3):
 
 
 @pytest.mark.parametrize("planar", [False, True])
-def test_a_light_veil_keys_at_its_coverage_and_one_of_the_screens_luma_on_the_ramp(planar):
+@pytest.mark.parametrize("denoise", [2, 0])   # on the guided model, or on the ratio itself
+def test_a_light_veil_keys_at_its_coverage_and_one_of_the_screens_luma_on_the_ramp(planar, denoise):
     img = _mixes()
-    alpha = _keyed(img, KeySettings(color="green"), planar).astype(float)
+    alpha = _keyed(img, KeySettings(color="green", denoise=denoise), planar).astype(float)
     light, same = alpha[12:52, 12:52].mean(), alpha[12:52, 76:116].mean()
     assert abs(light - 0.25 * 255) < 3, light          # its coverage, as it is
     assert abs(same - _ramp(0.25)) < 3, same           # the ramp: luma cannot confirm it
