@@ -32,9 +32,6 @@ OBJECT_STORE_BYTES = 80 * MB     # a local Ray's object store: keyer puts nothin
 # The Ray worker each task runs in, beside its keyer child: measured 84 MB RSS (41 MB anonymous)
 # for a fresh worker with keyer imported (Ray 2.60, Python 3.11); added to every reservation.
 WORKER_MB = 96.0
-# After a stop, the cancel goes again every RECANCEL_S to the tasks still running: a job's own
-# cleanup on SIGTERM takes well under this
-RECANCEL_S = 2.0
 
 
 def run_attempt(argv: list[str], env: dict[str, str], log_path: str, stderr_path: str,
@@ -61,20 +58,9 @@ def run_attempt(argv: list[str], env: dict[str, str], log_path: str, stderr_path
             time.sleep(0.05)
     except KeyboardInterrupt:           # ray.cancel(force=False)
         proc.send_signal(signal.SIGTERM)
-        code = reap(proc)
+        code = proc.wait()
     return {"exit_code": code, "host": host, "keyer_version": keyer.__version__,
             "started": started, "ended": time.time(), "error": None}
-
-
-def reap(proc) -> int:
-    """``proc.wait()``, through any further KeyboardInterrupt: the driver sends the cancel
-    again to a task still running (``RayExecutor.poll``), and it may land while the job, already
-    SIGTERMed, is cleaning up."""
-    while True:
-        try:
-            return proc.wait()
-        except KeyboardInterrupt:
-            continue
 
 
 class RayExecutor:
@@ -116,7 +102,6 @@ class RayExecutor:
         self.version = __version__
         self.task = ray.remote(max_calls=1, max_retries=0)(run_attempt)
         self.running: dict[Any, Attempt] = {}
-        self.cancelled_at: float | None = None   # when ``stop_all`` last sent the cancel
 
     def start(self, attempt: Attempt) -> None:
         attempt.log_offset = _size(attempt.log)
@@ -130,9 +115,6 @@ class RayExecutor:
     def poll(self) -> list[tuple[Attempt, Ended]]:
         if not self.running:
             return []
-        if self.cancelled_at is not None and time.monotonic() - self.cancelled_at > RECANCEL_S:
-            self.stop_all()   # again: Ray can lose a cancel that reaches a worker before its
-            # task has begun (ray-project/ray#24359), and the batch would wait for the job
         ready, _ = self.ray.wait(list(self.running), num_returns=len(self.running), timeout=0)
         done = []
         for ref in ready:
@@ -158,9 +140,7 @@ class RayExecutor:
         return ended
 
     def stop_all(self, sig: int = signal.SIGTERM) -> None:
-        """Cancel every task: KeyboardInterrupt in each, which SIGTERMs its job (sent again by
-        ``poll`` every ``RECANCEL_S`` to the tasks still running)."""
-        self.cancelled_at = time.monotonic()
+        """Cancel every task: KeyboardInterrupt in each, which SIGTERMs its job."""
         for ref in self.running:
             self.ray.cancel(ref, force=False)
 
@@ -171,7 +151,6 @@ class RayExecutor:
         if self.running:
             self.ray.wait(list(self.running), num_returns=len(self.running), timeout=60)
             self.running.clear()
-        self.cancelled_at = None   # the next batch on this executor starts afresh
 
     def shutdown(self) -> None:
         self.stop_all()
