@@ -15,11 +15,13 @@ version differs from the driver's runs nothing and fails.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 
@@ -32,6 +34,26 @@ OBJECT_STORE_BYTES = 80 * MB     # a local Ray's object store: keyer puts nothin
 # The Ray worker each task runs in, beside its keyer child: measured 84 MB RSS (41 MB anonymous)
 # for a fresh worker with keyer imported (Ray 2.60, Python 3.11); added to every reservation.
 WORKER_MB = 96.0
+
+
+@contextlib.contextmanager
+def interruptible():
+    """SIGINT handled by Python (KeyboardInterrupt) for the block, when it was ignored.
+
+    Ray cancels a running task with ``_thread.interrupt_main()``, which does nothing while
+    SIGINT is ignored, and a worker inherits that from a driver started in the background (a
+    non-interactive shell's ``&``, nohup, a CI runner): the cancel was lost and a stopped batch
+    waited for every job to end by itself (measured: a 60 s job, 61 s). Only the main thread
+    may set a handler; Ray runs a task there."""
+    if (signal.getsignal(signal.SIGINT) != signal.SIG_IGN
+            or threading.current_thread() is not threading.main_thread()):
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def run_attempt(argv: list[str], env: dict[str, str], log_path: str, stderr_path: str,
@@ -47,18 +69,18 @@ def run_attempt(argv: list[str], env: dict[str, str], log_path: str, stderr_path
                 "started": started, "ended": time.time(),
                 "error": f"{host} runs keyer {keyer.__version__}, the batch's driver "
                          f"{driver_version}; install the same keyer on every node"}
-    with open(stderr_path, "ab") as err:
+    with interruptible(), open(stderr_path, "ab") as err:
         proc = subprocess.Popen([sys.executable, *argv], env={**os.environ, **env},
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
                                 start_new_session=True)
-    try:
-        # polled, not proc.wait(): ray.cancel's KeyboardInterrupt is raised between bytecodes,
-        # never inside a blocking waitpid
-        while (code := proc.poll()) is None:
-            time.sleep(0.05)
-    except KeyboardInterrupt:           # ray.cancel(force=False)
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait()
+        try:
+            # polled, not proc.wait(): ray.cancel's KeyboardInterrupt is raised between
+            # bytecodes, never inside a blocking waitpid
+            while (code := proc.poll()) is None:
+                time.sleep(0.05)
+        except KeyboardInterrupt:           # ray.cancel(force=False)
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait()
     return {"exit_code": code, "host": host, "keyer_version": keyer.__version__,
             "started": started, "ended": time.time(), "error": None}
 

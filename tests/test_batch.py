@@ -526,3 +526,35 @@ def test_a_job_ended_after_publishing_its_output_is_done_not_retried_or_stopped(
     log.write_text("".join(json.dumps(e) + "\n" for e in (events[0], events[2])))
     assert not read_log(log, 0).get("published")
     assert verdict(143, 1, stopping=True, published=False).status == "stopped"
+
+
+def test_a_ray_task_started_with_sigint_ignored_can_still_be_cancelled(tmp_path):
+    """Ray cancels a running task with _thread.interrupt_main(), which does nothing while
+    SIGINT is ignored, as it is in a worker of a driver started in the background (a CI
+    runner, nohup, a shell's &): the cancel was lost and the stopped batch waited for the job
+    to end by itself (a fresh clone's CI run, twice: 61 s for a 60 s job). The task handles
+    SIGINT for its own run, then leaves it ignored again. No Ray needed: this is the task."""
+    import _thread
+    import threading
+
+    import keyer
+    from keyer.batch_ray import run_attempt
+
+    script = tmp_path / "stand_in.py"
+    script.write_text(STAND_IN)
+    (tmp_path / "tmp").mkdir()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    timer = threading.Timer(1.0, _thread.interrupt_main)     # what ray.cancel(force=False) does
+    try:
+        timer.start()
+        t = time.monotonic()
+        got = run_attempt([str(script), "--sleep", "20", "--tmp", str(tmp_path / "tmp"),
+                           "--log-file", str(tmp_path / "log")], {}, str(tmp_path / "log"),
+                          str(tmp_path / "err"), keyer.__version__)
+        elapsed = time.monotonic() - t
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN   # as it found it
+    finally:
+        timer.join()
+        signal.signal(signal.SIGINT, previous)
+    assert got["exit_code"] == 143 and elapsed < 8, (got, elapsed)   # SIGTERMed, cleaned up
+    assert list((tmp_path / "tmp").iterdir()) == []
