@@ -306,7 +306,8 @@ class _KeyBase:
             measured = self.screen
         self.grid[..., 0], self.grid[..., 1], self.grid[..., 2] = self.screen
         self.grid[..., 3] = screen_k.screen_difference(self.screen, self.primary, self.s.balance)
-        guided_k.plate_luma(self.grid, self.luma_weights, self.faint_plate)
+        if self.faint_on:   # the faint-coverage rule reads the plate's luma
+            guided_k.plate_luma(self.grid, self.luma_weights, self.faint_plate)
         # what the ratio kernels take as ``key``: the primary, balance, the plate's window and
         # the purity a pixel needs to teach it
         purity = screen_k.purity(measured, self.primary, self.s.balance)
@@ -341,7 +342,8 @@ class _KeyBase:
         screen_k.grid_blend(self.counts, min_count, self._fresh, (self._num, self._den),
                             self._trend, np.float32(rate), self.primary,
                             np.float32(self.s.balance), self.seen, self.grid)
-        guided_k.plate_luma(self.grid, self.luma_weights, self.faint_plate)
+        if self.faint_on:
+            guided_k.plate_luma(self.grid, self.luma_weights, self.faint_plate)
 
     def _fit_trend(self) -> None:
         """``_trend``: the plate's seen cells' colour as a quadratic in (x, y), least squares
