@@ -12,11 +12,11 @@ and veils come out as soft as they are. Near the screen a sample is unmixed with
 foreground beside it whose colour it lies on the way to (a red suit on blue looks more than
 opaque: its edges would be too opaque), found by a second difference, the tint;
 ratios up to ``tolerance`` (light spill on a solid subject) key opaque; above it the ramp
-(``similarity``/``softness``) runs through 50 % at a ratio of 0.5, and below that faint
-coverage whose luma is not the screen's there keys as it is (the ramp's start is for the
-screen's noise, which luma does not show). A luma-guided filter over the ratio steadies noisy
-screens; the core matte fills small transparent islands enclosed by
-opaque subject; clip black/white, shrink (erode) and feather (blur) shape the matte; despill
+(``similarity``/``softness``) runs through 50 % at a ratio of 0.5. A luma-guided filter over
+the ratio steadies noisy screens; then luma's evidence (``keyer.evidence``): faint coverage
+whose luma is not the screen's there keys as it is (the ramp's start is for the screen's
+noise, which luma does not show), and a wide shade of the screen (a shadow cast on it) keys as
+screen. The core matte fills small transparent islands enclosed by opaque subject; clip black/white, shrink (erode) and feather (blur) shape the matte; despill
 limits the primary channel and restores the luminance it removes. How the plate, the
 foreground scale and the core matte decide, and what they were measured to do:
 docs/quality.md.
@@ -30,6 +30,7 @@ import numpy as np
 from keyer import kernels
 from keyer.colour import BT709, BT709_LIMITED, LUMA709, parse_hex
 from keyer.errors import UsageProblem
+from keyer.evidence import LumaEvidence
 from keyer.frame import EMPTY, Box
 from keyer.settings import KeySettings
 from keyer.kernels import core as core_k
@@ -64,17 +65,6 @@ TREND_EVERY = 12  # frames between refits of the plate's trend (while some cells
 # candidate foreground's for it to count as a mix of that foreground with the screen; mixes
 # nearer than this prefer the most opaque candidate (guided.foreground_scale)
 UNMIX_ANGLE = 0.1
-# Faint coverage that luma confirms (``guided.keep_faint``): a sample keys its coverage as it
-# is, without the ramp's start, where its luma differs from the plate's by FAINT_LUMA (0..1) or
-# FAINT_SIGMAS times the screen's luma noise, whichever is more (fully at three times that), and
-# its coverage is over FAINT_COVERAGE or the screen's noise (fully at FAINT_COVERAGE_FULL or
-# 2.5 times it): both measured on the screen's samples every TREND_EVERY frames
-FAINT_LUMA = 0.01
-FAINT_COVERAGE = 0.02
-FAINT_COVERAGE_FULL = 0.05
-FAINT_SIGMAS = 3.0
-FAINT_SAMPLES = 4096  # about this many of the model's samples (evenly strided) measure the noise
-FAINT_MIN_SAMPLES = 32
 
 
 def parse_key_color(text: str) -> tuple[str, tuple[int, int, int] | None]:
@@ -219,77 +209,12 @@ class _KeyBase:
         self.grow = np.ones((3, 3), np.uint8)
         self.coarse: np.ndarray | None = None   # made by ``_core_buffers``, at the model's size
         self.fill_cells = 0
-        self._faint_setup(gh, gw)
+        # luma's evidence: faint coverage kept, shadows dropped (``keyer.evidence``)
+        self.evidence = LumaEvidence(settings, self.ramp, (gh, gw), CELL, 1.0 - SCREEN_MIN,
+                                     TREND_EVERY)
         if settings.shrink:
             r = int(round(settings.shrink))
             self.erode_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
-
-    def _faint_setup(self, gh: int, gw: int) -> None:
-        """The faint-coverage rule's constants and buffers (``guided.keep_faint``).
-
-        The ramp keys ``alpha = a0 - a1 * q``; the model moved by ``q' = k * q + k0`` keys
-        coverage as it is (``alpha = 1 - q``). It is used only below the coverage where the two
-        cross (0.5 with the defaults: the ramp's midpoint), fading out from 0.6 of it, and not
-        at all when the ramp has no start to lower (similarity 0) or with ``--no-faint``."""
-        s = self.s
-        a1 = self.inv_width * self.inv_clip
-        a0 = (self.hi * self.inv_width - s.clip_black) * self.inv_clip
-        self.faint_on = bool(s.faint and a0 < a1)
-        self.faint_linear = (np.float32(1.0 / a1), np.float32((a0 - 1.0) / a1))
-        cross = 1.0 if a1 <= 1.0 else min(1.0, (a1 - a0) / (a1 - 1.0))   # > 0 when on
-        self.faint_end = (np.float32(cross), np.float32(1.0 / (0.4 * max(cross, 1e-6))))
-        self.faint_plate = np.zeros((gh, gw), np.float32)   # the plate's luma per cell
-        self.luma_weights = tuple(np.float32(k / 255.0) for k in LUMA709)
-        self.faint_gate: tuple | None = None      # measured on the screen by ``_faint``
-        self.faint_buf: np.ndarray | None = None  # its samples, made once for the model's size
-        self.faint_stats = np.zeros(4, np.float32)
-        self._faint_frames = 0
-        self.faint: tuple | None = None           # ``keep_faint``'s argument: ``_faint_model``
-
-    def _faint_model(self, cols, px: int) -> None:
-        """Where the model's samples are on the plate: ``cols`` = (col0, colf) of its columns,
-        ``px`` px per sample (each subclass, once its model's size is known)."""
-        self._faint_where = (self.faint_plate, cols, px, np.float32(CELL))
-        off = (np.float32(2.0),) * 7   # no sample is ever in its range; until measured
-        self.faint = self._faint_where + (off, self.faint_linear)
-
-    def _faint(self, slope: np.ndarray, offset: np.ndarray, guide: np.ndarray) -> None:
-        """Keep faint coverage that luma confirms, in place on the model ``slope * guide +
-        offset`` (``guided.keep_faint``).
-
-        Every ``TREND_EVERY`` frames (from the first) the rule's thresholds are measured on the
-        screen first: the median and the robust spread (1.4826 x the median absolute deviation)
-        of the coverage and of the luma over the plate's of ~``FAINT_SAMPLES`` samples the
-        plate would count as screen. Until a frame shows enough screen nothing is changed."""
-        if not self.faint_on:
-            return
-        measure = self._faint_frames % TREND_EVERY == 0
-        self._faint_frames += 1
-        if measure:
-            h, w = slope.shape
-            step = int(min(8, max(1, (h * w / FAINT_SAMPLES) ** 0.5)))
-            size = -(-h // step) * -(-w // step)
-            if self.faint_buf is None or self.faint_buf.shape[1] != size:
-                self.faint_buf = np.zeros((3, size), np.float32)
-            n = guided_k.screen_noise(slope, offset, guide, *self._faint_where,
-                                      np.float32(1.0 - SCREEN_MIN), step, self.faint_buf,
-                                      self.faint_stats)
-            if n >= FAINT_MIN_SAMPLES:
-                self.faint_gate = self._faint_gate(*(float(v) for v in self.faint_stats))
-                self.faint = self._faint_where + (self.faint_gate, self.faint_linear)
-        if self.faint_gate is not None:
-            guided_k.keep_faint(slope, offset, guide, self.faint)
-
-    def _faint_gate(self, c_centre: float, c_spread: float, y_centre: float,
-                    y_spread: float) -> tuple:
-        """``keep_faint``'s gate from the screen's noise: the median and robust spread of its
-        samples' coverage and of their luma over the plate's."""
-        m0 = max(FAINT_COVERAGE, c_centre + FAINT_SIGMAS * c_spread)
-        m1 = max(FAINT_COVERAGE_FULL, m0 * FAINT_COVERAGE_FULL / FAINT_COVERAGE)
-        l0 = max(FAINT_LUMA, FAINT_SIGMAS * y_spread)
-        end, inv = self.faint_end
-        return (np.float32(m0), np.float32(1.0 / (m1 - m0)), np.float32(y_centre),
-                np.float32(l0), np.float32(1.0 / (2.0 * l0)), end, inv)
 
     def _start(self, estimate) -> None:
         """Set the screen colour: the one given, or ``estimate(wanted)`` from the first frame."""
@@ -306,8 +231,7 @@ class _KeyBase:
             measured = self.screen
         self.grid[..., 0], self.grid[..., 1], self.grid[..., 2] = self.screen
         self.grid[..., 3] = screen_k.screen_difference(self.screen, self.primary, self.s.balance)
-        if self.faint_on:   # the faint-coverage rule reads the plate's luma
-            guided_k.plate_luma(self.grid, self.luma_weights, self.faint_plate)
+        self.evidence.plate_from(self.grid)
         # what the ratio kernels take as ``key``: the primary, balance, the plate's window and
         # the purity a pixel needs to teach it
         purity = screen_k.purity(measured, self.primary, self.s.balance)
@@ -342,8 +266,7 @@ class _KeyBase:
         screen_k.grid_blend(self.counts, min_count, self._fresh, (self._num, self._den),
                             self._trend, np.float32(rate), self.primary,
                             np.float32(self.s.balance), self.seen, self.grid)
-        if self.faint_on:
-            guided_k.plate_luma(self.grid, self.luma_weights, self.faint_plate)
+        self.evidence.plate_from(self.grid)
 
     def _fit_trend(self) -> None:
         """``_trend``: the plate's seen cells' colour as a quadratic in (x, y), least squares
@@ -489,9 +412,9 @@ class Keyer(_KeyBase):
         gw = self.grid.shape[1]
         self.cols = plate_columns(width, 1, gw)
         if settings.denoise:   # the model at half size, or the ratio itself
-            self._faint_model(plate_columns(sw, 2, gw), 2)
+            self.evidence.bind(plate_columns(sw, 2, gw), 2, (sh, sw))
         else:
-            self._faint_model(self.cols, 1)
+            self.evidence.bind(self.cols, 1, (height, width))
         self.grid_rows = np.zeros((self.grid.shape[0], 4, gw + 1), np.float32)   # the stats' rows
 
     def _stats(self, rgba: np.ndarray) -> None:
@@ -508,7 +431,7 @@ class Keyer(_KeyBase):
         cv2.resize(self.coef[1], self.small, dst=tint, interpolation=cv2.INTER_AREA)
         self._foreground(p, tint)
         slope, offset = self._guided_model(g, p, self.fit_work)
-        self._faint(slope, offset, g)
+        self.evidence(slope, offset, g)
         self._core(slope, offset, g)
         size = (self.width, self.height)
         cv2.resize(slope, size, dst=self.coef[0], interpolation=cv2.INTER_LINEAR)
@@ -525,7 +448,7 @@ class Keyer(_KeyBase):
             slope, offset = self.coef[0], self.ratio
             slope.fill(0.0)
             self._foreground(self.ratio, self.coef[1])
-            self._faint(slope, offset, self.luma)
+            self.evidence(slope, offset, self.luma)
             self._core(slope, offset, self.luma)
         rgba_k.matte_and_despill(rgba, (slope, offset, self.luma), self.grid, CELL, self.ramp,
                                  (self.primary, LIMITS[self.s.spill_limit], self.s.spill,
@@ -565,7 +488,7 @@ class PlanarKeyer(_KeyBase):
         self.shaped = bool(settings.shrink or settings.feather)
         self.pre = np.zeros((height, width), np.uint8) if self.shaped else None
         self.ccols = plate_columns(wc, 2, self.grid.shape[1])
-        self._faint_model(self.ccols, 2)
+        self.evidence.bind(self.ccols, 2, (hc, wc))
         # the screen grid interpolated to chroma columns: made by the stats pass, used by compose
         self.gcols = np.zeros((self.grid.shape[0], 4, wc), np.float32)
         # the kernels' row buffers (per grid row / per chunk of strips), made once
@@ -620,7 +543,7 @@ class PlanarKeyer(_KeyBase):
             slope, offset = self._guided_model(self.guide, self.ratio, self.work)
         else:
             slope, offset = self.zero_a, self.ratio
-        self._faint(slope, offset, self.guide)
+        self.evidence(slope, offset, self.guide)
         self._core(slope, offset, self.guide)
         s = self.s
         pre = self.pre if self.shaped else matte
@@ -715,7 +638,6 @@ def warm(planar: bool = False, source_padded: bool = False, outputs: tuple | Non
     core_k.candidate_box(np.zeros((1, 1), np.uint8), np.zeros((1, 2), np.int64),
                          np.zeros((1, 2), np.int64), np.zeros(4, np.int64))
     core_k.fill_core(np.zeros((1, 1), np.uint8), 0, 0, model, model.copy())
-    # faint coverage: measured on the screen, then kept, once a frame shows enough screen
-    guided_k.screen_noise(model, model, model, *keyer._faint_where, np.float32(0.15), 1,
-                          np.zeros((3, 1), np.float32), keyer.faint_stats)
-    guided_k.keep_faint(model, model.copy(), model, keyer.faint)
+    # luma's evidence: the screen's noise measured, then faint coverage kept and shadows
+    # dropped, once a frame shows enough screen
+    keyer.evidence.warm()

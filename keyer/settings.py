@@ -108,6 +108,10 @@ class KeySettings:
                              "noise. By default coverage whose luma differs from the screen's "
                              "there (beyond the screen's own noise) keys as it is: smoke, hair "
                              "tips, the tails of motion blur.")
+    keep_shadows: bool = param(False, help="Key shadows cast on the screen as the colour "
+                               "difference sees them (a 35% shadow as 35% black). By default "
+                               "a wide shade of the screen, its luma fallen as a mix with black "
+                               "does, keys as screen; so does black smoke.")
 
     def __post_init__(self) -> None:
         key_color(self.color)

@@ -57,11 +57,12 @@ def test_a_light_veil_keys_at_its_coverage_and_one_of_the_screens_luma_on_the_ra
 def test_a_shadow_falling_on_the_screen_is_not_kept_as_faint_coverage():
     """A shade of the screen is the screen mixed with black: its luma falls by exactly its
     coverage times the screen's, which the rule reads as no evidence (black smoke keys like a
-    shadow, as on the ramp). A light veil arriving the same way is kept."""
+    shadow, as on the ramp). A light veil arriving the same way is kept. (With the shadows
+    kept, so that the shade reaches this rule: by default it is dropped, test_shadows.)"""
     h, w = 64, 128
     results = {}
     for faint in (True, False):
-        keyer = Keyer(KeySettings(color="green", faint=faint), w, h)
+        keyer = Keyer(KeySettings(color="green", faint=faint, keep_shadows=True), w, h)
         rgba = np.empty((h, w, 4), np.uint8)
         for i in range(8):
             img = np.empty((h, w, 3), np.float32)

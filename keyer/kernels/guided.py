@@ -6,9 +6,11 @@ Both key paths run them on the ratio at chroma resolution (half size on the RGBA
 ``keyer.keying._KeyBase``): ``foreground_scale`` unmixes the ratio near the screen with the
 foreground beside it whose colour the sample's lies on the way to, and applies the solid
 tolerance; ``guided_fit`` fits the local linear model of the ratio by the luma guide (its
-coefficients are used as they are, not box-averaged again); ``keep_faint`` then keeps on that
-model the faint coverage luma confirms (below). Nothing is allocated per call: buffers come in
-``cells``, ``picks``, ``scratch`` and ``buf``.
+coefficients are used as they are, not box-averaged again); on that model
+``shadow_evidence`` and ``drop_shadows`` then key a wide shade of the screen as screen, and
+``keep_faint`` keeps the faint coverage luma confirms (below; the rules' Python side is
+``keyer.evidence``). Nothing is allocated per call: buffers come in ``cells``, ``picks``,
+``scratch``, ``buf`` and ``evidence``.
 
 Faint coverage: the ramp's start (``--similarity``) cuts the faint end of every matte, because
 at chroma resolution the screen's noise and the plate's small errors look like faint coverage.
@@ -16,6 +18,11 @@ Smoke, strand tips and the tails of motion blur are faint coverage too, and the 
 same share off them. Luma tells them apart: where a sample's luma differs from the clean
 plate's there by more than the screen's own noise (``screen_noise`` measures it), in a way no
 shadow gives, and its coverage is over the noise too, the model keys its coverage as it is.
+
+Shadows: a shade of the screen is the screen mixed with black, and its colour difference reads
+as coverage. Its luma has fallen by exactly its coverage times the plate's; where the samples
+around it hold as much such evidence (a box of ~18 px), it is a shadow, not a dark strand or the
+edge of a black subject, and the model keys it as screen.
 """
 from __future__ import annotations
 
@@ -463,3 +470,126 @@ def screen_noise(slope, offset, guide, plate, cols, px, cell, screen, step, buf,
         stats[0], stats[1] = _centre_and_spread(buf[0, :n], buf[2, :n])
         stats[2], stats[3] = _centre_and_spread(buf[1, :n], buf[2, :n])
     return n
+
+
+@kernel
+def _shade(c, g, ys, centre, l0, l_inv):
+    """How much a sample of coverage ``c`` and luma ``g`` over a plate of luma ``ys`` looks like
+    a shade of the screen (a mix with black: its luma fallen by ``c * ys``, less the screen's
+    own offset ``centre``): 1 within ``l0`` of it, 0 from ``3 * l0``."""
+    d = abs(g - ys - centre + c * ys)
+    return np.float32(1.0) - min(max((d - l0) * l_inv, np.float32(0.0)), np.float32(1.0))
+
+
+@kernel_parallel
+def shadow_evidence(slope, offset, guide, where, gate, evidence, rows):
+    """Per sample of the model ``q = slope * guide + offset``, ``evidence`` = its coverage ``c
+    = 1 - q`` where it looks like a shade of the screen (``_shade``) and is a shadow's depth,
+    ramped in over ``m0..m1`` and out over ``deep..deepest``; 0 elsewhere. ``rows[i]`` = 1
+    where row ``i`` holds any. ``where`` = (plate, cols, px, cell) as ``keep_faint`` takes it;
+    ``gate`` = (m0, 1 / (m1 - m0), centre, l0, 1 / (2 * l0), deepest, 1 / (deepest - deep)).
+    Spans of ``SPAN`` samples outside m0..deepest cost a vectorised scan, and are written only
+    where the row held evidence the last time (a row ``rows`` leaves at 0 is all zero)."""
+    plate, cols, px, cell = where
+    m0, m_inv, centre, l0, l_inv, deepest, d_inv = gate
+    col0, colf = cols
+    zero = np.float32(0.0)
+    one = np.float32(1.0)
+    h, w = slope.shape
+    for i in prange(h):
+        sr, orow, gr, er = slope[i], offset[i], guide[i], evidence[i]
+        plate_rows = _plate_rows(plate, px, cell, i)
+        stale = rows[i] != 0
+        any_row = 0
+        for j0 in range(0, w, SPAN):
+            j1 = min(j0 + SPAN, w)
+            hits = 0
+            for j in range(j0, j1):
+                c = one - (sr[j] * gr[j] + orow[j])
+                hits += (c > m0) & (c < deepest)
+            if hits == 0:
+                if stale:
+                    for j in range(j0, j1):
+                        er[j] = zero
+                continue
+            for j in range(j0, j1):
+                g = gr[j]
+                c = one - (sr[j] * g + orow[j])
+                if c <= m0 or c >= deepest:
+                    er[j] = zero
+                    continue
+                depth = min((c - m0) * m_inv, one) * min((deepest - c) * d_inv, one)
+                ys = _plate_luma(plate_rows, (col0, colf), j)
+                e = c * depth * _shade(c, g, ys, centre, l0, l_inv)
+                er[j] = e
+                any_row |= e > zero
+        rows[i] = any_row
+
+
+@kernel
+def _box_sum(evidence, i, j, r):
+    """The sum of ``evidence`` over the box of radius ``r`` around (i, j), clamped to the
+    picture."""
+    h, w = evidence.shape
+    total = np.float32(0.0)
+    for y in range(max(i - r, 0), min(i + r + 1, h)):
+        er = evidence[y]
+        for x in range(max(j - r, 0), min(j + r + 1, w)):
+            total += er[x]
+    return total
+
+
+@kernel
+def _column_sum(evidence, y0, y1, x):
+    total = np.float32(0.0)
+    for y in range(y0, y1):
+        total += evidence[y, x]
+    return total
+
+
+@kernel_parallel
+def drop_shadows(slope, offset, guide, evidence, wide, rows):
+    """In place on the model: each sample with shadow ``evidence`` moves towards the screen (q
+    = 1) by its evidence over its coverage, times how wide the shade is around it: the
+    evidence's mean over the box of radius ``r`` around it (clamped to the picture), over its
+    coverage, ramped over ``wide`` = (r, lo, 1 / (hi - lo)). A shadow is wide: that mean is
+    about its coverage; a strand of dark hair, or the edge of a black subject, holds a few
+    samples of the box. Only rows ``rows`` marks; a row with few such samples sums each one's
+    box, one with many slides the box along the row (each column's sum added once, taken away
+    once)."""
+    r, lo, inv = wide
+    zero = np.float32(0.0)
+    one = np.float32(1.0)
+    h, w = slope.shape
+    for i in prange(h):
+        if rows[i] == 0:
+            continue
+        sr, orow, gr, er = slope[i], offset[i], guide[i], evidence[i]
+        y0, y1 = max(i - r, 0), min(i + r + 1, h)
+        n = 0
+        for j in range(w):
+            n += er[j] > zero
+        slide = n * (2 * r + 1) > 2 * w
+        running = zero   # with ``slide``: the sum over columns j - r .. j + r
+        if slide:
+            for x in range(min(r, w - 1) + 1):
+                running += _column_sum(evidence, y0, y1, x)
+        for j in range(w):
+            e = er[j]
+            if e > zero:
+                if slide:
+                    total = running
+                else:
+                    total = zero
+                    for x in range(max(j - r, 0), min(j + r + 1, w)):
+                        total += _column_sum(evidence, y0, y1, x)
+                area = np.float32((y1 - y0) * (min(j + r + 1, w) - max(j - r, 0)))
+                c = one - (sr[j] * gr[j] + orow[j])
+                wt = e / c * min(max((total / area / c - lo) * inv, zero), one)
+                sr[j] = sr[j] * (one - wt)
+                orow[j] = orow[j] * (one - wt) + wt
+            if slide:
+                if j + r + 1 < w:
+                    running += _column_sum(evidence, y0, y1, j + r + 1)
+                if j - r >= 0:
+                    running -= _column_sum(evidence, y0, y1, j - r)
