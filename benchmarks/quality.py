@@ -222,6 +222,8 @@ def main(argv=None) -> int:
                     "(-25..+20 %%), 2 = twice that")
     ap.add_argument("--brightness", type=float, help="the screen's brightness (the set's: 1)")
     ap.add_argument("--noise", type=float, help="the sensor noise's sigma (the set's: 2.5)")
+    ap.add_argument("--shadow", type=float, help="the depth of a shadow the figure casts on the "
+                    "screen, 0..0.9 (the set's: none)")
     a = ap.parse_args(argv)
     try:
         width, height = (int(v) for v in a.size.lower().split("x"))
@@ -248,7 +250,8 @@ def main(argv=None) -> int:
     for option, name, lo, hi in (("veil_alpha", "VEIL_ALPHA", 0.0, 1.0),
                                  ("light", "LIGHT", 0.0, 3.0),
                                  ("brightness", "BRIGHTNESS", 0.2, 1.5),
-                                 ("noise", "NOISE", 0.0, 30.0)):
+                                 ("noise", "NOISE", 0.0, 30.0),
+                                 ("shadow", "SHADOW", 0.0, 0.9)):
         value = getattr(a, option)
         if value is not None:
             if not lo <= value <= hi:

@@ -148,12 +148,14 @@ PATCH = {"green": (45.0, 150.0, 75.0), "blue": (35.0, 65.0, 165.0)}
 VEIL = (236.0, 232.0, 226.0)      # a light chiffon, ~50 % opaque
 # What benchmarks/quality.py varies to see that the key does not fit this one set: the veil's
 # opacity, the suit's colour (its stripes 20/20/10 lighter), how uneven the light is (1 = the
-# set's -25..+20 %), the screen's brightness and the sensor noise's sigma
+# set's -25..+20 %), the screen's brightness, the sensor noise's sigma and the depth of a
+# shadow the figure casts on the screen (0: none; its truth is screen, alpha 0)
 VEIL_ALPHA = 0.5
 SUIT = (150.0, 40.0, 50.0)
 LIGHT = 1.0
 BRIGHTNESS = 1.0
 NOISE = 2.5
+SHADOW = 0.0
 
 
 @lru_cache(maxsize=4)
@@ -256,6 +258,9 @@ def _hard(width: int, height: int, index: int, fps: float, kind: str = "green"):
         folds *= VEIL_ALPHA / 0.5
     veil = (body_v * folds).astype(np.float32)
     bg = screen * light
+    if SHADOW:   # an ellipse behind the figure and left of it, its edge soft over a third of it
+        cast = np.sqrt(((xx - cx + 150 * s) / (a * 1.3)) ** 2 + ((yy - cy - 60 * s) / (b * 0.9)) ** 2)
+        bg = bg * (1.0 - SHADOW * np.clip(3.0 * (1.0 - cast), 0, 1))[..., None]
     bg = veil[..., None] * np.array(VEIL, np.float32) + (1 - veil[..., None]) * bg
     total = alpha + (1 - alpha) * veil
     a3 = alpha[..., None]

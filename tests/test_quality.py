@@ -194,3 +194,25 @@ def test_light_smoke_on_the_hard_set_keys_at_its_alpha(kind, tmp_path, monkeypat
     assert got["veil"] <= 0.06 and got["holes"] == 0 and got["specks"] == 0, got
     off = hard_score(hard_mattes(path, truth, KeySettings(faint=False)), truth)
     assert off["veil"] > 0.12 and off["mae"] > 1.3 * got["mae"], (off, got)
+
+
+@pytest.mark.parametrize("kind", ["green", "blue"])
+def test_a_shadow_cast_on_the_hard_sets_screen_keys_as_screen(kind, tmp_path, monkeypatch):
+    """The set with a 35 % shadow the figure casts on the screen beside it (moving with it, its
+    edge soft, under part of the veil): its truth is screen. Kept (``--keep-shadows``), it keys
+    as 35 % black over thousands of pixels (MAE up by 2.5); by default it keys as screen, and
+    the set scores within 0.4 of its MAE without the shadow."""
+    import samples.make_samples as ms
+
+    base_path = tmp_path / f"base-{kind}.mp4"
+    base_truth = make_hard_clip(base_path, kind, HARD_W, HARD_H, HARD_N, HARD_SCORED)
+    base = hard_score(hard_mattes(base_path, base_truth), base_truth)
+    monkeypatch.setattr(ms, "SHADOW", 0.35)
+    path = tmp_path / f"shadow-{kind}.mp4"
+    truth = make_hard_clip(path, kind, HARD_W, HARD_H, HARD_N, HARD_SCORED)
+    got = hard_score(hard_mattes(path, truth), truth)
+    kept = hard_score(hard_mattes(path, truth, KeySettings(keep_shadows=True)), truth)
+    print(kind, {k: round(v, 3) for k, v in got.items()}, "kept", kept, "base", base)
+    assert kept["specks"] > 5000 and kept["mae"] > base["mae"] + 2.0, (kept, base)
+    assert got["specks"] < 300 and got["mae"] < base["mae"] + 0.4, (got, base)
+    assert got["holes"] == 0 and got["veil"] <= 0.10, got
