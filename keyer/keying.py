@@ -46,10 +46,12 @@ CELL = 16  # px per cell of the local screen estimate
 GUIDE_EPS = 1e-4  # guided filter regularisation (luma in 0..1): lower follows luma edges closer
 GUIDE_CHUNKS = 32  # row chunks the guided filter's kernels share among threads
 COMPOSE_CHUNKS = 64  # strip chunks of the planar compose
-# A pixel teaches the clean plate only when its ratio to the plate is within SCREEN_MIN..2 -
-# SCREEN_MIN: confidently screen (noise at chroma resolution is ~0.04 of the ratio); a veil at
-# 50 % (ratio ~0.5) or a screen-tinted detail well under the screen's saturation never does.
-# The window is symmetric about 1, so on a noisy screen the mean it keeps is not biased.
+# A pixel teaches the clean plate only when its ratio to the plate is over SCREEN_MIN:
+# confidently screen (noise at chroma resolution is ~0.04 of the ratio); a veil at 50 % (ratio
+# ~0.5) or a screen-tinted detail well under the screen's saturation never does. A ratio over 1
+# is the screen under more light than the plate holds (a light turned up, a shadow gone), so
+# there is no upper limit: the plate follows it. One-sided, the window biases a noisy screen's
+# mean by under 0.1 % at a sigma of 0.05 of the ratio.
 SCREEN_MIN = 0.85
 # ... and when its purity (its own colour difference over its primary channel, which light
 # and shade leave alone) is within PURITY_MIN..2 - PURITY_MIN of the screen's: a light veil or
@@ -236,7 +238,7 @@ class _KeyBase:
         # the purity a pixel needs to teach it
         purity = screen_k.purity(measured, self.primary, self.s.balance)
         self.stats_key = (self.primary, np.float32(self.s.balance), np.float32(SCREEN_MIN),
-                          np.float32(2.0 - SCREEN_MIN), np.float32(PURITY_MIN * purity),
+                          np.float32(np.inf), np.float32(PURITY_MIN * purity),
                           np.float32((2.0 - PURITY_MIN) * purity))
 
     def _update_grid(self, rate: float = 0.5) -> None:
@@ -282,18 +284,13 @@ class _KeyBase:
         screen_k.trend_eval(self._design, np.linalg.solve(self._gram, self._rhs), self._trend)
 
     def _measure(self, stats, *planes) -> None:
-        """Run ``stats(*planes)`` for this frame; on the first, converge on the screen first.
-
-        The first frame's first pass takes every ratio over ``SCREEN_MIN`` (a seed too dark or
-        too pale for the screen still converges); then the window closes to ``SCREEN_MIN..2 -
-        SCREEN_MIN`` around the better plate."""
+        """Run ``stats(*planes)`` for this frame; on the first, converge on the screen first:
+        measure, then re-measure with the better plate (a seed too dark or too pale for the
+        screen still converges)."""
         if not self.measured:
-            closed = self.stats_key
-            self.stats_key = closed[:3] + (np.float32(1e30),) + closed[4:]
-            for _ in range(FIRST_PASSES):  # measure, then re-measure with the better plate
+            for _ in range(FIRST_PASSES):
                 stats(*planes)
                 self._update_grid(rate=1.0)
-                self.stats_key = closed
             self.measured = True
         stats(*planes)
 

@@ -364,3 +364,37 @@ def test_a_neutral_colour_beside_a_saturated_one_is_not_unmixed_with_it(planar):
         alpha = planar_key(img, settings)[1][3] if planar else key(img, settings)[..., 3]
         assert np.abs(alpha[:, 10].astype(float) - want).max() <= 6, alpha[0]
 
+
+
+@pytest.mark.parametrize("planar", [False, True])
+def test_the_plate_follows_the_light_turned_up(planar):
+    """The plate learns a screen brighter than it holds: after the light on the screen rises by
+    30 % (a ratio of 1.3 to the plate), a 50 % grey veil over it keys at 50 % again within a few
+    frames. (With the window closed at 1.15, as it was, the plate kept the old level and the
+    veil keyed 40 levels off.)"""
+    from keyer.keying import Keyer, PlanarKeyer
+    from tests.test_planar import BT709_TV, planes
+
+    h, w = 64, 96
+    screen = np.array((40.0, 170.0, 70.0), np.float32)
+    keyer = PlanarKeyer(KeySettings(color="green"), w, h) if planar else Keyer(
+        KeySettings(color="green"), w, h)
+    rgba = np.empty((h, w, 4), np.uint8)
+    for i in range(12):
+        light = 1.0 if i < 4 else 1.3
+        img = np.empty((h, w, 3), np.float32)
+        img[:] = screen * light
+        img[16:48, 24:72] = 0.5 * img[16:48, 24:72] + 0.5 * 128.0
+        rgb = np.clip(img + 0.5, 0, 255).astype(np.uint8)
+        if planar:
+            y, u, v = planes(rgb)
+            out = [np.empty_like(y), np.empty_like(u), np.empty_like(v), np.empty_like(y)]
+            keyer(y, u, v, BT709_TV, *out)
+            alpha = out[3]
+        else:
+            rgba[..., :3] = rgb
+            keyer(rgba)
+            alpha = rgba[..., 3]
+    veil = alpha[20:44, 28:68].astype(float).mean()
+    assert abs(veil - 127.5) < 6, veil
+    assert alpha[:8].max() == 0   # the brighter screen is screen
