@@ -8,12 +8,12 @@ A colour difference sees two things luma tells apart from real coverage:
   (``--similarity``) cuts it, because the screen's noise and the plate's small errors look
   like faint coverage too. Where a sample's luma differs from the clean plate's by more than
   the screen's own noise, in a way no shadow gives, it keys its coverage as it is
-  (``guided.keep_faint``; ``--no-faint``).
+  (``guided.luma_evidence``; ``--no-faint``).
 * **shadows** cast on the screen: a shade of the screen is the screen mixed with black, so its
   colour difference reads as coverage (a 35 % shadow keyed as 35 % black). Where a sample's
   luma has fallen by exactly its coverage times the plate's, within the screen's noise, it is
   that mix; where the samples around it are too (a wide shade, not a dark strand or a black
-  subject's edge), it keys as screen (``guided.shadow_evidence``, ``drop_shadows``;
+  subject's edge), it keys as screen (``guided.luma_evidence``, ``drop_shadows``;
   ``--keep-shadows``). Black smoke is the same mix and goes with it.
 
 Both read the screen's noise, measured on the samples the plate counts as screen every
@@ -79,9 +79,11 @@ class LumaEvidence:
         self.cell, self.screen, self.every = np.float32(cell), np.float32(screen), every
         self.stats = np.zeros(4, np.float32)
         self.frames = 0
-        self.noise: tuple | None = None   # measured on the screen: ``_gates``
-        self.faint: tuple | None = None   # ``keep_faint``'s argument
-        self.shade: tuple | None = None   # ``shadow_evidence``'s gate
+        # ``luma_evidence``'s gates: the screen's noise (measured: ``_gates``), the faint rule's
+        # (c_end 0: off) and the shade's
+        self.noise: tuple | None = None
+        self.faint = self.end + self.linear if self.faint_on else (np.float32(0.0),) * 4
+        self.shade: tuple | None = None
         self.where: tuple | None = None   # (plate, cols, px, cell): ``bind``
         self.buf: np.ndarray | None = None
 
@@ -93,9 +95,10 @@ class LumaEvidence:
         step = int(min(8, max(1, (h * w / NOISE_SAMPLES) ** 0.5)))
         self.step = step
         self.buf = np.zeros((3, -(-h // step) * -(-w // step)), np.float32)
+        # the shade's evidence per sample, and a flag per row (a 1 x 1 stand-in when off)
+        self.evidence = np.zeros(shape if self.shadows_on else (1, 1), np.float32)
+        self.rows = np.zeros(h if self.shadows_on else 1, np.uint8)
         if self.shadows_on:
-            self.evidence = np.zeros(shape, np.float32)
-            self.rows = np.zeros(h, np.uint8)
             self.wide = (max(1, int(round(SHADOW_BOX / px)) // 2), np.float32(SHADOW_WIDE),
                          np.float32(1.0 / (SHADOW_WIDE_FULL - SHADOW_WIDE)))
 
@@ -105,8 +108,9 @@ class LumaEvidence:
             guided_k.plate_luma(grid, self.weights, self.plate)
 
     def __call__(self, slope: np.ndarray, offset: np.ndarray, guide: np.ndarray) -> None:
-        """Both rules, in place on the model: shadows dropped first, then faint coverage kept
-        (a dropped shade is screen, which the faint rule leaves alone)."""
+        """Both rules, in place on the model, in one pass (``guided.luma_evidence``): faint
+        coverage kept and the shade's evidence gathered (luma tells a sample one or the other),
+        then wide shades dropped (``guided.drop_shadows``)."""
         if not self.on:
             return
         if self.frames % self.every == 0:
@@ -117,12 +121,10 @@ class LumaEvidence:
         self.frames += 1
         if self.noise is None:
             return
+        guided_k.luma_evidence(slope, offset, guide, self.where, self.noise, self.faint,
+                               self.shade, self.evidence, self.rows)
         if self.shadows_on:
-            guided_k.shadow_evidence(slope, offset, guide, self.where, self.shade,
-                                     self.evidence, self.rows)
             guided_k.drop_shadows(slope, offset, guide, self.evidence, self.wide, self.rows)
-        if self.faint_on:
-            guided_k.keep_faint(slope, offset, guide, self.faint)
 
     def _gates(self, c_centre: float, c_spread: float, y_centre: float, y_spread: float) -> None:
         """Both rules' thresholds from the screen's noise: the median and robust spread of its
@@ -132,10 +134,9 @@ class LumaEvidence:
         l0 = max(FAINT_LUMA, FAINT_SIGMAS * y_spread)
         f = np.float32
         self.noise = (f(m0), f(1.0 / (m1 - m0)), f(y_centre), f(l0), f(1.0 / (2.0 * l0)))
-        self.faint = self.where + (self.noise + self.end, self.linear)
         s0 = max(m0, self.start)   # a shade needs dropping only where the ramp keys it
-        self.shade = ((f(s0), f(1.0 / (m1 - m0))) + self.noise[2:]
-                      + (f(SHADOW_DEEPEST), f(1.0 / (SHADOW_DEEPEST - SHADOW_DEEP))))
+        self.shade = (f(s0), f(1.0 / (m1 - m0)), f(SHADOW_DEEPEST),
+                      f(1.0 / (SHADOW_DEEPEST - SHADOW_DEEP)))
 
     def warm(self) -> None:
         """Compile or load the kernels on a tiny model (run by ``keyer.keying.warm``)."""
@@ -144,9 +145,8 @@ class LumaEvidence:
         guided_k.screen_noise(model, model, model, *self.where, np.float32(0.15), 1,
                               np.zeros((3, 1), np.float32), self.stats)
         self._gates(0.0, 0.0, 0.0, 0.0)
-        guided_k.keep_faint(model, model.copy(), model, self.faint)
+        guided_k.luma_evidence(model, model.copy(), model, self.where, self.noise, self.faint,
+                               self.shade, self.evidence, self.rows)
         if self.shadows_on:
-            guided_k.shadow_evidence(model, model, model, self.where, self.shade,
-                                     self.evidence, self.rows)
             guided_k.drop_shadows(model, model, model, self.evidence, self.wide, self.rows)
 

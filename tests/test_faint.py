@@ -1,4 +1,4 @@
-"""Faint coverage that luma confirms (``guided.keep_faint``): below the ramp's midpoint a sample
+"""Faint coverage that luma confirms (``guided.luma_evidence``): below the ramp's midpoint a sample
 keys its coverage as it is where its luma is not the screen's there; where it is (a
 colour of the screen's luma, chroma bled from an edge) or where the change is a shade of the
 screen itself (a shadow), the ramp's start still cuts it, on both key paths."""

@@ -259,7 +259,7 @@ def test_light_smoke_over_a_brighter_screen_is_not_learned_as_screen():
     smoke it crept in frame by frame, to 0.5 % by the eighth). Its purity (colour difference
     over the green channel) is three quarters of the screen's, which light and shade never
     change, so it never teaches the plate: it keys at its coverage on every frame (its luma
-    is not the screen's there, so the ramp's start does not cut it: ``guided.keep_faint``)."""
+    is not the screen's there, so the ramp's start does not cut it: ``guided.luma_evidence``)."""
     from keyer.keying import Keyer
 
     h, w = 64, 128

@@ -7,9 +7,9 @@ Both key paths run them on the ratio at chroma resolution (half size on the RGBA
 foreground beside it whose colour the sample's lies on the way to, and applies the solid
 tolerance; ``guided_fit`` fits the local linear model of the ratio by the luma guide (its
 coefficients are used as they are, not box-averaged again); on that model
-``shadow_evidence`` and ``drop_shadows`` then key a wide shade of the screen as screen, and
-``keep_faint`` keeps the faint coverage luma confirms (below; the rules' Python side is
-``keyer.evidence``). Nothing is allocated per call: buffers come in ``cells``, ``picks``,
+``luma_evidence`` keeps the faint coverage luma confirms and gathers the evidence of shade
+with which ``drop_shadows`` keys a wide shade of the screen as screen (below; the rules'
+Python side is ``keyer.evidence``). Nothing is allocated per call: buffers come in ``cells``, ``picks``,
 ``scratch``, ``buf`` and ``evidence``.
 
 Faint coverage: the ramp's start (``--similarity``) cuts the faint end of every matte, because
@@ -353,64 +353,6 @@ def plate_luma(grid, luma, plate):
             plate[a, b] = kr * grid[a, b, 0] + kg * grid[a, b, 1] + kb * grid[a, b, 2]
 
 
-@kernel_parallel
-def keep_faint(slope, offset, guide, faint):
-    """Faint coverage that luma confirms, in place on the model ``q = slope * guide +
-    offset``: each sample's model moves towards ``linear`` = (k, k0), ``q' = k * q + k0``
-    (with which the ramp keys coverage as it is, no start), by the weight
-
-        w = ramp(c; m0, m1) * ramp(min(|dy|, |dy + c * Ys|); l0, l1) * ramp(-c; -c_end, -c_mid)
-
-    with ``c = 1 - q`` at the sample's own luma, ``dy`` its luma over the plate's ``Ys`` less
-    the screen's own (``centre``), and each ramp 0..1 between its two limits. ``faint`` =
-    (plate, cols, px, cell, gate, linear): ``plate`` (gh, gw) the clean plate's luma per cell
-    of ``cell`` px (``plate_luma``), ``cols`` = (col0, colf) of the model's columns in cells,
-    ``px`` px per sample, ``gate`` = (m0, 1 / (m1 - m0), centre, l0, 1 / (l1 - l0), c_end,
-    1 / (c_end - c_mid)).
-
-    Chroma noise and a chroma edge bled by 4:2:0 and the codec leave luma at the screen's
-    (``dy`` nothing), and a shade of the screen (a mix with black: a shadow) changes it by
-    exactly ``-c * Ys`` (``dy + c * Ys`` nothing): either is no evidence, and the ramp's start
-    still cuts them; anything else in front of the screen changes both. The last factor ends
-    it where the ramp itself keys more than coverage (its midpoint with the defaults). Most
-    samples are screen or opaque (``c`` outside m0..c_end): spans of them cost a vectorised
-    scan."""
-    plate, cols, px, cell, gate, linear = faint
-    m0, m_inv, centre, l0, l_inv, c_end, c_inv = gate
-    k, k0 = linear
-    col0, colf = cols   # a parallel loop takes arrays, not tuples of them: packed inside
-    zero = np.float32(0.0)
-    one = np.float32(1.0)
-    h, w = slope.shape
-    for i in prange(h):
-        sr = slope[i]
-        orow = offset[i]
-        gr = guide[i]
-        rows = _plate_rows(plate, px, cell, i)
-        for j0 in range(0, w, SPAN):
-            j1 = min(j0 + SPAN, w)
-            hits = 0
-            for j in range(j0, j1):
-                c = one - (sr[j] * gr[j] + orow[j])
-                hits += (c > m0) & (c < c_end)
-            if hits == 0:
-                continue
-            for j in range(j0, j1):
-                a = sr[j]
-                b = orow[j]
-                g = gr[j]
-                c = one - (a * g + b)
-                if c <= m0 or c >= c_end:
-                    continue
-                ys = _plate_luma(rows, (col0, colf), j)
-                dy = g - ys - centre
-                dy = min(abs(dy), abs(dy + c * ys))
-                wt = (min((c - m0) * m_inv, one) * min(max((dy - l0) * l_inv, zero), one)
-                      * min((c_end - c) * c_inv, one))
-                sr[j] = a + wt * (k * a - a)
-                orow[j] = b + wt * (k * b + k0 - b)
-
-
 @kernel
 def _median(x):
     """The (upper) median of ``x``, which is reordered in place: Hoare's selection, written
@@ -482,61 +424,86 @@ def _shade(c, g, ys, centre, l0, l_inv):
 
 
 @kernel_parallel
-def shadow_evidence(slope, offset, guide, where, gate, evidence, rows):
-    """Per sample of the model ``q = slope * guide + offset``, ``evidence`` = its coverage ``c
-    = 1 - q`` where it looks like a shade of the screen (``_shade``) and is a shadow's depth,
-    ramped in over ``m0..m1`` and out over ``deep..deepest``; 0 elsewhere. ``rows[i]`` = 1
-    where row ``i`` holds any. ``where`` = (plate, cols, px, cell) as ``keep_faint`` takes it;
-    ``gate`` = (m0, 1 / (m1 - m0), centre, l0, 1 / (2 * l0), deepest, 1 / (deepest - deep)).
-    Spans of ``SPAN`` samples outside m0..deepest cost a vectorised scan, and are written only
-    where the row held evidence the last time (a row ``rows`` leaves at 0 is all zero)."""
+def luma_evidence(slope, offset, guide, where, noise, faint, shade, evidence, rows):
+    """Luma's evidence on the model ``q = slope * guide + offset``, per sample, in one pass.
+    With its coverage ``c = 1 - q`` at its own luma, ``dy`` its luma over the plate's ``Ys``
+    less the screen's own (``centre``), and each ramp 0..1 between its two limits:
+
+    * **faint coverage kept**: the sample's model moves towards ``(k, k0)``, ``q' = k * q +
+      k0`` (with which the ramp keys coverage as it is, no start), by the weight ``ramp(c; m0,
+      m1) * ramp(min(|dy|, |dy + c * Ys|); l0, 3 * l0) * ramp(-c; -c_end, -c_mid)``. Chroma
+      noise and a chroma edge bled by 4:2:0 and the codec leave luma at the screen's (``dy``
+      nothing), and a shade of the screen (a mix with black: a shadow) changes it by exactly
+      ``-c * Ys``: either is no evidence, and the ramp's start still cuts them; anything else
+      in front of the screen changes both. The last factor ends it where the ramp itself keys
+      more than coverage (its midpoint with the defaults).
+    * **shade evidence**: ``evidence`` = ``c`` where the sample looks like a shade of the
+      screen (``_shade``) and ``c`` is a shadow's depth, ramped in over ``s0..s1`` and out over
+      ``deep..deepest``; 0 elsewhere, and ``rows[i]`` = 1 where row ``i`` holds any, for
+      ``drop_shadows``.
+
+    ``where`` = (plate, cols, px, cell): ``plate`` (gh, gw) the clean plate's luma per cell of
+    ``cell`` px (``plate_luma``), ``cols`` = (col0, colf) of the model's columns in cells,
+    ``px`` px per sample. ``noise`` = (m0, 1 / (m1 - m0), centre, l0, 1 / (2 * l0)), measured
+    on the screen; ``faint`` = (c_end, 1 / (c_end - c_mid), k, k0), c_end 0 when off; ``shade``
+    = (s0, 1 / (s1 - s0), deepest, 1 / (deepest - deep)), and ``evidence`` (h, w), or (1, 1)
+    when off. Most samples are screen or opaque: spans of ``SPAN`` of them cost a vectorised
+    scan, and the evidence is written there only where its row held some the last time (a
+    row ``rows`` leaves at 0 is all zero)."""
     plate, cols, px, cell = where
-    m0, m_inv, centre, l0, l_inv, deepest, d_inv = gate
-    col0, colf = cols
+    m0, m_inv, centre, l0, l_inv = noise
+    c_end, c_inv, k, k0 = faint
+    s0, s_inv, deepest, d_inv = shade
+    col0, colf = cols   # a parallel loop takes arrays, not tuples of them: packed inside
     zero = np.float32(0.0)
     one = np.float32(1.0)
     h, w = slope.shape
+    shadows = (evidence.shape[0] == h) & (evidence.shape[1] == w)   # else a stand-in: off
+    lo = min(m0, s0) if shadows else m0
+    hi = max(c_end, deepest) if shadows else c_end
     for i in prange(h):
-        sr, orow, gr, er = slope[i], offset[i], guide[i], evidence[i]
+        sr, orow, gr = slope[i], offset[i], guide[i]
+        er = evidence[i] if shadows else evidence[0]
+        stale = shadows and rows[i] != 0
         plate_rows = _plate_rows(plate, px, cell, i)
-        stale = rows[i] != 0
         any_row = 0
         for j0 in range(0, w, SPAN):
             j1 = min(j0 + SPAN, w)
             hits = 0
             for j in range(j0, j1):
                 c = one - (sr[j] * gr[j] + orow[j])
-                hits += (c > m0) & (c < deepest)
+                hits += (c > lo) & (c < hi)
             if hits == 0:
                 if stale:
                     for j in range(j0, j1):
                         er[j] = zero
                 continue
             for j in range(j0, j1):
+                a = sr[j]
+                b = orow[j]
                 g = gr[j]
-                c = one - (sr[j] * g + orow[j])
-                if c <= m0 or c >= deepest:
-                    er[j] = zero
+                c = one - (a * g + b)
+                if c <= lo or c >= hi:
+                    if shadows:
+                        er[j] = zero
                     continue
-                depth = min((c - m0) * m_inv, one) * min((deepest - c) * d_inv, one)
                 ys = _plate_luma(plate_rows, (col0, colf), j)
-                e = c * depth * _shade(c, g, ys, centre, l0, l_inv)
-                er[j] = e
-                any_row |= e > zero
-        rows[i] = any_row
-
-
-@kernel
-def _box_sum(evidence, i, j, r):
-    """The sum of ``evidence`` over the box of radius ``r`` around (i, j), clamped to the
-    picture."""
-    h, w = evidence.shape
-    total = np.float32(0.0)
-    for y in range(max(i - r, 0), min(i + r + 1, h)):
-        er = evidence[y]
-        for x in range(max(j - r, 0), min(j + r + 1, w)):
-            total += er[x]
-    return total
+                dy = g - ys - centre
+                if shadows:
+                    e = zero
+                    if c > s0 and c < deepest:
+                        depth = min((c - s0) * s_inv, one) * min((deepest - c) * d_inv, one)
+                        e = c * depth * _shade(c, g, ys, centre, l0, l_inv)
+                    er[j] = e
+                    any_row |= e > zero
+                if c > m0 and c < c_end:
+                    d = min(abs(dy), abs(dy + c * ys))
+                    wt = (min((c - m0) * m_inv, one) * min(max((d - l0) * l_inv, zero), one)
+                          * min((c_end - c) * c_inv, one))
+                    sr[j] = a + wt * (k * a - a)
+                    orow[j] = b + wt * (k * b + k0 - b)
+        if shadows:
+            rows[i] = any_row
 
 
 @kernel
