@@ -372,29 +372,16 @@ def test_the_plate_follows_the_light_turned_up(planar):
     30 % (a ratio of 1.3 to the plate), a 50 % grey veil over it keys at 50 % again within a few
     frames. (With the window closed at 1.15, as it was, the plate kept the old level and the
     veil keyed 40 levels off.)"""
-    from keyer.keying import Keyer, PlanarKeyer
-    from tests.test_planar import BT709_TV, planes
+    from tests.test_planar import key_sequence
 
-    h, w = 64, 96
     screen = np.array((40.0, 170.0, 70.0), np.float32)
-    keyer = PlanarKeyer(KeySettings(color="green"), w, h) if planar else Keyer(
-        KeySettings(color="green"), w, h)
-    rgba = np.empty((h, w, 4), np.uint8)
+    frames = []
     for i in range(12):
-        light = 1.0 if i < 4 else 1.3
-        img = np.empty((h, w, 3), np.float32)
-        img[:] = screen * light
+        img = np.empty((64, 96, 3), np.float32)
+        img[:] = screen * (1.0 if i < 4 else 1.3)
         img[16:48, 24:72] = 0.5 * img[16:48, 24:72] + 0.5 * 128.0
-        rgb = np.clip(img + 0.5, 0, 255).astype(np.uint8)
-        if planar:
-            y, u, v = planes(rgb)
-            out = [np.empty_like(y), np.empty_like(u), np.empty_like(v), np.empty_like(y)]
-            keyer(y, u, v, BT709_TV, *out)
-            alpha = out[3]
-        else:
-            rgba[..., :3] = rgb
-            keyer(rgba)
-            alpha = rgba[..., 3]
-    veil = alpha[20:44, 28:68].astype(float).mean()
+        frames.append(img)
+    alpha = key_sequence(frames, KeySettings(color="green"), planar)
+    veil = alpha[20:44, 28:68].mean()
     assert abs(veil - 127.5) < 6, veil
     assert alpha[:8].max() == 0   # the brighter screen is screen

@@ -42,6 +42,29 @@ def planar_key(rgb, settings=KeySettings(color="green"), background=None, frames
     return (y, u, v), out
 
 
+def key_sequence(frames, settings, planar):
+    """The alpha (float) of the last of ``frames`` (float RGB, H x W x 3), keyed in turn by one
+    keyer: the planar one, or the RGBA one."""
+    h, w = frames[0].shape[:2]
+    if planar:
+        keyer = PlanarKeyer(settings, w, h)
+    else:
+        keyer = Keyer(settings, w, h)
+        rgba = np.empty((h, w, 4), np.uint8)
+    for img in frames:
+        rgb = np.clip(img + 0.5, 0, 255).astype(np.uint8)
+        if planar:
+            y, u, v = planes(rgb)
+            out = [np.empty_like(y), np.empty_like(u), np.empty_like(v), np.empty_like(y)]
+            keyer(y, u, v, BT709_TV, *out)
+            alpha = out[3]
+        else:
+            rgba[..., :3] = rgb
+            keyer(rgba)
+            alpha = rgba[..., 3]
+    return alpha.astype(float)
+
+
 def blocks(left, right, h=8, w=16):
     img = np.empty((h, w, 3), np.uint8)
     img[:, : w // 2] = left

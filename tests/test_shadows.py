@@ -5,8 +5,8 @@ not wide shades of the screen: they keep their alpha. Both key paths."""
 import numpy as np
 import pytest
 
-from keyer.keying import Keyer, KeySettings, PlanarKeyer
-from tests.test_planar import BT709_TV, planes
+from keyer.keying import KeySettings
+from tests.test_planar import key_sequence
 
 SCREENS = {"green": (40.0, 170.0, 70.0), "blue": (30.0, 70.0, 190.0)}
 H, W = 96, 160
@@ -15,27 +15,6 @@ H, W = 96, 160
 def _ramp(c):
     s = KeySettings()
     return min(max((c - s.similarity) / s.softness, 0.0), 1.0) * 255
-
-
-def _key_sequence(frames, settings, planar):
-    """The alpha of the last of ``frames`` (float RGB), keyed in turn by one keyer."""
-    if planar:
-        keyer = PlanarKeyer(settings, W, H)
-    else:
-        keyer = Keyer(settings, W, H)
-        rgba = np.empty((H, W, 4), np.uint8)
-    for img in frames:
-        rgb = np.clip(img + 0.5, 0, 255).astype(np.uint8)
-        if planar:
-            y, u, v = planes(rgb)
-            out = [np.empty_like(y), np.empty_like(u), np.empty_like(v), np.empty_like(y)]
-            keyer(y, u, v, BT709_TV, *out)
-            alpha = out[3]
-        else:
-            rgba[..., :3] = rgb
-            keyer(rgba)
-            alpha = rgba[..., 3]
-    return alpha.astype(float)
 
 
 def _screen(kind, seed):
@@ -59,8 +38,8 @@ def test_a_shadow_cast_on_the_screen_keys_as_screen(kind, planar, denoise):
     shade = _shade(0.35)
     frames = [_screen(kind, i) for i in range(6)]
     frames += [_screen(kind, 6 + i) * (1 - shade) for i in range(2)]
-    alpha = _key_sequence(frames, KeySettings(color=kind, denoise=denoise), planar)
-    kept = _key_sequence(frames, KeySettings(color=kind, denoise=denoise, keep_shadows=True),
+    alpha = key_sequence(frames, KeySettings(color=kind, denoise=denoise), planar)
+    kept = key_sequence(frames, KeySettings(color=kind, denoise=denoise, keep_shadows=True),
                          planar)
     body = (slice(24, 84), slice(46, 126))
     assert (alpha >= 26).sum() <= 2, (alpha >= 26).sum()
@@ -84,8 +63,8 @@ def test_dark_strands_and_a_black_subjects_blurred_edge_keep_their_alpha(planar)
     frames = [_screen("green", i) for i in range(6)]
     frames += [cover[..., None] * dark + (1 - cover[..., None]) * _screen("green", 6 + i)
                for i in range(2)]
-    alpha = _key_sequence(frames, KeySettings(color="green"), planar)
-    kept = _key_sequence(frames, KeySettings(color="green", keep_shadows=True), planar)
+    alpha = key_sequence(frames, KeySettings(color="green"), planar)
+    kept = key_sequence(frames, KeySettings(color="green", keep_shadows=True), planar)
     assert alpha[24:72, 14:46].min() == 255                  # the subject
     strands = cover == 0.6
     assert alpha[strands].mean() > 0.4 * 255, alpha[strands].mean()
