@@ -551,7 +551,9 @@ def drop_shadows(slope, offset, guide, evidence, wide, rows):
                     for x in range(max(j - r, 0), min(j + r + 1, w)):
                         total += _column_sum(evidence, y0, y1, x)
                 area = np.float32((y1 - y0) * (min(j + r + 1, w) - max(j - r, 0)))
-                c = one - (sr[j] * gr[j] + orow[j])
+                # the coverage now (the faint rule may have moved the model since; never
+                # under the evidence, so the sample moves no more than all the way)
+                c = max(one - (sr[j] * gr[j] + orow[j]), e)
                 wt = e / c * min(max((total / area / c - lo) * inv, zero), one)
                 sr[j] = sr[j] * (one - wt)
                 orow[j] = orow[j] * (one - wt) + wt
