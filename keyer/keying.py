@@ -16,8 +16,9 @@ ratios up to ``tolerance`` (light spill on a solid subject) key opaque; above it
 the ratio steadies noisy screens; then luma's evidence (``keyer.evidence``): faint coverage
 whose luma is not the screen's there keys as it is (the ramp's start is for the screen's
 noise, which luma does not show), and a wide shade of the screen (a shadow cast on it) keys as
-screen. The core matte fills small transparent islands enclosed by opaque subject; clip black/white, shrink (erode) and feather (blur) shape the matte; despill
-limits the primary channel and restores the luminance it removes. How the plate, the
+screen. The core matte fills small transparent islands enclosed by opaque subject; clip
+black/white, shrink (erode) and feather (blur) shape the matte; despill limits the primary
+channel and restores the luminance it removes. How the plate, the
 foreground scale and the core matte decide, and what they were measured to do:
 docs/quality.md.
 """

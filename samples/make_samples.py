@@ -259,7 +259,8 @@ def _hard(width: int, height: int, index: int, fps: float, kind: str = "green"):
     veil = (body_v * folds).astype(np.float32)
     bg = screen * light
     if SHADOW:   # an ellipse behind the figure and left of it, its edge soft over a third of it
-        cast = np.sqrt(((xx - cx + 150 * s) / (a * 1.3)) ** 2 + ((yy - cy - 60 * s) / (b * 0.9)) ** 2)
+        cast = np.sqrt(((xx - cx + 150 * s) / (a * 1.3)) ** 2
+                       + ((yy - cy - 60 * s) / (b * 0.9)) ** 2)
         bg = bg * (1.0 - SHADOW * np.clip(3.0 * (1.0 - cast), 0, 1))[..., None]
     bg = veil[..., None] * np.array(VEIL, np.float32) + (1 - veil[..., None]) * bg
     total = alpha + (1 - alpha) * veil

@@ -9,8 +9,8 @@ tolerance; ``guided_fit`` fits the local linear model of the ratio by the luma g
 coefficients are used as they are, not box-averaged again); on that model
 ``luma_evidence`` keeps the faint coverage luma confirms and gathers the evidence of shade
 with which ``drop_shadows`` keys a wide shade of the screen as screen (below; the rules'
-Python side is ``keyer.evidence``). Nothing is allocated per call: buffers come in ``cells``, ``picks``,
-``scratch``, ``buf`` and ``evidence``.
+Python side is ``keyer.evidence``). Nothing is allocated per call: buffers come in ``cells``,
+``picks``, ``scratch``, ``buf`` and ``evidence``.
 
 Faint coverage: the ramp's start (``--similarity``) cuts the faint end of every matte, because
 at chroma resolution the screen's noise and the plate's small errors look like faint coverage.
