@@ -461,18 +461,22 @@ def luma_evidence(slope, offset, guide, where, noise, faint, shade, evidence, ro
     shadows = (evidence.shape[0] == h) & (evidence.shape[1] == w)   # else a stand-in: off
     lo = min(m0, s0) if shadows else m0
     hi = max(c_end, deepest) if shadows else c_end
+    spans = -(-w // SPAN)
     for i in prange(h):
         sr, orow, gr = slope[i], offset[i], guide[i]
         er = evidence[i] if shadows else evidence[0]
         stale = shadows and rows[i] != 0
         plate_rows = _plate_rows(plate, px, cell, i)
         any_row = 0
-        for j0 in range(0, w, SPAN):
+        for span in range(spans):
+            # the span's scan, as LLVM vectorises it: the spans counted, not a stepped range, and
+            # indexed from j0 (no negative-index check); either other way it cost 3-5x as much
+            j0 = span * SPAN
             j1 = min(j0 + SPAN, w)
-            hits = 0
-            for j in range(j0, j1):
-                c = one - (sr[j] * gr[j] + orow[j])
-                hits += (c > lo) & (c < hi)
+            hits = np.int32(0)
+            for n in range(j1 - j0):
+                c = one - (sr[j0 + n] * gr[j0 + n] + orow[j0 + n])
+                hits += np.int32((c > lo) & (c < hi))
             if hits == 0:
                 if stale:
                     for j in range(j0, j1):
