@@ -235,11 +235,11 @@ class _KeyBase:
         self.grid[..., 0], self.grid[..., 1], self.grid[..., 2] = self.screen
         self.grid[..., 3] = screen_k.screen_difference(self.screen, self.primary, self.s.balance)
         self.evidence.plate_from(self.grid)
-        # what the ratio kernels take as ``key``: the primary, balance, the plate's window and
-        # the purity a pixel needs to teach it
+        # what the ratio kernels take as ``key``: the primary, balance, the ratio over which a
+        # pixel may teach the plate (no upper limit: see SCREEN_MIN) and the purity it needs
         purity = screen_k.purity(measured, self.primary, self.s.balance)
         self.stats_key = (self.primary, np.float32(self.s.balance), np.float32(SCREEN_MIN),
-                          np.float32(np.inf), np.float32(PURITY_MIN * purity),
+                          np.float32(PURITY_MIN * purity),
                           np.float32((2.0 - PURITY_MIN) * purity))
 
     def _update_grid(self, rate: float = 0.5) -> None:

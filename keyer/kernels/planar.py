@@ -150,7 +150,7 @@ def planar_ratio_and_stats(planes, grid, cell, cols, colour, key, ratio, tint, g
     ``planes`` = (Y', Cb, Cr) of an even size.
 
     ``colour`` = the eight reading constants, then ``(Kr, Kg, Kb)`` of the guide's luma;
-    ``key`` = (primary, balance, screen_min, screen_max, purity_min, purity_max) and
+    ``key`` = (primary, balance, screen_min, purity_min, purity_max) and
     ``stats`` = (sums, counts), as there. First
     ``gcols`` (gh, 4, chroma width): the grid (cells of ``cell`` px) interpolated along each
     grid row to every chroma column (``cols`` = (col0, colf): each column's left cell and
@@ -168,7 +168,7 @@ def planar_ratio_and_stats(planes, grid, cell, cols, colour, key, ratio, tint, g
     ccol0, ccolf = cols
     y_off, y_scale, c_off, c_scale, rv, gu, gv, bu, lr, lg, lb = colour
     yc = (y_off, y_scale, c_off, c_scale, rv, gu, gv, bu)
-    primary, balance, screen_min, screen_max, pure_min, pure_max = key
+    primary, balance, screen_min, pure_min, pure_max = key
     sums, counts = stats
     hc, wc = ratio.shape
     gh, gw = grid.shape[0], grid.shape[1]
@@ -215,7 +215,7 @@ def planar_ratio_and_stats(planes, grid, cell, cols, colour, key, ratio, tint, g
                 gr[cj] = wr * r + wg * g + wb * b
                 own = _difference(r, g, b, primary, balance)
                 p, _, _ = _split(r, g, b, primary)
-                m = one if ((q > screen_min) & (q < screen_max) & (own > pure_min * p)
+                m = one if ((q > screen_min) & (own > pure_min * p)
                             & (own < pure_max * p)) else zero
                 acc[0, cj] += m * r
                 acc[1, cj] += m * g

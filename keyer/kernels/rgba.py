@@ -218,8 +218,8 @@ def ratio_and_screen_stats(rgba, grid, cell, cols, colour, key, ratio, tint, gui
     white veil on green). ``grid`` is (gh, gw, 4) float32: the screen's R, G, B and ``d_S`` per
     cell of ``cell`` px, sampled bilinearly at cell centres (``cols`` = (col0, colf): each
     column's left cell and weight, computed once per size). ``key`` = (primary 0/1/2,
-    balance, screen_min, screen_max, purity_min, purity_max): a pixel counts as screen when its
-    ratio is between ``screen_min`` and ``screen_max`` and its own ``_difference`` between
+    balance, screen_min, purity_min, purity_max): a pixel counts as screen when its
+    ratio is over ``screen_min`` and its own ``_difference`` between
     ``purity_min`` and ``purity_max`` times its primary channel (``keyer.keying.PURITY_MIN``).
     The ratio is written as it is (the solid tolerance comes after,
     ``guided.foreground_scale``), and its ``tint`` (``_tint_weights``: 0 on
@@ -230,7 +230,7 @@ def ratio_and_screen_stats(rgba, grid, cell, cols, colour, key, ratio, tint, gui
     each grid row's buffer for the screen along it.
     """
     col0, colf = cols
-    primary, balance, screen_min, screen_max, pure_min, pure_max = key
+    primary, balance, screen_min, pure_min, pure_max = key
     sums, counts = stats
     kr, kg, kb = colour
     wr = np.float32(kr / 255.0)
@@ -263,7 +263,7 @@ def ratio_and_screen_stats(rgba, grid, cell, cols, colour, key, ratio, tint, gui
                 guide[i, j] = wr * r + wg * g + wb * b
                 p, _, _ = _split(r, g, b, primary)
                 own = _difference(r, g, b, primary, balance)
-                if screen_min < q < screen_max and pure_min * p < own < pure_max * p:
+                if q > screen_min and pure_min * p < own < pure_max * p:
                     cj = j // cell
                     sums[gi, cj, 0] += r
                     sums[gi, cj, 1] += g
