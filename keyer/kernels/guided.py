@@ -272,7 +272,8 @@ def _add_row(acc, row):
 def guided_fit(guide, src, r, eps, scratch, a_out, b_out):
     """Per pixel, the guided filter's local linear model of ``src`` by ``guide`` over a
     (2r+1)^2 box (reflected borders): ``a = cov(g, s) / (var(g) + eps)``, ``b = mean(s) -
-    a * mean(g)``. One pass: the four box means come from column sums of the rows in reach.
+    a * mean(g)``. One pass: the four box means come from column sums of the rows in reach
+    (at r = 1, the default, written straight into padded rows: ``_box3_means``).
     ``scratch`` (chunks, 9, w + 2r) float32: one set of row buffers per chunk of rows (the
     rows are split into that many chunks), so nothing is allocated per call."""
     h, w = guide.shape
@@ -290,6 +291,10 @@ def guided_fit(guide, src, r, eps, scratch, a_out, b_out):
         mgs = rows[7, :w]
         mgg = rows[8, :w]
         for i in range(t * h // nchunk, (t + 1) * h // nchunk):
+            if r == 1:   # the default: 9 passes over the row where the general way takes 25
+                _box3_means(guide, src, i, rows, (mg, ms, mgs, mgg), n)
+                _fit_row(mg, ms, mgs, mgg, eps, a_out[i], b_out[i])
+                continue
             cg[:] = 0.0
             cs[:] = 0.0
             cgs[:] = 0.0
@@ -307,12 +312,43 @@ def guided_fit(guide, src, r, eps, scratch, a_out, b_out):
             _box_row(cs, r, pad, ms, n)
             _box_row(cgs, r, pad, mgs, n)
             _box_row(cgg, r, pad, mgg, n)
-            ar = a_out[i]
-            br = b_out[i]
-            for j in range(w):
-                a = np.true_divide(mgs[j] - mg[j] * ms[j], mgg[j] - mg[j] * mg[j] + eps)
-                ar[j] = a
-                br[j] = ms[j] - a * mg[j]
+            _fit_row(mg, ms, mgs, mgg, eps, a_out[i], b_out[i])
+
+
+@kernel
+def _fit_row(mg, ms, mgs, mgg, eps, ar, br):
+    """One row of the guided filter's model from its four box means."""
+    for j in range(ar.shape[0]):
+        a = np.true_divide(mgs[j] - mg[j] * ms[j], mgg[j] - mg[j] * mg[j] + eps)
+        ar[j] = a
+        br[j] = ms[j] - a * mg[j]
+
+
+@kernel
+def _box3_means(guide, src, i, rows, means, n):
+    """``guided_fit``'s four box means at row ``i`` for r = 1 into ``means`` (mg, ms, mgs,
+    mgg): the column sums of rows i - 1 .. i + 1 written straight into ``rows[0..3]``'s padded
+    runs (reflected at the ends, as ``_box_row``), then three of them added. Every loop has
+    one output (few runtime alias checks) and indexes from 0: they vectorise."""
+    h, w = guide.shape
+    g0, g1, g2 = guide[_reflect(i - 1, h)], guide[i], guide[_reflect(i + 1, h)]
+    s0, s1, s2 = src[_reflect(i - 1, h)], src[i], src[_reflect(i + 1, h)]
+    cg, cs, cgs, cgg = rows[0, 1:w + 1], rows[1, 1:w + 1], rows[2, 1:w + 1], rows[3, 1:w + 1]
+    for j in range(w):
+        cg[j] = g0[j] + g1[j] + g2[j]
+    for j in range(w):
+        cs[j] = s0[j] + s1[j] + s2[j]
+    for j in range(w):
+        cgs[j] = g0[j] * s0[j] + g1[j] * s1[j] + g2[j] * s2[j]
+    for j in range(w):
+        cgg[j] = g0[j] * g0[j] + g1[j] * g1[j] + g2[j] * g2[j]
+    for k in range(4):
+        pad = rows[k, :w + 2]
+        pad[0] = pad[1]
+        pad[w + 1] = pad[w]
+        out = means[k]
+        for j in range(w):
+            out[j] = (pad[j] + pad[j + 1] + pad[j + 2]) * n
 
 
 @kernel
