@@ -224,6 +224,8 @@ def main(argv=None) -> int:
     ap.add_argument("--noise", type=float, help="the sensor noise's sigma (the set's: 2.5)")
     ap.add_argument("--shadow", type=float, help="the depth of a shadow the figure casts on the "
                     "screen, 0..0.9 (the set's: none)")
+    ap.add_argument("--light-step", metavar="GAIN@FRAME", help="the screen's light times GAIN "
+                    "from frame FRAME on, e.g. 0.8@4 (a lamp turned down)")
     a = ap.parse_args(argv)
     try:
         width, height = (int(v) for v in a.size.lower().split("x"))
@@ -257,6 +259,14 @@ def main(argv=None) -> int:
             if not lo <= value <= hi:
                 ap.error(f"--{option.replace('_', '-')} {value}: use {lo:g}..{hi:g}")
             varied[name] = value
+    if a.light_step:
+        try:
+            gain, frame = a.light_step.split("@")
+            varied["LIGHT_STEP"] = (float(gain), int(frame))
+        except ValueError:
+            ap.error(f"--light-step {a.light_step!r}: use GAIN@FRAME, e.g. 0.8@4")
+        if not (0.1 <= varied["LIGHT_STEP"][0] <= 3.0 and varied["LIGHT_STEP"][1] >= 0):
+            ap.error(f"--light-step {a.light_step!r}: GAIN 0.1..3, FRAME 0 or more")
     for name, value in varied.items():
         setattr(make_samples, name, value)
     rows = []

@@ -60,6 +60,17 @@ SCREEN_MIN = 0.85
 # veil adds the same to every channel), never its purity, so the plate cannot learn it and
 # creep into it. Symmetric too, so that on a noisy screen the plate's mean is not biased.
 PURITY_MIN = 0.85
+# The light on the screen turned down: a pixel of the screen's purity whose ratio is under
+# SCREEN_MIN but over DIM_MIN is the screen's colour under less light (or in a shadow, or mixed
+# with black: alike to any key). When such pixels cover LIGHT_AREA of the picture or more and
+# outnumber the confidently-screen ones LIGHT_SHARE to 1, the light fell on the whole screen
+# (a lamp, a cloud, the camera's exposure), not on a part of it: the plate takes their mean
+# ratio as the light's gain at once (``_KeyBase._follow_light``). A subject's dark edge or a
+# shadow beside it is a small part of what the screen shows, and a gain too dark is undone
+# by the plate's learning (no upper limit), so a wrong guess costs a frame.
+DIM_MIN = 0.3
+LIGHT_AREA = 0.1
+LIGHT_SHARE = 2.0
 SOLID_BLEND = 0.15  # ratio span over which the solid tolerance blends back into the ramp
 SOLID_FLOOR = 0.15  # how far under the ramp's opaque end the ratio may go (see guided._solid)
 FIRST_PASSES = 3  # measure passes on the first frame, each from the better plate
@@ -169,6 +180,7 @@ class _KeyBase:
         self.grid = np.zeros((gh, gw, 4), np.float32)
         self.sums = np.zeros((gh, gw, 3), np.float32)
         self.counts = np.zeros((gh, gw), np.float32)
+        self.dims = np.zeros((gh, 2))   # per grid row: dim pixels of the screen's purity
         self._num = np.zeros((gh, gw, 3), np.float32)
         self._den = np.zeros((gh, gw), np.float32)
         self._fresh = np.zeros((gh, gw, 3), np.float32)
@@ -236,11 +248,12 @@ class _KeyBase:
         self.grid[..., 3] = screen_k.screen_difference(self.screen, self.primary, self.s.balance)
         self.evidence.plate_from(self.grid)
         # what the ratio kernels take as ``key``: the primary, balance, the ratio over which a
-        # pixel may teach the plate (no upper limit: see SCREEN_MIN) and the purity it needs
+        # pixel may teach the plate (no upper limit: see SCREEN_MIN), the purity it needs and
+        # the ratio over which a pure one counts as the screen under less light (DIM_MIN)
         purity = screen_k.purity(measured, self.primary, self.s.balance)
         self.stats_key = (self.primary, np.float32(self.s.balance), np.float32(SCREEN_MIN),
                           np.float32(PURITY_MIN * purity),
-                          np.float32((2.0 - PURITY_MIN) * purity))
+                          np.float32((2.0 - PURITY_MIN) * purity), np.float32(DIM_MIN))
 
     def _update_grid(self, rate: float = 0.5) -> None:
         """Teach the clean plate this frame's statistics (see ``screen_k.grid_blend``).
@@ -294,6 +307,30 @@ class _KeyBase:
                 self._update_grid(rate=1.0)
             self.measured = True
         stats(*planes)
+        if self._follow_light():
+            stats(*planes)
+
+    def _follow_light(self) -> bool:
+        """Scale the plate by the light's gain when this frame's statistics show the light
+        turned down on the whole screen (DIM_MIN, LIGHT_AREA, LIGHT_SHARE); True if it did.
+
+        The plate learns only from ratios over SCREEN_MIN, so that a dark subject's edge cannot
+        teach it; a screen under 15 % less light than the plate holds would never teach it
+        either, and its edges and veils would be keyed against the old level. Light scales
+        every channel alike, and the colour difference with them: the plate's colour, its
+        difference and its trend are multiplied by the dim pixels' mean ratio, and the frame is
+        measured again against it."""
+        if not self.s.local:
+            return False
+        dim = float(self.dims[:, 0].sum())
+        if (dim < LIGHT_AREA * self.width * self.height
+                or dim < LIGHT_SHARE * float(self.counts.sum(dtype=np.float64))):
+            return False
+        gain = np.float32(self.dims[:, 1].sum() / dim)
+        self.grid *= gain
+        self._trend *= gain
+        self.evidence.plate_from(self.grid)
+        return True
 
     def _core_buffers(self, height: int, width: int) -> None:
         """The core matte's coarse mask for a model of ``height`` x ``width`` samples (2x2
@@ -419,7 +456,7 @@ class Keyer(_KeyBase):
         # the tint goes to coef[1] (free until the model is upsampled into it)
         rgba_k.ratio_and_screen_stats(rgba, self.grid, CELL, self.cols, LUMA709,
                                       self.stats_key, self.ratio, self.coef[1], self.luma,
-                                      (self.sums, self.counts), self.grid_rows)
+                                      (self.sums, self.counts, self.dims), self.grid_rows)
 
     def _guided(self) -> tuple[np.ndarray, np.ndarray]:
         """The guided filter's model fitted at half size, upsampled to full size (bilinear)."""
@@ -502,7 +539,8 @@ class PlanarKeyer(_KeyBase):
         planar_k.planar_ratio_and_stats((y, u, v), self.grid, CELL, self.ccols,
                                         c.coefficients + LUMA709,
                                         self.stats_key, self.ratio, self.work[0], self.guide,
-                                        (self.sums, self.counts), self.gcols, self.stats_rows)
+                                        (self.sums, self.counts, self.dims), self.gcols,
+                                        self.stats_rows)
 
     def __call__(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, c, y_out: np.ndarray,
                  u_out: np.ndarray, v_out: np.ndarray, a_out: np.ndarray | None = None) -> None:

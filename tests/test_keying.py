@@ -385,3 +385,59 @@ def test_the_plate_follows_the_light_turned_up(planar):
     veil = alpha[20:44, 28:68].mean()
     assert abs(veil - 127.5) < 6, veil
     assert alpha[:8].max() == 0   # the brighter screen is screen
+
+
+@pytest.mark.parametrize("planar", [False, True])
+@pytest.mark.parametrize("light", [0.8, 0.5])
+def test_the_plate_follows_the_light_turned_down(planar, light):
+    """The light on the whole screen falls by 20 % or by half from the fifth frame: the plate
+    takes the gain at once (its pixels' ratio under SCREEN_MIN never teaches it), so on that
+    very frame a 50 % grey veil over it keys at 50 % and the screen keys clear. Before, the
+    veil keyed against the old level for good (20 % down: 30 levels too transparent)."""
+    from tests.test_planar import key_sequence
+
+    screen = np.array((40.0, 170.0, 70.0), np.float32)
+    frames = []
+    for i in range(5):
+        img = np.empty((64, 96, 3), np.float32)
+        img[:] = screen * (1.0 if i < 4 else light)
+        img[16:48, 24:72] = 0.5 * img[16:48, 24:72] + 0.5 * 128.0
+        frames.append(img)
+    alpha = key_sequence(frames, KeySettings(color="green"), planar)
+    veil = alpha[20:44, 28:68].mean()
+    assert abs(veil - 127.5) < 6, veil
+    assert alpha[:8].max() == 0 and alpha[:, :16].max() == 0
+
+
+@pytest.mark.parametrize("planar", [False, True])
+def test_a_dark_subject_does_not_dim_the_plate(planar):
+    """A black subject's soft edge 40 px wide over a 96 px picture, the screen beside it as
+    bright as ever: the edge has the screen's purity and ratios under SCREEN_MIN over a fifth
+    of the picture (as a darker screen's would), but that is not twice what shows the screen
+    at its level, so the plate keeps the screen's level and the screen keys clear."""
+    from keyer.keying import Keyer, PlanarKeyer
+    from tests.test_planar import BT709_TV, planes
+
+    screen = np.array((40.0, 170.0, 70.0), np.float32)
+    cover = np.clip((np.arange(96, dtype=np.float32) - 40) / 40.0, 0.0, 1.0)
+    img = screen * (1.0 - cover)[None, :, None] * np.ones((64, 1, 1), np.float32)
+    rgb = np.clip(img + 0.5, 0, 255).astype(np.uint8)
+    settings = KeySettings(color="green")
+    if planar:
+        keyer = PlanarKeyer(settings, 96, 64)
+        y, u, v = planes(rgb)
+        out = [np.empty_like(y), np.empty_like(u), np.empty_like(v), np.empty_like(y)]
+        for _ in range(5):
+            keyer(y, u, v, BT709_TV, *out)
+        alpha = out[3]
+    else:
+        keyer = Keyer(settings, 96, 64)
+        rgba = np.empty((64, 96, 4), np.uint8)
+        for _ in range(5):
+            rgba[..., :3] = rgb
+            keyer(rgba)
+        alpha = rgba[..., 3]
+    assert 0.1 * 96 * 64 < keyer.dims[:, 0].sum() < 2.0 * keyer.counts.sum()
+    # the cells over the screen keep its level (the edge's mean ratio is ~0.55)
+    assert np.abs(keyer.grid[:, :2, 1] / 170.0 - 1.0).max() < 0.03, keyer.grid[:, :2, 1]
+    assert alpha[:, :32].max() == 0
