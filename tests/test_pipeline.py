@@ -492,7 +492,11 @@ def test_an_encoder_that_will_not_open_is_a_clear_error(tmp_path, green_clip, mo
 def test_reused_frames_are_never_overwritten_while_queued(tmp_path, ext, effects, slow_stage,
                                                           monkeypatch):
     """Stages write into rings of reused frames: with a slow consumer (its queue always full)
-    the output must equal one where every frame is new."""
+    every picture the encoder is given must equal the one given where every frame is new.
+
+    The pictures are compared as the sink takes them (the encoders copy a picture when it is
+    sent): libx264's output for the same pictures is not the same from run to run on frames
+    this small, so comparing the decoded files failed now and then under load."""
     import time
 
     from keyer.effects.base import parse_chain
@@ -507,9 +511,20 @@ def test_reused_frames_are_never_overwritten_while_queued(tmp_path, ext, effects
         return pipeline.Job(input=src, output=str(tmp_path / f"{name}{ext}"),
                             effects=tuple(parse_chain(effects)) if effects else ())
 
+    write = encode.VideoSink.write
+    given: list[bytes] = []
+
+    def recorded(self, frame):
+        picture = (b"".join(bytes(p) for p in frame.video.planes) if frame.video is not None
+                   else frame.rgba.tobytes())
+        given.append(picture)
+        return write(self, frame)
+
+    monkeypatch.setattr(encode.VideoSink, "write", recorded)
     with monkeypatch.context() as m:
         m.setattr(pipeline, "RING", 64)      # more frames than the clip has: none reused
         fresh = pipeline.run_job(job("fresh"))
+    fresh_given, given[:] = list(given), []
     owner, name = ((encode.VideoSink, "write") if slow_stage == "encode"
                    else (stages.EffectsStage, "__call__"))
     real = getattr(owner, name)
@@ -521,11 +536,10 @@ def test_reused_frames_are_never_overwritten_while_queued(tmp_path, ext, effects
     monkeypatch.setattr(owner, name, slow)
     ring = pipeline.run_job(job("ring"))
     assert fresh.frames_out == ring.frames_out == 16
-    a, b = read_frames(tmp_path / f"fresh{ext}"), read_frames(tmp_path / f"ring{ext}")
-    assert len(a) == len(b) == 16
-    for (_, _, x), (_, _, y) in zip(a, b):
-        np.testing.assert_array_equal(x, y)
-    assert len({x.tobytes() for _, _, x in a}) == 16     # every frame differs: a mix-up shows
+    assert len(fresh_given) == len(given) == 16
+    assert [i for i, (a, b) in enumerate(zip(fresh_given, given)) if a != b] == []
+    assert len(set(fresh_given)) == 16     # every frame differs: a mix-up shows
+    assert len(read_frames(tmp_path / f"ring{ext}")) == 16
 
 
 @pytest.mark.parametrize("path", ["rgba", "planar-planes", "planar-rgba"])
