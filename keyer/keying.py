@@ -62,15 +62,18 @@ SCREEN_MIN = 0.85
 PURITY_MIN = 0.85
 # The light on the screen turned down: a pixel of the screen's purity whose ratio is under
 # SCREEN_MIN but over DIM_MIN is the screen's colour under less light (or in a shadow, or mixed
-# with black: alike to any key). When such pixels cover LIGHT_AREA of the picture or more and
-# outnumber the confidently-screen ones LIGHT_SHARE to 1, the light fell on the whole screen
-# (a lamp, a cloud, the camera's exposure), not on a part of it: the plate takes their mean
-# ratio as the light's gain at once (``_KeyBase._follow_light``). A subject's dark edge or a
-# shadow beside it is a small part of what the screen shows, and a gain too dark is undone
-# by the plate's learning (no upper limit), so a wrong guess costs a frame.
+# with black: alike to any key). When such pixels cover LIGHT_AREA of the picture or more,
+# outnumber the confidently-screen ones LIGHT_SHARE to 1, and LIGHT_GONE of them are in cells
+# that showed the screen the frame before and show none now, the light fell on the whole screen
+# at once (a lamp, a cloud, the camera's exposure), not on a part of it: the plate takes their mean
+# ratio as the light's gain (``_KeyBase._follow_light``). A subject's dark edge or a shadow
+# beside it is a small part of what the screen shows; a subject of the screen's colour (but
+# darker) coming in covers a few cells a frame; and a gain too dark is undone by the plate's
+# learning (no upper limit), so a wrong guess costs a frame.
 DIM_MIN = 0.3
 LIGHT_AREA = 0.1
 LIGHT_SHARE = 2.0
+LIGHT_GONE = 0.5
 SOLID_BLEND = 0.15  # ratio span over which the solid tolerance blends back into the ramp
 SOLID_FLOOR = 0.15  # how far under the ramp's opaque end the ratio may go (see guided._solid)
 FIRST_PASSES = 3  # measure passes on the first frame, each from the better plate
@@ -181,6 +184,7 @@ class _KeyBase:
         self.sums = np.zeros((gh, gw, 3), np.float32)
         self.counts = np.zeros((gh, gw), np.float32)
         self.dims = np.zeros((gh, 2))   # per grid row: dim pixels of the screen's purity
+        self.was_screen = np.zeros((gh, gw), bool)   # cells showing the screen last frame
         self._num = np.zeros((gh, gw, 3), np.float32)
         self._den = np.zeros((gh, gw), np.float32)
         self._fresh = np.zeros((gh, gw, 3), np.float32)
@@ -309,10 +313,12 @@ class _KeyBase:
         stats(*planes)
         if self._follow_light():
             stats(*planes)
+        np.greater_equal(self.counts, CELL * CELL * 0.25, out=self.was_screen)
 
     def _follow_light(self) -> bool:
         """Scale the plate by the light's gain when this frame's statistics show the light
-        turned down on the whole screen (DIM_MIN, LIGHT_AREA, LIGHT_SHARE); True if it did.
+        turned down on the whole screen (DIM_MIN, LIGHT_AREA, LIGHT_SHARE), at once: most of
+        the cells that showed the screen the frame before show none now. True if it did.
 
         The plate learns only from ratios over SCREEN_MIN, so that a dark subject's edge cannot
         teach it; a screen under 15 % less light than the plate holds would never teach it
@@ -325,6 +331,11 @@ class _KeyBase:
         dim = float(self.dims[:, 0].sum())
         if (dim < LIGHT_AREA * self.width * self.height
                 or dim < LIGHT_SHARE * float(self.counts.sum(dtype=np.float64))):
+            return False
+        # at once: a subject of the screen's colour coming in darkens a few cells a frame
+        was = int(np.count_nonzero(self.was_screen))
+        gone = np.count_nonzero(self.was_screen & (self.counts < CELL * CELL * 0.25))
+        if was == 0 or gone < LIGHT_GONE * was:
             return False
         gain = np.float32(self.dims[:, 1].sum() / dim)
         self.grid *= gain

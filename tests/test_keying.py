@@ -441,3 +441,33 @@ def test_a_dark_subject_does_not_dim_the_plate(planar):
     # the cells over the screen keep its level (the edge's mean ratio is ~0.55)
     assert np.abs(keyer.grid[:, :2, 1] / 170.0 - 1.0).max() < 0.03, keyer.grid[:, :2, 1]
     assert alpha[:, :32].max() == 0
+
+
+@pytest.mark.parametrize("planar", [False, True])
+def test_a_subject_of_the_screens_colour_coming_in_does_not_dim_the_plate(planar):
+    """A subject of the screen's own colour at 70 % of its light (pure, a ratio of 0.7, as the
+    screen under less light would be) comes in from the left, 8 px a frame, until it covers
+    five sixths of the picture: its pixels soon outnumber the screen's, but it darkens a few
+    cells a frame, not the screen at once, so the plate keeps the screen's level everywhere
+    (had it followed, it would have learned the subject as screen)."""
+    from keyer.keying import Keyer, PlanarKeyer
+    from tests.test_planar import BT709_TV, planes
+
+    screen = np.array((40.0, 170.0, 70.0), np.float32)
+    settings = KeySettings(color="green", denoise=False)
+    keyer = PlanarKeyer(settings, 192, 64) if planar else Keyer(settings, 192, 64)
+    rgba = np.empty((64, 192, 4), np.uint8)
+    for i in range(21):
+        img = np.empty((64, 192, 3), np.float32)
+        img[:] = screen
+        img[:, :8 * i] *= 0.7
+        rgb = np.clip(img + 0.5, 0, 255).astype(np.uint8)
+        if planar:
+            y, u, v = planes(rgb)
+            out = [np.empty_like(y), np.empty_like(u), np.empty_like(v), np.empty_like(y)]
+            keyer(y, u, v, BT709_TV, *out)
+        else:
+            rgba[..., :3] = rgb
+            keyer(rgba)
+    assert keyer.dims[:, 0].sum() > 2.0 * keyer.counts.sum()   # the subject outnumbers it
+    assert np.abs(keyer.grid[..., 1] / 170.0 - 1.0).max() < 0.03, keyer.grid[1, :, 1]
