@@ -226,6 +226,8 @@ def main(argv=None) -> int:
                     "screen, 0..0.9 (the set's: none)")
     ap.add_argument("--light-step", metavar="GAIN@FRAME", help="the screen's light times GAIN "
                     "from frame FRAME on, e.g. 0.8@4 (a lamp turned down)")
+    ap.add_argument("--light-fade", metavar="RATE@FRAME", help="the screen's light times RATE "
+                    "more each frame from frame FRAME on, e.g. 0.9@4 (a fade)")
     a = ap.parse_args(argv)
     try:
         width, height = (int(v) for v in a.size.lower().split("x"))
@@ -259,14 +261,16 @@ def main(argv=None) -> int:
             if not lo <= value <= hi:
                 ap.error(f"--{option.replace('_', '-')} {value}: use {lo:g}..{hi:g}")
             varied[name] = value
-    if a.light_step:
-        try:
-            gain, frame = a.light_step.split("@")
-            varied["LIGHT_STEP"] = (float(gain), int(frame))
-        except ValueError:
-            ap.error(f"--light-step {a.light_step!r}: use GAIN@FRAME, e.g. 0.8@4")
-        if not (0.1 <= varied["LIGHT_STEP"][0] <= 3.0 and varied["LIGHT_STEP"][1] >= 0):
-            ap.error(f"--light-step {a.light_step!r}: GAIN 0.1..3, FRAME 0 or more")
+    for option, name, text in (("--light-step", "LIGHT_STEP", a.light_step),
+                               ("--light-fade", "LIGHT_FADE", a.light_fade)):
+        if text:
+            try:
+                gain, frame = text.split("@")
+                varied[name] = (float(gain), int(frame))
+            except ValueError:
+                ap.error(f"{option} {text!r}: use GAIN@FRAME, e.g. 0.8@4")
+            if not (0.1 <= varied[name][0] <= 3.0 and varied[name][1] >= 0):
+                ap.error(f"{option} {text!r}: GAIN 0.1..3, FRAME 0 or more")
     for name, value in varied.items():
         setattr(make_samples, name, value)
     rows = []

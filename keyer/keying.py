@@ -60,20 +60,26 @@ SCREEN_MIN = 0.85
 # veil adds the same to every channel), never its purity, so the plate cannot learn it and
 # creep into it. Symmetric too, so that on a noisy screen the plate's mean is not biased.
 PURITY_MIN = 0.85
-# The light on the screen turned down: a pixel of the screen's purity whose ratio is under
-# SCREEN_MIN but over DIM_MIN is the screen's colour under less light (or in a shadow, or mixed
-# with black: alike to any key). When such pixels cover LIGHT_AREA of the picture or more,
-# outnumber the confidently-screen ones LIGHT_SHARE to 1, and LIGHT_GONE of them are in cells
-# that showed the screen the frame before and show none now, the light fell on the whole screen
-# at once (a lamp, a cloud, the camera's exposure), not on a part of it: the plate takes their mean
-# ratio as the light's gain (``_KeyBase._follow_light``). A subject's dark edge or a shadow
-# beside it is a small part of what the screen shows; a subject of the screen's colour (but
-# darker) coming in covers a few cells a frame; and a gain too dark is undone by the plate's
-# learning (no upper limit), so a wrong guess costs a frame.
-DIM_MIN = 0.3
+# The light on the screen turned down (a lamp, a cloud, the camera's exposure, a fade): the
+# plate learns only from ratios over SCREEN_MIN, so it would not follow a fall of over 15 %, and
+# would follow a smaller one a frame late at half the rate. The plate is the mean of its
+# confidently-screen pixels, so their mean ratio is 1 while the light holds, however much of
+# the screen a subject or its dark edges cover. When that mean is under LIGHT_FALLING and so
+# is each cell's but in LIGHT_LIT of the cells that show the screen (a shallow shade over a
+# part of it lowers the mean alone), the light fell on the whole screen, and the plate takes
+# the median cell's as the light's gain (``_KeyBase._follow_light``); again from the better
+# plate, up to LIGHT_PASSES times, as the mean of the ratios over SCREEN_MIN falls short of the
+# fall. It needs LIGHT_SOME of the picture to go by. When the light fell so far that these
+# pixels are gone at once (from LIGHT_AREA of the picture or more the frame before), the gain
+# is the median of the ratios between DIM_MIN and SCREEN_MIN (a darker subject of the screen's
+# colour coming in takes a few cells a frame, not nine tenths of the screen at once). A gain
+# too dark is undone by the plate's learning (no upper limit), so a wrong guess costs a frame.
+LIGHT_FALLING = 0.95
+LIGHT_LIT = 0.25
+LIGHT_PASSES = 3   # measure passes at most on a frame where the light fell
+LIGHT_SOME = 0.01
 LIGHT_AREA = 0.1
-LIGHT_SHARE = 2.0
-LIGHT_GONE = 0.5
+DIM_MIN = 0.3
 SOLID_BLEND = 0.15  # ratio span over which the solid tolerance blends back into the ramp
 SOLID_FLOOR = 0.15  # how far under the ramp's opaque end the ratio may go (see guided._solid)
 FIRST_PASSES = 3  # measure passes on the first frame, each from the better plate
@@ -183,8 +189,8 @@ class _KeyBase:
         self.grid = np.zeros((gh, gw, 4), np.float32)
         self.sums = np.zeros((gh, gw, 3), np.float32)
         self.counts = np.zeros((gh, gw), np.float32)
-        self.dims = np.zeros((gh, 2))   # per grid row: dim pixels of the screen's purity
-        self.was_screen = np.zeros((gh, gw), bool)   # cells showing the screen last frame
+        self.screen_pixels = 0.0   # how many pixels taught the plate, the frame before
+        self._cell_ratios = np.zeros((gh, gw), np.float32)   # their mean ratio per cell
         self._num = np.zeros((gh, gw, 3), np.float32)
         self._den = np.zeros((gh, gw), np.float32)
         self._fresh = np.zeros((gh, gw, 3), np.float32)
@@ -252,12 +258,11 @@ class _KeyBase:
         self.grid[..., 3] = screen_k.screen_difference(self.screen, self.primary, self.s.balance)
         self.evidence.plate_from(self.grid)
         # what the ratio kernels take as ``key``: the primary, balance, the ratio over which a
-        # pixel may teach the plate (no upper limit: see SCREEN_MIN), the purity it needs and
-        # the ratio over which a pure one counts as the screen under less light (DIM_MIN)
+        # pixel may teach the plate (no upper limit: see SCREEN_MIN) and the purity it needs
         purity = screen_k.purity(measured, self.primary, self.s.balance)
         self.stats_key = (self.primary, np.float32(self.s.balance), np.float32(SCREEN_MIN),
                           np.float32(PURITY_MIN * purity),
-                          np.float32((2.0 - PURITY_MIN) * purity), np.float32(DIM_MIN))
+                          np.float32((2.0 - PURITY_MIN) * purity))
 
     def _update_grid(self, rate: float = 0.5) -> None:
         """Teach the clean plate this frame's statistics (see ``screen_k.grid_blend``).
@@ -311,33 +316,42 @@ class _KeyBase:
                 self._update_grid(rate=1.0)
             self.measured = True
         stats(*planes)
-        if self._follow_light():
+        for _ in range(LIGHT_PASSES):   # each from the better plate
+            if not self._follow_light():
+                break
             stats(*planes)
-        np.greater_equal(self.counts, CELL * CELL * 0.25, out=self.was_screen)
+        self.screen_pixels = float(self.counts.sum(dtype=np.float64))
 
     def _follow_light(self) -> bool:
         """Scale the plate by the light's gain when this frame's statistics show the light
-        turned down on the whole screen (DIM_MIN, LIGHT_AREA, LIGHT_SHARE), at once: most of
-        the cells that showed the screen the frame before show none now. True if it did.
-
-        The plate learns only from ratios over SCREEN_MIN, so that a dark subject's edge cannot
-        teach it; a screen under 15 % less light than the plate holds would never teach it
-        either, and its edges and veils would be keyed against the old level. Light scales
-        every channel alike, and the colour difference with them: the plate's colour, its
-        difference and its trend are multiplied by the dim pixels' mean ratio, and the frame is
-        measured again against it."""
+        turned down on the whole screen (LIGHT_FALLING; LIGHT_AREA); True if it did. Light
+        scales every channel alike, and the colour difference with them: the plate's colour,
+        its difference and its trend are multiplied by the gain, and the frame is measured
+        again against it. From the statistics the plate learns from, and only where the light
+        fell at once from the ratio itself: nothing is added to the ratio pass."""
         if not self.s.local:
             return False
-        dim = float(self.dims[:, 0].sum())
-        if (dim < LIGHT_AREA * self.width * self.height
-                or dim < LIGHT_SHARE * float(self.counts.sum(dtype=np.float64))):
+        n = float(self.counts.sum(dtype=np.float64))
+        area = self.width * self.height
+        if n >= LIGHT_SOME * area:
+            total = screen_k.screen_ratios(self.sums, self.counts, self.grid, self.primary,
+                                           np.float32(self.s.balance), self._cell_ratios)
+            if total >= LIGHT_FALLING * n:
+                return False
+            # all over the screen: a shade over a part of it lowers the mean alone
+            cells = self._cell_ratios[self.counts >= CELL * CELL * 0.25]
+            if np.count_nonzero(cells >= LIGHT_FALLING) >= LIGHT_LIT * cells.size:
+                return False
+            gain = float(np.median(cells))
+        elif self.screen_pixels >= LIGHT_AREA * area:
+            q = self.ratio[::2, ::2]
+            dim = q[(q > DIM_MIN) & (q <= SCREEN_MIN)]
+            if dim.size < LIGHT_AREA * q.size:
+                return False
+            gain = float(np.median(dim))
+        else:
             return False
-        # at once: a subject of the screen's colour coming in darkens a few cells a frame
-        was = int(np.count_nonzero(self.was_screen))
-        gone = np.count_nonzero(self.was_screen & (self.counts < CELL * CELL * 0.25))
-        if was == 0 or gone < LIGHT_GONE * was:
-            return False
-        gain = np.float32(self.dims[:, 1].sum() / dim)
+        gain = np.float32(gain)
         self.grid *= gain
         self._trend *= gain
         self.evidence.plate_from(self.grid)
@@ -467,7 +481,7 @@ class Keyer(_KeyBase):
         # the tint goes to coef[1] (free until the model is upsampled into it)
         rgba_k.ratio_and_screen_stats(rgba, self.grid, CELL, self.cols, LUMA709,
                                       self.stats_key, self.ratio, self.coef[1], self.luma,
-                                      (self.sums, self.counts, self.dims), self.grid_rows)
+                                      (self.sums, self.counts), self.grid_rows)
 
     def _guided(self) -> tuple[np.ndarray, np.ndarray]:
         """The guided filter's model fitted at half size, upsampled to full size (bilinear)."""
@@ -550,8 +564,7 @@ class PlanarKeyer(_KeyBase):
         planar_k.planar_ratio_and_stats((y, u, v), self.grid, CELL, self.ccols,
                                         c.coefficients + LUMA709,
                                         self.stats_key, self.ratio, self.work[0], self.guide,
-                                        (self.sums, self.counts, self.dims), self.gcols,
-                                        self.stats_rows)
+                                        (self.sums, self.counts), self.gcols, self.stats_rows)
 
     def __call__(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, c, y_out: np.ndarray,
                  u_out: np.ndarray, v_out: np.ndarray, a_out: np.ndarray | None = None) -> None:
@@ -677,6 +690,9 @@ def warm(planar: bool = False, source_padded: bool = False, outputs: tuple | Non
         keyer(rgba)
     keyer.counts[...] = CELL * CELL
     keyer._update_grid()
+    # the light's check (a frame shows enough of the screen's colour)
+    screen_k.screen_ratios(keyer.sums, keyer.counts, keyer.grid, keyer.primary,
+                           np.float32(keyer.s.balance), keyer._cell_ratios)
     screen_k.trend_eval(keyer._design, keyer._rhs, keyer._trend)   # once 12 cells are seen
     # the core matte runs on pictures of some size, and fills only once a frame has islands
     model = np.zeros((2, 2), np.float32)

@@ -150,7 +150,8 @@ VEIL = (236.0, 232.0, 226.0)      # a light chiffon, ~50 % opaque
 # opacity, the suit's colour (its stripes 20/20/10 lighter), how uneven the light is (1 = the
 # set's -25..+20 %), the screen's brightness, the sensor noise's sigma and the depth of a
 # shadow the figure casts on the screen (0: none; its truth is screen, alpha 0); LIGHT_STEP =
-# (gain, frame): the screen's light times gain from that frame on (a lamp turned down or up)
+# (gain, frame): the screen's light times gain from that frame on (a lamp turned down or up);
+# LIGHT_FADE = (rate, frame): times rate more each frame from that frame on (a fade)
 VEIL_ALPHA = 0.5
 SUIT = (150.0, 40.0, 50.0)
 LIGHT = 1.0
@@ -158,6 +159,7 @@ BRIGHTNESS = 1.0
 NOISE = 2.5
 SHADOW = 0.0
 LIGHT_STEP: tuple[float, int] | None = None
+LIGHT_FADE: tuple[float, int] | None = None
 
 
 @lru_cache(maxsize=4)
@@ -235,6 +237,8 @@ def _hard(width: int, height: int, index: int, fps: float, kind: str = "green"):
         light = (1.0 + (light - 1.0) * LIGHT) * BRIGHTNESS
     if LIGHT_STEP is not None and index >= LIGHT_STEP[1]:
         light = light * LIGHT_STEP[0]
+    if LIGHT_FADE is not None and index >= LIGHT_FADE[1]:
+        light = light * LIGHT_FADE[0] ** (index - LIGHT_FADE[1] + 1)
     visor = (((xx - hx) / (40 * s)) ** 2 + ((yy - hy - 5 * s) / (14 * s)) ** 2) < 1.0
     fg[visor] = 0.7 * screen * light[visor] + 0.3 * 255.0
     details |= visor

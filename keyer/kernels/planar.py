@@ -150,8 +150,8 @@ def planar_ratio_and_stats(planes, grid, cell, cols, colour, key, ratio, tint, g
     ``planes`` = (Y', Cb, Cr) of an even size.
 
     ``colour`` = the eight reading constants, then ``(Kr, Kg, Kb)`` of the guide's luma;
-    ``key`` = (primary, balance, screen_min, purity_min, purity_max, dim_min) and
-    ``stats`` = (sums, counts, dims), as there. First
+    ``key`` = (primary, balance, screen_min, purity_min, purity_max) and
+    ``stats`` = (sums, counts), as there. First
     ``gcols`` (gh, 4, chroma width): the grid (cells of ``cell`` px) interpolated along each
     grid row to every chroma column (``cols`` = (col0, colf): each column's left cell and
     weight), so the bilinear screen estimate at a sample is one blend of two rows;
@@ -168,8 +168,8 @@ def planar_ratio_and_stats(planes, grid, cell, cols, colour, key, ratio, tint, g
     ccol0, ccolf = cols
     y_off, y_scale, c_off, c_scale, rv, gu, gv, bu, lr, lg, lb = colour
     yc = (y_off, y_scale, c_off, c_scale, rv, gu, gv, bu)
-    primary, balance, screen_min, pure_min, pure_max, dim_min = key
-    sums, counts, dims = stats
+    primary, balance, screen_min, pure_min, pure_max = key
+    sums, counts = stats
     hc, wc = ratio.shape
     gh, gw = grid.shape[0], grid.shape[1]
     half = cell // 2
@@ -189,8 +189,6 @@ def planar_ratio_and_stats(planes, grid, cell, cols, colour, key, ratio, tint, g
     for gi in prange(gh):
         acc = scratch[gi]
         acc[:] = 0.0
-        dims[gi, 0] = 0.0
-        dims[gi, 1] = 0.0
         for ci in range(gi * half, min((gi + 1) * half, hc)):
             a0, a1, fy = _row_weights(ci, cell, gh)
             r0, g0, b0, d0 = gcols[a0, 0], gcols[a0, 1], gcols[a0, 2], gcols[a0, 3]
@@ -202,8 +200,6 @@ def planar_ratio_and_stats(planes, grid, cell, cols, colour, key, ratio, tint, g
             qr = ratio[ci]
             tr = tint[ci]
             gr = guide[ci]
-            n_dim = np.int32(0)
-            q_dim = np.int32(0)
             for cj in range(wc):
                 sr = r0[cj] + fy * (r1[cj] - r0[cj])
                 sg = g0[cj] + fy * (g1[cj] - g0[cj])
@@ -219,18 +215,12 @@ def planar_ratio_and_stats(planes, grid, cell, cols, colour, key, ratio, tint, g
                 gr[cj] = wr * r + wg * g + wb * b
                 own = _difference(r, g, b, primary, balance)
                 p, _, _ = _split(r, g, b, primary)
-                pure = (own > pure_min * p) & (own < pure_max * p)
-                m = one if (pure & (q > screen_min)) else zero
-                dim = pure & (q > dim_min) & (q <= screen_min)
+                m = one if ((q > screen_min) & (own > pure_min * p)
+                            & (own < pure_max * p)) else zero
                 acc[0, cj] += m * r
                 acc[1, cj] += m * g
                 acc[2, cj] += m * b
                 acc[3, cj] += m
-                # integer sums (they vectorise; more rows of ``acc`` would stop that)
-                n_dim += np.int32(1) if dim else np.int32(0)
-                q_dim += np.int32(q * f32(1024.0)) if dim else np.int32(0)
-            dims[gi, 0] += 4.0 * n_dim
-            dims[gi, 1] += 4.0 / 1024.0 * q_dim
         _clear_stats_row(sums, counts, gi)
         for cg in range(gw):
             for cj in range(cg * half, min((cg + 1) * half, wc)):

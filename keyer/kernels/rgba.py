@@ -218,23 +218,20 @@ def ratio_and_screen_stats(rgba, grid, cell, cols, colour, key, ratio, tint, gui
     white veil on green). ``grid`` is (gh, gw, 4) float32: the screen's R, G, B and ``d_S`` per
     cell of ``cell`` px, sampled bilinearly at cell centres (``cols`` = (col0, colf): each
     column's left cell and weight, computed once per size). ``key`` = (primary 0/1/2,
-    balance, screen_min, purity_min, purity_max, dim_min): a pixel counts as screen when its
+    balance, screen_min, purity_min, purity_max): a pixel counts as screen when its
     ratio is over ``screen_min`` and its own ``_difference`` between
-    ``purity_min`` and ``purity_max`` times its primary channel (``keyer.keying.PURITY_MIN``);
-    one as pure but under ``screen_min`` and over ``dim_min`` counts as the screen's colour
-    under less light (``keyer.keying._KeyBase._follow_light``).
+    ``purity_min`` and ``purity_max`` times its primary channel (``keyer.keying.PURITY_MIN``).
     The ratio is written as it is (the solid tolerance comes after,
     ``guided.foreground_scale``), and its ``tint`` (``_tint_weights``: 0 on
     every neutral colour, scaling with coverage like ``1 - q``). ``guide`` gets the luma
     ``(Kr, Kg, Kb) = colour`` gives, in 0..1: the full-resolution guide for the matte filter.
-    ``stats`` = (sums (gh, gw, 3), counts (gh, gw) float32, dims (gh, 2) float64: per grid
-    row, the dim pixels' count and the sum of their ratios). Threads split the rows by grid
+    ``stats`` = (sums (gh, gw, 3), counts (gh, gw)) float32. Threads split the rows by grid
     row, so the statistics have no races. ``rows`` (grid rows, 4, grid columns + 1) float32:
     each grid row's buffer for the screen along it.
     """
     col0, colf = cols
-    primary, balance, screen_min, pure_min, pure_max, dim_min = key
-    sums, counts, dims = stats
+    primary, balance, screen_min, pure_min, pure_max = key
+    sums, counts = stats
     kr, kg, kb = colour
     wr = np.float32(kr / 255.0)
     wg = np.float32(kg / 255.0)
@@ -245,8 +242,6 @@ def ratio_and_screen_stats(rgba, grid, cell, cols, colour, key, ratio, tint, gui
     for gi in prange(gh):
         srow = rows[gi]
         _clear_stats_row(sums, counts, gi)
-        dims[gi, 0] = 0.0
-        dims[gi, 1] = 0.0
         i_end = min((gi + 1) * cell, h)
         for i in range(gi * cell, i_end):
             _grid_row(grid, (i + 0.5) / cell - 0.5, srow)
@@ -268,16 +263,12 @@ def ratio_and_screen_stats(rgba, grid, cell, cols, colour, key, ratio, tint, gui
                 guide[i, j] = wr * r + wg * g + wb * b
                 p, _, _ = _split(r, g, b, primary)
                 own = _difference(r, g, b, primary, balance)
-                if pure_min * p < own < pure_max * p:
+                if q > screen_min and pure_min * p < own < pure_max * p:
                     cj = j // cell
-                    if q > screen_min:
-                        sums[gi, cj, 0] += r
-                        sums[gi, cj, 1] += g
-                        sums[gi, cj, 2] += b
-                        counts[gi, cj] += 1.0
-                    elif q > dim_min:
-                        dims[gi, 0] += 1.0
-                        dims[gi, 1] += q
+                    sums[gi, cj, 0] += r
+                    sums[gi, cj, 1] += g
+                    sums[gi, cj, 2] += b
+                    counts[gi, cj] += 1.0
 
 
 @kernel

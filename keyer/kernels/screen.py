@@ -52,6 +52,30 @@ def purity(rgb: tuple[float, float, float], primary: int, balance: float) -> flo
 
 
 @kernel
+def screen_ratios(sums, counts, grid, primary, balance, ratios):
+    """Per cell, the mean ratio to the plate of its confidently-screen pixels, from its colour
+    sums and count: ``1 + d(mean - S) / d_S`` against the cell's plate ``S`` (their mean ratio
+    where the plate is flat over the cell, as it is to a level or so), into ``ratios`` (0 where
+    the cell has none); returns the sum of the pixels' ratios, ``sum(count * ratio)``."""
+    gh, gw = counts.shape
+    total = 0.0
+    for a in range(gh):
+        for b in range(gw):
+            n = counts[a, b]
+            ds = grid[a, b, 3]
+            q = 0.0
+            if n > 0.0 and ds > 1.0:
+                inv = 1.0 / n
+                d = _difference(sums[a, b, 0] * inv - grid[a, b, 0],
+                                sums[a, b, 1] * inv - grid[a, b, 1],
+                                sums[a, b, 2] * inv - grid[a, b, 2], primary, balance)
+                q = 1.0 + d / ds
+            ratios[a, b] = q
+            total += n * q
+    return total
+
+
+@kernel
 def grid_means(sums, counts, min_count, trend, fresh, num, den):
     """Per cell: mean screen colour (``fresh``), and for the normalised convolution its
     count-weighted difference from the smooth ``trend`` (``num``) and the weights (``den``);
