@@ -1,7 +1,7 @@
 """Hostile inputs and faults: every case ends in a documented way, nothing lost or left over.
 
 The corpus is generated here from a small valid clip; each row names the input class, the exit
-code keyer must end with, and a fragment of its one-line message (README: "Hostile inputs").
+code keyer must end with, and a fragment of its one-line message (docs/inputs.md).
 """
 from __future__ import annotations
 
