@@ -44,6 +44,7 @@ from keyer.kernels import screen as screen_k
 NOMINAL = {"green": (0, 177, 64), "blue": (0, 71, 187)}
 LIMITS = {"max": 0, "average": 1, "min": 2}
 CELL = 16  # px per cell of the local screen estimate
+MIN_COUNT = CELL * CELL // 4  # confidently-screen pixels a cell needs to teach the plate
 GUIDE_EPS = 1e-4  # guided filter regularisation (luma in 0..1): lower follows luma edges closer
 GUIDE_CHUNKS = 32  # row chunks the guided filter's kernels share among threads
 COMPOSE_CHUNKS = 64  # strip chunks of the planar compose
@@ -276,7 +277,7 @@ class _KeyBase:
         """
         if not self.s.local:
             return
-        min_count = np.float32(CELL * CELL * 0.25)
+        min_count = np.float32(MIN_COUNT)
         if self.counts.max() < min_count:
             return
         unseen = not self.seen.all()
@@ -339,7 +340,7 @@ class _KeyBase:
             if total >= LIGHT_FALLING * n:
                 return False
             # all over the screen: a shade over a part of it lowers the mean alone
-            cells = self._cell_ratios[self.counts >= CELL * CELL * 0.25]
+            cells = self._cell_ratios[self.counts >= MIN_COUNT]
             if np.count_nonzero(cells >= LIGHT_FALLING) >= LIGHT_LIT * cells.size:
                 return False
             gain = float(np.median(cells))
