@@ -18,9 +18,9 @@ How it fits together, in the order a frame meets it:
   effect (``Geometry``, ``FrameOp``, ``Boxes``).
 * ``keyer.kernels`` -- the Numba kernels, pure functions ``(inputs, scalars, out)``.
 * ``keyer.sticker`` -- ``--for PLATFORM``: the same stages keyed once into a spool on disk, then
-  framed and fitted to the platform's rules (``keyer.platforms``) by a size search, checked by
-  ``keyer.stickercheck`` (``keyer check``) before publishing; ``keyer.animated`` makes the WebP,
-  APNG and GIF encoders' frames.
+  framed (``keyer.spool``) and fitted to the platform's rules (``keyer.platforms``) by a size
+  search (``keyer.stickersearch``), checked by ``keyer.stickercheck`` (``keyer check``) before
+  publishing; ``keyer.animated`` makes the WebP, APNG and GIF encoders' frames.
 * ``keyer.logs``, ``keyer.memory``, ``keyer.budget``, ``keyer.report`` -- structured events
   with memory on each, the budget, and the reports read back from the logs.
 * ``keyer.batch_driver`` -- ``keyer batch``: many jobs, each a ``keyer run`` process, admitted

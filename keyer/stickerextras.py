@@ -52,7 +52,7 @@ def first_frame(spool) -> np.ndarray:
 
 def fit_still(rgba: np.ndarray, width: int, height: int) -> np.ndarray:
     """The frame's subject (its alpha box) fitted into ``width`` x ``height``, centred."""
-    from keyer.sticker import alpha_box, resize_rgba
+    from keyer.spool import alpha_box, resize_rgba
 
     y0, y1, x0, x1 = alpha_box(rgba)
     if y1 <= y0:
@@ -68,7 +68,7 @@ def fit_still(rgba: np.ndarray, width: int, height: int) -> np.ndarray:
 
 def png_bytes(rgba: np.ndarray, limit: int | None = None) -> bytes:
     """RGBA PNG, colour rounded more and more until it is under ``limit`` bytes."""
-    from keyer.sticker import quantize
+    from keyer.stickersearch import quantize
 
     for step in (1, 4, 8, 16, 32, 64):
         img = rgba.copy()
@@ -97,7 +97,8 @@ def _write(path: Path, data: bytes, overwrite: bool) -> None:
 def write_extras(spool, layout, prof: Profile, final: Path, overwrite: bool, log: Any,
                  work: Path) -> dict[str, Path]:
     """Write the extras of ``prof`` beside ``final``; log ``sticker_extra`` for each."""
-    from keyer.sticker import Search, frame_spool
+    from keyer.spool import frame_spool
+    from keyer.stickersearch import Search
     from keyer.stickercheck import check
 
     paths = extras_paths(final, prof)

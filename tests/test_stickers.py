@@ -94,7 +94,7 @@ def test_every_profile_is_compliant_on_hard_content(clips, tmp_path, platform):
     assert chosen["bytes"] == facts.bytes
     # where the limit binds, the search lands in 90..100 % of it; where the best quality fits
     # (Telegram's 100x100 emoji), it is the best quality
-    from keyer.sticker import KNOBS
+    from keyer.stickersearch import KNOBS
 
     knob = KNOBS[prof.codec]
     if chosen["value"] != knob.value(knob.best):
@@ -252,7 +252,7 @@ def test_the_spool_is_lossless_and_reading_it_holds_a_frame_or_two(tmp_path):
     import tracemalloc
     from fractions import Fraction
 
-    from keyer.sticker import Layout, Spool, timeline
+    from keyer.spool import Layout, Spool, timeline
 
     rng = np.random.default_rng(3)
     h, w, n = 48, 64, 300
