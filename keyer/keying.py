@@ -61,23 +61,25 @@ SCREEN_MIN = 0.85
 # veil adds the same to every channel), never its purity, so the plate cannot learn it and
 # creep into it. Symmetric too, so that on a noisy screen the plate's mean is not biased.
 PURITY_MIN = 0.85
-# The light on the screen turned down (a lamp, a cloud, the camera's exposure, a fade): the
-# plate learns only from ratios over SCREEN_MIN, so it would not follow a fall of over 15 %, and
-# would follow a smaller one a frame late at half the rate. The plate is the mean of its
-# confidently-screen pixels, so their mean ratio is 1 while the light holds, however much of
-# the screen a subject or its dark edges cover. When that mean is under LIGHT_FALLING and so
-# is each cell's but in LIGHT_LIT of the cells that show the screen (a shallow shade over a
-# part of it lowers the mean alone), the light fell on the whole screen, and the plate takes
-# the median cell's as the light's gain (``_KeyBase._follow_light``); again from the better
-# plate, up to LIGHT_PASSES times, as the mean of the ratios over SCREEN_MIN falls short of the
-# fall. It needs LIGHT_SOME of the picture to go by. When the light fell so far that these
-# pixels are gone at once (from LIGHT_AREA of the picture or more the frame before), the gain
-# is the median of the ratios between DIM_MIN and SCREEN_MIN (a darker subject of the screen's
-# colour coming in takes a few cells a frame, not nine tenths of the screen at once). A gain
-# too dark is undone by the plate's learning (no upper limit), so a wrong guess costs a frame.
+# The light on the screen turned down or up (a lamp, a cloud, the camera's exposure, a fade):
+# the plate learns only from ratios over SCREEN_MIN, so it would not follow a fall of over 15 %,
+# and would follow a smaller one, or a rise, a frame late at half the rate. The plate is the
+# mean of its confidently-screen pixels, so the light on them against it (their gain, per cell
+# from their colour sums: ``screen.light_gains``) is 1 while the light holds, however much of
+# the screen a subject or its dark edges cover. When their mean gain is off 1 by more than
+# LIGHT_FALLING allows and so is each cell's but in LIGHT_LIT of the cells that show the screen
+# (a shallow shade over a part of it moves the mean alone), the light changed on the whole
+# screen, and the plate takes the median cell's gain (``_KeyBase._follow_light``); again from
+# the better plate, up to LIGHT_PASSES times, as pixels under SCREEN_MIN are left out of a
+# fall's gain. It needs LIGHT_SOME of the picture to go by. When the light fell so far that
+# these pixels are gone at once (from LIGHT_AREA of the picture or more the frame before), the
+# gain is read from the median of the ratios between DIM_MIN and SCREEN_MIN (a darker subject
+# of the screen's colour coming in takes a few cells a frame, not nine tenths of the screen at
+# once). A gain too dark is undone by the plate's learning (no upper limit): a wrong guess
+# costs a frame.
 LIGHT_FALLING = 0.95
 LIGHT_LIT = 0.25
-LIGHT_PASSES = 3   # measure passes at most on a frame where the light fell
+LIGHT_PASSES = 3   # measure passes at most on a frame where the light changed
 LIGHT_SOME = 0.01
 LIGHT_AREA = 0.1
 DIM_MIN = 0.3
@@ -191,7 +193,7 @@ class _KeyBase:
         self.sums = np.zeros((gh, gw, 3), np.float32)
         self.counts = np.zeros((gh, gw), np.float32)
         self.screen_pixels = 0.0   # how many pixels taught the plate, the frame before
-        self._cell_ratios = np.zeros((gh, gw), np.float32)   # their mean ratio per cell
+        self._cell_gains = np.zeros((gh, gw), np.float32)   # the light on them, per cell
         self._num = np.zeros((gh, gw, 3), np.float32)
         self._den = np.zeros((gh, gw), np.float32)
         self._fresh = np.zeros((gh, gw, 3), np.float32)
@@ -325,23 +327,24 @@ class _KeyBase:
 
     def _follow_light(self) -> bool:
         """Scale the plate by the light's gain when this frame's statistics show the light
-        turned down on the whole screen (LIGHT_FALLING; LIGHT_AREA); True if it did. Light
-        scales every channel alike, and the colour difference with them: the plate's colour,
-        its difference and its trend are multiplied by the gain, and the frame is measured
-        again against it. From the statistics the plate learns from, and only where the light
-        fell at once from the ratio itself: nothing is added to the ratio pass."""
+        changed on the whole screen (LIGHT_FALLING; LIGHT_AREA); True if it did. Light scales
+        every channel alike, and the colour difference with them: the plate's colour, its
+        difference and its trend are multiplied by the gain, and the frame is measured again
+        against it. From the statistics the plate learns from, and only where the light fell
+        at once from the ratio itself: nothing is added to the ratio pass."""
         if not self.s.local:
             return False
         n = float(self.counts.sum(dtype=np.float64))
         area = self.width * self.height
         if n >= LIGHT_SOME * area:
-            total = screen_k.screen_ratios(self.sums, self.counts, self.grid, self.primary,
-                                           np.float32(self.s.balance), self._cell_ratios)
-            if total >= LIGHT_FALLING * n:
+            mean = screen_k.light_gains(self.sums, self.counts, self.grid, self.primary,
+                                        np.float32(self.s.balance), self._cell_gains) / n
+            if LIGHT_FALLING <= mean <= 1.0 / LIGHT_FALLING:
                 return False
-            # all over the screen: a shade over a part of it lowers the mean alone
-            cells = self._cell_ratios[self.counts >= MIN_COUNT]
-            if np.count_nonzero(cells >= LIGHT_FALLING) >= LIGHT_LIT * cells.size:
+            # all over the screen: a shade over a part of it moves the mean alone
+            cells = self._cell_gains[self.counts >= MIN_COUNT]
+            kept = (cells >= LIGHT_FALLING) if mean < 1.0 else (cells <= 1.0 / LIGHT_FALLING)
+            if np.count_nonzero(kept) >= LIGHT_LIT * cells.size:
                 return False
             gain = float(np.median(cells))
         elif self.screen_pixels >= LIGHT_AREA * area:
@@ -349,7 +352,9 @@ class _KeyBase:
             dim = q[(q > DIM_MIN) & (q <= SCREEN_MIN)]
             if dim.size < LIGHT_AREA * q.size:
                 return False
-            gain = float(np.median(dim))
+            # the ratio falls by the gain's fall times the screen's own difference over d_S
+            own = screen_k.light_scale(self.screen, self.primary, self.s.balance)
+            gain = max(0.05, 1.0 - (1.0 - float(np.median(dim))) / own)
         else:
             return False
         gain = np.float32(gain)
@@ -692,8 +697,8 @@ def warm(planar: bool = False, source_padded: bool = False, outputs: tuple | Non
     keyer.counts[...] = CELL * CELL
     keyer._update_grid()
     # the light's check (a frame shows enough of the screen's colour)
-    screen_k.screen_ratios(keyer.sums, keyer.counts, keyer.grid, keyer.primary,
-                           np.float32(keyer.s.balance), keyer._cell_ratios)
+    screen_k.light_gains(keyer.sums, keyer.counts, keyer.grid, keyer.primary,
+                         np.float32(keyer.s.balance), keyer._cell_gains)
     screen_k.trend_eval(keyer._design, keyer._rhs, keyer._trend)   # once 12 cells are seen
     # the core matte runs on pictures of some size, and fills only once a frame has islands
     model = np.zeros((2, 2), np.float32)

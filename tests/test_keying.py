@@ -388,12 +388,13 @@ def test_the_plate_follows_the_light_turned_up(planar):
 
 
 @pytest.mark.parametrize("planar", [False, True])
-@pytest.mark.parametrize("light", [0.8, 0.5])
+@pytest.mark.parametrize("light", [0.8, 0.5, 1.3])
 def test_the_plate_follows_the_light_turned_down(planar, light):
     """The light on the whole screen falls by 20 % or by half from the fifth frame: the plate
     takes the gain at once (its pixels' ratio under SCREEN_MIN never teaches it), so on that
     very frame a 50 % grey veil over it keys at 50 % and the screen keys clear. Before, the
-    veil keyed against the old level for good (20 % down: 30 levels too transparent)."""
+    veil keyed against the old level for good (20 % down: 30 levels too transparent). Turned
+    up by 30 %, the plate learned it, but a frame late and at half the rate: now at once too."""
     from tests.test_planar import key_sequence
 
     screen = np.array((40.0, 170.0, 70.0), np.float32)

@@ -43,6 +43,14 @@ def screen_difference(rgb: tuple[float, float, float], primary: int, balance: fl
     return _difference(rgb[0], rgb[1], rgb[2], primary, 1.0 - balance)
 
 
+def light_scale(rgb: tuple[float, float, float], primary: int, balance: float) -> float:
+    """How much of a change of the light on the screen ``rgb`` the ratio sees: the ratio of the
+    screen under ``k`` times the light is ``1 + (k - 1) * light_scale`` (its own difference over
+    ``d_S``: under 1 where the other channels differ)."""
+    d = screen_difference(rgb, primary, balance)
+    return _difference(rgb[0], rgb[1], rgb[2], primary, balance) / d if d > 0 else 1.0
+
+
 def purity(rgb: tuple[float, float, float], primary: int, balance: float) -> float:
     """A colour's own difference (``_difference``) over its primary channel: the share of it
     that is the screen's hue. Light and shade scale every channel alike and leave it alone; a
@@ -52,26 +60,24 @@ def purity(rgb: tuple[float, float, float], primary: int, balance: float) -> flo
 
 
 @kernel
-def screen_ratios(sums, counts, grid, primary, balance, ratios):
-    """Per cell, the mean ratio to the plate of its confidently-screen pixels, from its colour
-    sums and count: ``1 + d(mean - S) / d_S`` against the cell's plate ``S`` (their mean ratio
-    where the plate is flat over the cell, as it is to a level or so), into ``ratios`` (0 where
-    the cell has none); returns the sum of the pixels' ratios, ``sum(count * ratio)``."""
+def light_gains(sums, counts, grid, primary, balance, gains):
+    """Per cell, the light on its confidently-screen pixels against the plate's: the gain ``k``
+    with their mean colour ``k`` times the cell's plate, ``_difference(mean) / _difference(S)``
+    (light scales every channel alike, and ``_difference`` with them), into ``gains`` (0 where
+    the cell has none); returns the pixels' sum of it, ``sum(count * gain)``."""
     gh, gw = counts.shape
     total = 0.0
     for a in range(gh):
         for b in range(gw):
             n = counts[a, b]
-            ds = grid[a, b, 3]
-            q = 0.0
-            if n > 0.0 and ds > 1.0:
+            own = _difference(grid[a, b, 0], grid[a, b, 1], grid[a, b, 2], primary, balance)
+            k = 0.0
+            if n > 0.0 and own > 1.0:
                 inv = 1.0 / n
-                d = _difference(sums[a, b, 0] * inv - grid[a, b, 0],
-                                sums[a, b, 1] * inv - grid[a, b, 1],
-                                sums[a, b, 2] * inv - grid[a, b, 2], primary, balance)
-                q = 1.0 + d / ds
-            ratios[a, b] = q
-            total += n * q
+                k = _difference(sums[a, b, 0] * inv, sums[a, b, 1] * inv, sums[a, b, 2] * inv,
+                                primary, balance) / own
+            gains[a, b] = k
+            total += n * k
     return total
 
 
