@@ -366,6 +366,19 @@ def test_a_neutral_colour_beside_a_saturated_one_is_not_unmixed_with_it(planar):
 
 
 
+def _veil_under_light(lights, veil_lit=False):
+    """Frames of a green screen under each of ``lights`` (its light's gain) with a 50 % grey
+    veil over its middle, the grey lit by the same light with ``veil_lit``."""
+    screen = np.array((40.0, 170.0, 70.0), np.float32)
+    frames = []
+    for light in lights:
+        img = np.empty((64, 96, 3), np.float32)
+        img[:] = screen * light
+        img[16:48, 24:72] = 0.5 * img[16:48, 24:72] + 0.5 * 128.0 * (light if veil_lit else 1.0)
+        frames.append(img)
+    return frames
+
+
 @pytest.mark.parametrize("planar", [False, True])
 def test_the_plate_follows_the_light_turned_up(planar):
     """The plate learns a screen brighter than it holds: after the light on the screen rises by
@@ -374,13 +387,7 @@ def test_the_plate_follows_the_light_turned_up(planar):
     veil keyed 40 levels off.)"""
     from tests.test_planar import key_sequence
 
-    screen = np.array((40.0, 170.0, 70.0), np.float32)
-    frames = []
-    for i in range(12):
-        img = np.empty((64, 96, 3), np.float32)
-        img[:] = screen * (1.0 if i < 4 else 1.3)
-        img[16:48, 24:72] = 0.5 * img[16:48, 24:72] + 0.5 * 128.0
-        frames.append(img)
+    frames = _veil_under_light([1.0] * 4 + [1.3] * 8)
     alpha = key_sequence(frames, KeySettings(color="green"), planar)
     veil = alpha[20:44, 28:68].mean()
     assert abs(veil - 127.5) < 6, veil
@@ -397,13 +404,7 @@ def test_the_plate_follows_the_light_turned_down(planar, light):
     up by 30 %, the plate learned it, but a frame late and at half the rate: now at once too."""
     from tests.test_planar import key_sequence
 
-    screen = np.array((40.0, 170.0, 70.0), np.float32)
-    frames = []
-    for i in range(5):
-        img = np.empty((64, 96, 3), np.float32)
-        img[:] = screen * (1.0 if i < 4 else light)
-        img[16:48, 24:72] = 0.5 * img[16:48, 24:72] + 0.5 * 128.0
-        frames.append(img)
+    frames = _veil_under_light([1.0] * 4 + [light])
     alpha = key_sequence(frames, KeySettings(color="green"), planar)
     veil = alpha[20:44, 28:68].mean()
     assert abs(veil - 127.5) < 6, veil
@@ -418,13 +419,7 @@ def test_the_plate_follows_a_fade(planar):
     fell behind by the second frame and then stopped: the veil keyed opaque."""
     from tests.test_planar import key_sequence
 
-    screen = np.array((40.0, 170.0, 70.0), np.float32)
-    frames = []
-    for i in range(11):
-        img = np.empty((64, 96, 3), np.float32)
-        img[:] = screen * 0.88 ** max(0, i - 3)
-        img[16:48, 24:72] = 0.5 * img[16:48, 24:72] + 0.5 * 128.0 * 0.88 ** max(0, i - 3)
-        frames.append(img)
+    frames = _veil_under_light([0.88 ** max(0, i - 3) for i in range(11)], veil_lit=True)
     alpha = key_sequence(frames, KeySettings(color="green"), planar)
     veil = alpha[20:44, 28:68].mean()
     assert abs(veil - 127.5) < 8, veil
