@@ -366,9 +366,12 @@ def test_a_neutral_colour_beside_a_saturated_one_is_not_unmixed_with_it(planar):
 
 
 
-def _veil_under_light(lights, veil_lit=False):
-    """Frames of a green screen under each of ``lights`` (its light's gain) with a 50 % grey
-    veil over its middle, the grey lit by the same light with ``veil_lit``."""
+def _keyed_under_light(lights, planar, veil_lit=False):
+    """The matte (float) of the last of a green screen's frames under each of ``lights`` (its
+    light's gain), a 50 % grey veil over its middle (the grey lit by the same light with
+    ``veil_lit``), keyed in turn by one keyer; and the veil's mean alpha."""
+    from tests.test_planar import key_sequence
+
     screen = np.array((40.0, 170.0, 70.0), np.float32)
     frames = []
     for light in lights:
@@ -376,7 +379,8 @@ def _veil_under_light(lights, veil_lit=False):
         img[:] = screen * light
         img[16:48, 24:72] = 0.5 * img[16:48, 24:72] + 0.5 * 128.0 * (light if veil_lit else 1.0)
         frames.append(img)
-    return frames
+    alpha = key_sequence(frames, KeySettings(color="green"), planar)
+    return alpha, alpha[20:44, 28:68].mean()
 
 
 @pytest.mark.parametrize("planar", [False, True])
@@ -385,11 +389,7 @@ def test_the_plate_follows_the_light_turned_up(planar):
     30 % (a ratio of 1.3 to the plate), a 50 % grey veil over it keys at 50 % again within a few
     frames. (With the window closed at 1.15, as it was, the plate kept the old level and the
     veil keyed 40 levels off.)"""
-    from tests.test_planar import key_sequence
-
-    frames = _veil_under_light([1.0] * 4 + [1.3] * 8)
-    alpha = key_sequence(frames, KeySettings(color="green"), planar)
-    veil = alpha[20:44, 28:68].mean()
+    alpha, veil = _keyed_under_light([1.0] * 4 + [1.3] * 8, planar)
     assert abs(veil - 127.5) < 6, veil
     assert alpha[:8].max() == 0   # the brighter screen is screen
 
@@ -402,11 +402,7 @@ def test_the_plate_follows_the_light_turned_down(planar, light):
     very frame a 50 % grey veil over it keys at 50 % and the screen keys clear. Before, the
     veil keyed against the old level for good (20 % down: 30 levels too transparent). Turned
     up by 30 %, the plate learned it, but a frame late and at half the rate: now at once too."""
-    from tests.test_planar import key_sequence
-
-    frames = _veil_under_light([1.0] * 4 + [light])
-    alpha = key_sequence(frames, KeySettings(color="green"), planar)
-    veil = alpha[20:44, 28:68].mean()
+    alpha, veil = _keyed_under_light([1.0] * 4 + [light], planar)
     assert abs(veil - 127.5) < 6, veil
     assert alpha[:8].max() == 0 and alpha[:, :16].max() == 0
 
@@ -417,11 +413,8 @@ def test_the_plate_follows_a_fade(planar):
     follows each frame's fall as it comes, so on the last frame a 50 % grey veil keys at 50 %
     and the screen keys clear. Learning alone (at half the rate, from ratios over 0.85 only)
     fell behind by the second frame and then stopped: the veil keyed opaque."""
-    from tests.test_planar import key_sequence
-
-    frames = _veil_under_light([0.88 ** max(0, i - 3) for i in range(11)], veil_lit=True)
-    alpha = key_sequence(frames, KeySettings(color="green"), planar)
-    veil = alpha[20:44, 28:68].mean()
+    lights = [0.88 ** max(0, i - 3) for i in range(11)]
+    alpha, veil = _keyed_under_light(lights, planar, veil_lit=True)
     assert abs(veil - 127.5) < 8, veil
     assert alpha[:8].max() == 0 and alpha[:, :16].max() == 0
 
